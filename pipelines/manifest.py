@@ -1,0 +1,192 @@
+"""Manifest: the only cache, and the commit record of a stage's output.
+
+Contract: `materialize(stage, cfg, inputs, root, options)` returns the stage's output at
+`<root>/<stage>/<key>/`, where `key` hashes the stage VERSION, its config section, any fingerprint
+the stage adds (`stage.fingerprint(cfg)`, e.g. the source files' sizes and mtimes) and the
+upstream keys: a Merkle chain, so a change recomputes exactly the stages downstream of it.
+
+A stage runs into a temporary sibling folder; `manifest.json` (files with bytes, rows and sha256;
+counters; config; inputs; code version) is written last, then the folder is renamed into place.
+The rename is the commit: a folder without a manifest is an interrupted attempt and is replaced,
+and of two concurrent builds the loser discards its own output and reuses the winner's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+MANIFEST = "manifest.json"
+
+
+class CountersMismatch(RuntimeError):
+    """A stage's counters do not add up: something was lost or double counted."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run Beam jobs; not part of any key (the output must not depend on them)."""
+
+    runner: str = "DirectRunner"
+    workers: int = 1
+    beam_args: tuple[str, ...] = ()
+
+
+@dataclass
+class StageOutput:
+    stage: str
+    key: str
+    path: Path
+    manifest: dict[str, Any] = field(repr=False)
+    cached: bool
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.manifest["counters"]
+
+
+def stage_key(name: str, version: int, config: Mapping[str, Any], upstream: Mapping[str, str],
+              fingerprint: Any = None) -> str:
+    payload = json.dumps(
+        {"stage": name, "version": version, "config": config, "upstream": dict(upstream),
+         "fingerprint": fingerprint},
+        sort_keys=True, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def check_counters(stage: str, counters: Mapping[str, int]) -> None:
+    """`in == out + sum(dropped:*) + sum(error:*)`, or raise."""
+    if "in" not in counters or "out" not in counters:
+        raise CountersMismatch(f"stage {stage}: counters lack 'in' or 'out': {dict(counters)}")
+    lost = sum(v for k, v in counters.items() if k.startswith(("dropped:", "error:")))
+    if counters["in"] != counters["out"] + lost:
+        raise CountersMismatch(
+            f"stage {stage}: counters do not add up: in={counters['in']} but "
+            f"out={counters['out']} + dropped/errors={lost} = {counters['out'] + lost}: {dict(counters)}"
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def count_rows(path: Path) -> int | None:
+    if path.suffix == ".parquet":
+        return pq.read_metadata(path).num_rows
+    if path.suffix == ".arrow":
+        with ipc.open_stream(str(path)) as reader:
+            return sum(batch.num_rows for batch in reader)
+    return None
+
+
+def describe_files(folder: Path) -> dict[str, dict[str, Any]]:
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+        rel = path.relative_to(folder).as_posix()
+        files[rel] = {"bytes": path.stat().st_size, "rows": count_rows(path), "sha256": _sha256(path)}
+    return files
+
+
+def code_version() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def _config_dict(cfg: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
+    return cfg.model_dump(mode="json") if isinstance(cfg, BaseModel) else dict(cfg)
+
+
+def materialize(stage: ModuleType, cfg: BaseModel | Mapping[str, Any],
+                inputs: Mapping[str, StageOutput], root: str | os.PathLike[str],
+                options: RunOptions = RunOptions(), force: bool = False) -> StageOutput:
+    """Return the stage's committed output, computing it only if its key has no manifest."""
+    name, version = stage.NAME, stage.VERSION
+    config = _config_dict(cfg)
+    fingerprint = stage.fingerprint(cfg) if hasattr(stage, "fingerprint") else None
+    upstream = {k: v.key for k, v in inputs.items()}
+    key = stage_key(name, version, config, upstream, fingerprint)
+    final = Path(root) / name / key
+
+    existing = read_manifest(final)
+    if existing is not None and not force:
+        return StageOutput(name, key, final, existing, cached=True)
+
+    tmp = final.parent / f".{key}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        started = time.time()
+        counters = stage.run(cfg, {k: v.path for k, v in inputs.items()}, tmp, options)
+        counters = {k: int(v) for k, v in sorted(counters.items())}
+        check_counters(name, counters)
+        manifest = {
+            "stage": name, "version": version, "key": key, "config": config,
+            "fingerprint": fingerprint,
+            "inputs": {k: {"stage": v.stage, "key": v.key} for k, v in inputs.items()},
+            "counters": counters, "files": describe_files(tmp),
+            "code_version": code_version(), "seconds": round(time.time() - started, 3),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), "utf-8")
+        won = _commit(tmp, final, force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    committed = read_manifest(final)
+    assert committed is not None, f"{final}: committed without a manifest"
+    # A concurrent build that committed first has the same key, so the same output: reuse it.
+    return StageOutput(name, key, final, committed, cached=not won)
+
+
+def _commit(tmp: Path, final: Path, force: bool) -> bool:
+    """Rename `tmp` into place; False when a concurrent build's output already stands there."""
+    if final.exists():
+        if read_manifest(final) is not None and not force:
+            shutil.rmtree(tmp)  # lost the race: the winner's output stands
+            return False
+        # An interrupted attempt (no manifest), or a forced rebuild: move it aside, then replace.
+        trash = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if read_manifest(final) is None:
+            raise
+        shutil.rmtree(tmp)  # another build committed between our check and our rename
+        return False
+    return True

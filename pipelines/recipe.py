@@ -1,0 +1,145 @@
+"""Recipe: one typed TOML file per dataset.
+
+Contract: `load_recipe(path) -> Recipe`. Strict pydantic models (`extra="forbid"`, bounds on
+numbers), so a typo or a bad value fails here, before any job starts. A recipe needs only `name`
+and `[[ingest.sources]]`; every other section has the defaults published below. Source paths are
+resolved relative to the recipe file. Each stage receives only its own section.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003"]
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file and the problem."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    kind: SourceKind
+    path: str  # a file, directory or glob; relative to the recipe file or absolute
+    name: str | None = None  # the `source` column; defaults to `kind`
+
+    @property
+    def source_name(self) -> str:
+        return self.name or self.kind
+
+
+class IngestConfig(Strict):
+    sources: list[Source] = Field(min_length=1)
+    num_shards: int = Field(default=4, ge=1, le=100_000)  # Parquet files written
+
+
+class CleanRuleOverride(Strict):
+    min_chars: int = Field(ge=0, le=1_000_000)
+
+
+class CleanConfig(Strict):
+    # Documents shorter than this (after normalisation) carry too little text to learn from.
+    min_chars: int = Field(default=32, ge=0, le=1_000_000)
+    # Per-source overrides: CoNLL sentences are short by nature and must not be emptied.
+    sources: dict[str, CleanRuleOverride] = Field(
+        default_factory=lambda: {"conll2003": CleanRuleOverride(min_chars=1)}
+    )
+    num_shards: int = Field(default=4, ge=1, le=100_000)
+
+
+class DedupConfig(Strict):
+    # Exact dedup key: text lower-cased with whitespace collapsed (C4/Gopher style normalisation).
+    lowercase: bool = True
+    num_shards: int = Field(default=4, ge=1, le=100_000)
+
+
+class TokenizerConfig(Strict):
+    model_type: Literal["unigram", "bpe"] = "unigram"
+    vocab_size: int = Field(default=8000, ge=100, le=1_000_000)
+    character_coverage: float = Field(default=0.9995, gt=0.0, le=1.0)
+    byte_fallback: bool = True  # no <unk> for unseen characters: they become byte pieces
+    # "identity" keeps decode(encode(text)) == text; "nmt_nfkc" is SentencePiece's default.
+    normalization_rule_name: Literal["identity", "nfkc", "nmt_nfkc", "nfkc_cf"] = "identity"
+    input_sentence_size: int = Field(default=2_000_000, ge=0)  # 0 = use every sentence
+    seed: int = Field(default=17, ge=0)
+    # SentencePiece's result depends on its thread count, so it is fixed here, not by the machine.
+    num_threads: int = Field(default=2, ge=1, le=256)
+    splits: list[str] = Field(default_factory=lambda: ["train", "unsup"])
+
+
+class ShardConfig(Strict):
+    seq_len: int = Field(default=512, ge=8, le=1_048_576)  # tokens per packed sequence
+    validation_fraction: float = Field(default=0.01, ge=0.0, lt=1.0)  # by stable hash of id
+    num_shards: int = Field(default=2, ge=1, le=100_000)  # Arrow files per split
+    splits: list[str] = Field(default_factory=lambda: ["train", "unsup"])  # documents packed
+
+
+class CardConfig(Strict):
+    pretty_name: str | None = None
+    license: str = "other"
+
+
+class Recipe(Strict):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    ingest: IngestConfig
+    clean: CleanConfig = CleanConfig()
+    dedup: DedupConfig = DedupConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    shard: ShardConfig = ShardConfig()
+    card: CardConfig = CardConfig()
+
+    @field_validator("ingest")
+    @classmethod
+    def _unique_source_names(cls, ingest: IngestConfig) -> IngestConfig:
+        names = [s.source_name for s in ingest.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {dupes}; set `name`")
+        return ingest
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Parse and validate a recipe; resolve source paths against the recipe's folder."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: recipe file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(f"{path}: invalid recipe:\n{exc}") from None
+    base = path.resolve().parent
+    sources = []
+    for src in recipe.ingest.sources:
+        resolved = src.path if os.path.isabs(src.path) else str(base / src.path)
+        if not glob.glob(resolved):
+            raise RecipeError(f"{path}: source {src.source_name!r}: path {resolved} matches nothing")
+        sources.append(src.model_copy(update={"path": os.path.normpath(resolved)}))
+    ingest = recipe.ingest.model_copy(update={"sources": sources})
+    return recipe.model_copy(update={"ingest": ingest})
+
+
+def expand_source_files(src: Source) -> list[str]:
+    """Every file a source names: a file, every file under a directory, or a glob; sorted."""
+    files: list[str] = []
+    for match in sorted(glob.glob(src.path)):
+        if os.path.isdir(match):
+            for dirpath, dirnames, filenames in os.walk(match):
+                dirnames.sort()
+                files.extend(os.path.join(dirpath, f) for f in sorted(filenames))
+        else:
+            files.append(match)
+    return files

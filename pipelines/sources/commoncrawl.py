@@ -1,0 +1,101 @@
+"""Common Crawl WARC / WET / WAT files (and any WARC/1.x, e.g. wget's) -> one Document per page.
+
+Contract: `read(path, source) -> Iterator[(Document, reason | None)]`, streaming records with
+warcio. HTTP 200 HTML `response` records -> main text extracted with trafilatura from HTML decoded
+by the HTTP or <meta> charset (undecodable bytes replaced, and counted in `meta.decode_errors`);
+WET `conversion` records -> their text as it is. Every other record (warcinfo, request, metadata,
+WAT JSON, resource, revisit, non-HTML or non-200 responses) comes back with its reason, so the
+counts of a file add up to its records.
+Reference: https://iipc.github.io/warc-specifications/ (WARC 1.1), https://commoncrawl.org/get-started
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import trafilatura
+from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
+
+from pipelines.schema import Document
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
+
+
+def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
+    with open(path, "rb") as fh:
+        for record in ArchiveIterator(fh, arc2warc=True):
+            yield record_to_document(record, source)
+
+
+def _record_id(record: ArcWarcRecord) -> str:
+    rid = record.rec_headers.get_header("WARC-Record-ID") or ""
+    return rid.strip("<>").removeprefix("urn:uuid:")
+
+
+def record_to_document(record: ArcWarcRecord, source: str) -> tuple[Document, str | None]:
+    headers = record.rec_headers
+    url = (headers.get_header("WARC-Target-URI") or "").strip("<>")
+    meta = {
+        "url": url,
+        "domain": urlsplit(url).hostname or "",
+        "warc_record_id": headers.get_header("WARC-Record-ID") or "",
+        "warc_date": headers.get_header("WARC-Date") or "",
+        "warc_type": record.rec_type,
+    }
+    language = headers.get_header("WARC-Identified-Content-Language")
+    if language:
+        meta["language"] = language
+    doc = Document(id=f"{source}/{_record_id(record)}", source=source, split="train", text="",
+                   meta=meta)
+
+    if record.rec_type == "conversion":
+        raw = record.content_stream().read()
+        doc.text, meta["decode_errors"] = _decode(raw, "utf-8")
+        return (doc, None) if doc.text.strip() else (doc, "empty_text")
+    if record.rec_type != "response":
+        return doc, f"warc_{record.rec_type}"
+    if record.http_headers is None:
+        return doc, "not_http"
+    status = record.http_headers.get_statuscode()
+    if status != "200":
+        meta["http_status"] = status
+        return doc, "http_status"
+    content_type = (record.http_headers.get_header("Content-Type") or "").lower()
+    if not content_type.startswith(_HTML_TYPES):
+        meta["content_type"] = content_type
+        return doc, "not_html"
+    raw = record.content_stream().read()
+    html, meta["decode_errors"] = _decode(raw, _charset(content_type, raw))
+    doc.text = extract_main_text(html, url)
+    return (doc, None) if doc.text else (doc, "no_main_text")
+
+
+def extract_main_text(html: str, url: str = "") -> str:
+    return trafilatura.extract(html, url=url or None, include_comments=False) or ""
+
+
+def _charset(content_type: str, raw: bytes) -> str:
+    for candidate in (_HEADER_CHARSET.search(content_type), _META_CHARSET.search(raw[:4096])):
+        if candidate:
+            name = candidate.group(1)
+            name = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+            try:
+                return codecs.lookup(name).name
+            except LookupError:
+                continue
+    return "utf-8"
+
+
+def _decode(raw: bytes, charset: str) -> tuple[str, int]:
+    """Decode, replacing undecodable bytes; return the text and how many replacements were made."""
+    try:
+        return raw.decode(charset), 0
+    except UnicodeDecodeError:
+        text = raw.decode(charset, errors="replace")
+        return text, text.count("\ufffd")

@@ -1,0 +1,172 @@
+"""Wikipedia pages-articles XML dumps (.xml or .xml.bz2) -> one Document per article.
+
+Contract: `read(path, source) -> Iterator[(Document, reason | None)]`, streaming the dump with
+lxml's iterparse (entities not resolved, no DTD, no network) and clearing each page after use, so
+memory stays flat whatever the dump size. Namespace-0, non-redirect, non-empty pages are kept;
+redirects, other namespaces and empty pages come back with their reason. Wikitext becomes plain
+text by walking mwparserfromhell's tree (templates, references, tables, files, categories and
+interwiki links removed; headings, paragraphs and list items kept).
+Reference: https://www.mediawiki.org/wiki/Help:Export (schema 0.10).
+"""
+
+from __future__ import annotations
+
+import bz2
+import re
+from collections.abc import Iterator
+from typing import IO
+
+import mwparserfromhell
+from lxml import etree
+from mwparserfromhell.nodes import (
+    Argument,
+    Comment,
+    ExternalLink,
+    Heading,
+    HTMLEntity,
+    Tag,
+    Template,
+    Text,
+    Wikilink,
+)
+from mwparserfromhell.wikicode import Wikicode
+
+from pipelines.schema import Document
+
+# Tags whose content is not article prose.
+_DROP_TAGS = {
+    "ref", "references", "table", "gallery", "math", "chem", "timeline", "imagemap", "score",
+    "syntaxhighlight", "source", "templatedata", "graph", "mapframe", "maplink", "noinclude",
+    "includeonly", "onlyinclude", "nowiki", "pre", "hiero", "inputbox", "categorytree",
+}
+_NON_ARTICLE_LINK = re.compile(r"^\s*:?\s*(file|image|media|category|wikt|wiktionary)\s*:", re.I)
+_INTERWIKI = re.compile(r"^\s*:?\s*[a-z]{2,3}(-[a-z]+)*\s*:", re.I)
+_MAGIC_WORD = re.compile(r"__[A-Z]+__")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+# Fallbacks for markup that mwparserfromhell leaves as text because it is unbalanced in the source
+# (an unclosed <ref>, a table missing its `|}`): real dumps have plenty of both.
+_REF = re.compile(r"<ref[^>/]*/>|<ref[^>]*>.*?(</ref>|$)", re.I | re.S | re.M)
+_TABLE_LINES = re.compile(r"^\s*\{\|.*?(^\s*\|\}.*?$|\Z)", re.S | re.M)
+_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+_FILE_LINK = re.compile(r"\[\[\s*(?:file|image|media|category)\s*:[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*(\]\]|$)",
+                        re.I | re.M)
+_LINK = re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]")
+_LEFTOVER = re.compile(r"\{\{|\}\}|\[\[|\]\]|'{2,}|</?[a-z]+[^>]*>", re.I)
+_NESTED_ITEM = re.compile(r"^((?:- )+)")  # "- - item" (a `**` list) -> indented "- item"
+_SPACE_RUNS = re.compile(r"[ \t]{2,}")
+
+
+def open_dump(path: str) -> IO[bytes]:
+    return bz2.open(path, "rb") if path.endswith(".bz2") else open(path, "rb")
+
+
+def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
+    with open_dump(path) as fh:
+        yield from read_pages(fh, source)
+
+
+def read_pages(fh: IO[bytes], source: str) -> Iterator[tuple[Document, str | None]]:
+    parser = etree.iterparse(
+        fh, events=("end",), tag="{*}page", resolve_entities=False, no_network=True,
+        load_dtd=False, huge_tree=True,
+    )
+    for _, page in parser:
+        yield page_to_document(page, source)
+        page.clear()
+        while page.getprevious() is not None:  # drop the references lxml keeps to earlier pages
+            del page.getparent()[0]
+
+
+def _child_text(elem: etree._Element, name: str) -> str:
+    for child in elem:
+        if etree.QName(child).localname == name:
+            return child.text or ""
+    return ""
+
+
+def _child(elem: etree._Element, name: str) -> etree._Element | None:
+    for child in elem:
+        if etree.QName(child).localname == name:
+            return child
+    return None
+
+
+def page_to_document(page: etree._Element, source: str) -> tuple[Document, str | None]:
+    title = _child_text(page, "title")
+    page_id = _child_text(page, "id")
+    ns = _child_text(page, "ns").strip() or "0"
+    revision = _child(page, "revision")
+    rev_id = _child_text(revision, "id") if revision is not None else ""
+    timestamp = _child_text(revision, "timestamp") if revision is not None else ""
+    wikitext = _child_text(revision, "text") if revision is not None else ""
+    meta = {"title": title, "page_id": int(page_id) if page_id.isdigit() else page_id,
+            "revision_id": int(rev_id) if rev_id.isdigit() else rev_id,
+            "timestamp": timestamp, "namespace": int(ns) if ns.lstrip("-").isdigit() else ns}
+    doc = Document(id=f"{source}/{page_id}", source=source, split="train", text="", meta=meta)
+    if _child(page, "redirect") is not None or wikitext.lstrip()[:9].upper() == "#REDIRECT":
+        doc.text = wikitext
+        return doc, "redirect"
+    if ns != "0":
+        return doc, "not_article_namespace"
+    doc.text = wikitext_to_text(wikitext)
+    if not doc.text:
+        return doc, "empty_page"
+    return doc, None
+
+
+def wikitext_to_text(wikitext: str) -> str:
+    text = _plain(mwparserfromhell.parse(wikitext))
+    text = _MAGIC_WORD.sub("", _residual_markup(text))
+    lines = [_SPACE_RUNS.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [_NESTED_ITEM.sub(lambda m: "  " * (len(m.group(1)) // 2 - 1) + "- ", line)
+             for line in lines if line not in ("-", "*", "#", ":", ";")]
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _residual_markup(text: str) -> str:
+    text = _REF.sub("", text)
+    text = _TABLE_LINES.sub("", text)
+    previous = None
+    while previous != text:  # innermost templates first
+        previous, text = text, _TEMPLATE.sub("", text)
+    text = _FILE_LINK.sub("", text)
+    text = _LINK.sub(r"\1", text)
+    return _LEFTOVER.sub("", text)
+
+
+def _plain(code: Wikicode) -> str:
+    out: list[str] = []
+    for node in code.nodes:
+        if isinstance(node, Text):
+            out.append(str(node.value))
+        elif isinstance(node, (Template, Comment, Argument)):
+            continue
+        elif isinstance(node, Wikilink):
+            title = str(node.title)
+            if _NON_ARTICLE_LINK.match(title) or _INTERWIKI.match(title):
+                continue
+            out.append(_plain(node.text) if node.text is not None else _plain(node.title))
+        elif isinstance(node, ExternalLink):
+            out.append(_plain(node.title) if node.title is not None else "")
+        elif isinstance(node, Heading):
+            out.append("\n" + _plain(node.title).strip() + "\n")
+        elif isinstance(node, HTMLEntity):
+            out.append(node.normalize())
+        elif isinstance(node, Tag):
+            out.append(_tag_text(node))
+        else:  # anything mwparserfromhell adds later: keep its visible text
+            out.append(str(node.__strip__(normalize=True, collapse=True) or ""))
+    return "".join(out)
+
+
+def _tag_text(node: Tag) -> str:
+    tag = str(node.tag).strip().lower()
+    if tag in _DROP_TAGS:
+        return ""
+    if tag in ("li", "dt", "dd"):  # list markup (`*`, `#`, `;`, `:`): the item text follows
+        return "- " if tag == "li" else ""
+    if tag == "br":
+        return "\n"
+    if tag == "hr":
+        return "\n"
+    return _plain(node.contents) if node.contents is not None else ""
