@@ -96,7 +96,9 @@ def write_shard(shard: tuple[int, Iterable[Row]], folder: str, num_shards: int,
 
 
 class WriteRows(beam.PTransform):
-    """Rows -> `<folder>/part-NNNNN-of-MMMMM.parquet`, sharded by stable hash of id, sorted by id."""
+    """Rows -> `<folder>/part-NNNNN-of-MMMMM.parquet`, by stable hash of id, sorted by id.
+
+    Every shard file is written, empty ones included, so a folder always has its schema."""
 
     def __init__(self, folder: str, schema: pa.Schema, num_shards: int) -> None:
         super().__init__()
@@ -104,10 +106,14 @@ class WriteRows(beam.PTransform):
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         n = self.num_shards
+        keyed = rows | "KeyByShard" >> beam.Map(lambda r: (stable_hash(r["id"]) % n, r))
+        every_shard = (rows.pipeline | "ShardNumbers" >> beam.Create(range(n))
+                       | "NoRow" >> beam.Map(lambda i: (i, None)))
         return (
-            rows
-            | "KeyByShard" >> beam.Map(lambda r: (stable_hash(r["id"]) % n, r))
-            | "GroupByShard" >> beam.GroupByKey()  # shard -> [row]
+            (keyed, every_shard)
+            | "AllShards" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()  # shard -> [row, None]
+            | "DropPlaceholders" >> beam.MapTuple(lambda i, rs: (i, [r for r in rs if r]))
             | "WriteShard" >> beam.Map(write_shard, self.folder, n, self.schema)
         )
 

@@ -1,0 +1,125 @@
+"""The `build_dataset` flow: one Prefect task per stage, the Manifest deciding what is stale.
+
+Contract: `build_dataset(recipe_path, root, until, runner, workers, rebuild_from)` runs the
+stages in order (ingest -> clean -> dedup -> tokenizer -> shard -> card), each through
+`pipelines.manifest.materialize`, and returns `{stage: {"key", "path", "counters", "cached"}}`.
+Tasks use no Prefect result cache: a stage whose key already has a manifest is reused, anything
+else is recomputed. Each task publishes its counters as a markdown artifact. Without
+`PREFECT_API_URL` Prefect starts a local ephemeral server; with it, runs are recorded there.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from data_cards import card
+from pipelines import clean, dedup, ingest, shard
+from pipelines.manifest import RunOptions, StageOutput, materialize
+from pipelines.recipe import Recipe, load_recipe
+from tokenizer import train as tokenizer_train
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    module: ModuleType
+    inputs: tuple[str, ...]
+
+
+STAGES: tuple[StageSpec, ...] = (
+    StageSpec("ingest", ingest, ()),
+    StageSpec("clean", clean, ("ingest",)),
+    StageSpec("dedup", dedup, ("clean",)),
+    StageSpec("tokenizer", tokenizer_train, ("dedup",)),
+    StageSpec("shard", shard, ("dedup", "tokenizer")),
+    StageSpec("card", card, ("ingest", "clean", "dedup", "tokenizer", "shard")),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def stage_config(recipe: Recipe, name: str) -> Any:
+    cfg = getattr(recipe, name)
+    if name == "card" and cfg.pretty_name is None:
+        cfg = cfg.model_copy(update={"pretty_name": recipe.name})
+    return cfg
+
+
+def counters_markdown(out: StageOutput) -> str:
+    rows = "\n".join(f"| `{k}` | {v:,} |" for k, v in out.counters.items())
+    state = "reused (cached)" if out.cached else "computed"
+    return (f"### {out.stage} ({state})\n\nkey `{out.key}` at `{out.path}`\n\n"
+            f"| counter | value |\n|---|---:|\n{rows}\n")
+
+
+def run_stages(recipe: Recipe, root: str, options: RunOptions, until: str | None = None,
+               rebuild_from: str | None = None,
+               run_stage: Callable[..., StageOutput] = materialize,
+               log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
+               ) -> dict[str, StageOutput]:
+    """Materialize every stage up to `until`, forcing `rebuild_from` and everything after it."""
+    for name in (until, rebuild_from):
+        if name is not None and name not in STAGE_NAMES:
+            raise ValueError(f"unknown stage {name!r}; stages are {', '.join(STAGE_NAMES)}")
+    last = STAGE_NAMES.index(until) if until else len(STAGES) - 1
+    first_forced = STAGE_NAMES.index(rebuild_from) if rebuild_from else len(STAGES)
+    outputs: dict[str, StageOutput] = {}
+    for position, spec in enumerate(STAGES[: last + 1]):
+        log(f"[sieve] {spec.name}: running")
+        inputs = {name: outputs[name] for name in spec.inputs}
+        out = run_stage(spec.module, stage_config(recipe, spec.name), inputs, root, options,
+                        force=position >= first_forced)
+        counters = out.counters
+        log(f"[sieve] {spec.name}: {'cached' if out.cached else 'done'}  in={counters['in']:,} "
+            f"out={counters['out']:,}  -> {out.path}")
+        outputs[spec.name] = out
+    return outputs
+
+
+@task(name="stage", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
+      retry_condition_fn=lambda task, run, state: _is_transient(state))
+def stage_task(module: ModuleType, cfg: Any, inputs: dict[str, StageOutput], root: str,
+               options: RunOptions, force: bool = False) -> StageOutput:
+    out = materialize(module, cfg, inputs, root, options, force=force)
+    create_markdown_artifact(counters_markdown(out), key=f"{out.stage}-counters",
+                             description=f"{out.stage} counters")
+    return out
+
+
+def _is_transient(state: Any) -> bool:
+    """Retry I/O hiccups; a data or config error fails the same way every time."""
+    try:
+        state.result()
+    except (TimeoutError, ConnectionError, BlockingIOError, InterruptedError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def summarize(outputs: dict[str, StageOutput]) -> dict[str, dict[str, Any]]:
+    return {name: {"key": o.key, "path": str(o.path), "counters": o.counters, "cached": o.cached}
+            for name, o in outputs.items()}
+
+
+@flow(name="build_dataset", log_prints=True)
+def build_dataset(recipe_path: str, root: str = "out", until: str | None = None,
+                  runner: str = "DirectRunner", workers: int = 1,
+                  rebuild_from: str | None = None) -> dict[str, dict[str, Any]]:
+    recipe = load_recipe(recipe_path)
+    options = RunOptions(runner=runner, workers=workers)
+    outputs = run_stages(recipe, str(Path(root).resolve()), options, until, rebuild_from,
+                         run_stage=stage_task)
+    if "card" in outputs:
+        create_markdown_artifact(
+            f"Data card for **{recipe.name}**: `{outputs['card'].path / 'README.md'}`",
+            key="data-card", description="where the build's data card is")
+    return summarize(outputs)

@@ -1,0 +1,85 @@
+"""The `sieve` command: thin, it parses arguments and calls the flows.
+
+    sieve build RECIPE [--root DIR] [--until STAGE] [--rebuild-from STAGE] [--runner NAME]
+                       [--workers N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+
+from pipelines.manifest import CountersMismatch
+from pipelines.recipe import RecipeError
+
+
+def _parser() -> argparse.ArgumentParser:
+    from flows.build import STAGE_NAMES
+
+    parser = argparse.ArgumentParser(prog="sieve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build a dataset from a recipe (cached per stage)")
+    build.add_argument("recipe", help="path to a recipe TOML file")
+    build.add_argument("--root", default="out", help="where stage outputs live (default: out)")
+    build.add_argument("--until", choices=STAGE_NAMES, help="stop after this stage")
+    build.add_argument("--rebuild-from", choices=STAGE_NAMES,
+                       help="recompute this stage and everything downstream of it")
+    build.add_argument("--runner", default="DirectRunner",
+                       help="Beam runner; names other than DirectRunner pass through to Beam")
+    build.add_argument("--workers", type=int, default=1,
+                       help="DirectRunner worker processes (>1: multi-processing mode)")
+    build.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    build.add_argument("--card-out", help="also copy the data card to this path")
+    return parser
+
+
+def _print_table(summary: dict) -> None:
+    header = f"{'stage':<10} {'state':<8} {'in':>10} {'out':>10} {'dropped':>9}  key"
+    print(header)
+    print("-" * len(header))
+    for stage, info in summary.items():
+        c = info["counters"]
+        lost = sum(v for k, v in c.items() if k.startswith(("dropped:", "error:")))
+        state = "cached" if info["cached"] else "built"
+        print(f"{stage:<10} {state:<8} {c['in']:>10,} {c['out']:>10,} {lost:>9,}  {info['key']}")
+    print()
+    for stage, info in summary.items():
+        reasons = {k: v for k, v in info["counters"].items()
+                   if k.startswith(("dropped:", "error:")) and v}
+        if reasons:
+            print(f"{stage} drop reasons:")
+            for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+                print(f"  {reason:<40} {n:>10,}")
+    if "card" in summary:
+        print(f"\ndata card: {summary['card']['path']}/README.md")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.build import build_dataset
+
+    try:
+        summary = build_dataset(args.recipe, root=args.root, until=args.until,
+                                runner=args.runner, workers=args.workers,
+                                rebuild_from=args.rebuild_from)
+    except (RecipeError, CountersMismatch) as exc:
+        print(f"sieve: {exc}", file=sys.stderr)
+        return 2
+    if args.card_out and "card" in summary:
+        shutil.copyfile(os.path.join(summary["card"]["path"], "README.md"), args.card_out)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_table(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
