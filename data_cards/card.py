@@ -78,7 +78,8 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
                   for split, t in index["totals"].items()] + [""]
         lines += ["## How to load", "", "```python",
                   "import datasets",
-                  'ds = datasets.load_dataset("arrow", data_files={"train": "<shard>/train/*.arrow"})',
+                  'ds = datasets.load_dataset(',
+                  '    "arrow", data_files={"train": "<shard folder>/train/*.arrow"})',
                   "```", ""]
     lines += ["## Lineage", "", "| stage | key | inputs |", "|---|---|---|"]
     for stage, manifest in manifests.items():

@@ -43,7 +43,8 @@ def keep_first(group: tuple[str, Iterable[dict]]) -> Iterator[tuple[dict, str | 
     for row in others:
         meta = json.loads(row["meta"])
         meta["duplicate_of"] = keeper["id"]
-        yield {**row, "meta": json.dumps(meta, ensure_ascii=False, sort_keys=True)}, "duplicate_exact"
+        meta_json = json.dumps(meta, ensure_ascii=False, sort_keys=True)
+        yield {**row, "meta": meta_json}, "duplicate_exact"
 
 
 def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,

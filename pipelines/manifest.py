@@ -77,7 +77,8 @@ def check_counters(stage: str, counters: Mapping[str, int]) -> None:
     if counters["in"] != counters["out"] + lost:
         raise CountersMismatch(
             f"stage {stage}: counters do not add up: in={counters['in']} but "
-            f"out={counters['out']} + dropped/errors={lost} = {counters['out'] + lost}: {dict(counters)}"
+            f"out={counters['out']} + dropped/errors={lost} = {counters['out'] + lost}: "
+            f"{dict(counters)}"
         )
 
 
@@ -102,7 +103,8 @@ def describe_files(folder: Path) -> dict[str, dict[str, Any]]:
     files = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
         rel = path.relative_to(folder).as_posix()
-        files[rel] = {"bytes": path.stat().st_size, "rows": count_rows(path), "sha256": _sha256(path)}
+        files[rel] = {"bytes": path.stat().st_size, "rows": count_rows(path),
+                      "sha256": _sha256(path)}
     return files
 
 

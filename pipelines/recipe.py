@@ -126,7 +126,8 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     for src in recipe.ingest.sources:
         resolved = src.path if os.path.isabs(src.path) else str(base / src.path)
         if not glob.glob(resolved):
-            raise RecipeError(f"{path}: source {src.source_name!r}: path {resolved} matches nothing")
+            raise RecipeError(
+                f"{path}: source {src.source_name!r}: path {resolved} matches nothing")
         sources.append(src.model_copy(update={"path": os.path.normpath(resolved)}))
     ingest = recipe.ingest.model_copy(update={"sources": sources})
     return recipe.model_copy(update={"ingest": ingest})

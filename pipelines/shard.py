@@ -157,7 +157,8 @@ def run(cfg: ShardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
     index = write_index(Path(out), cfg, Path(model_path), spm.load(model_path).get_piece_size())
     tokens = counters.get("tokens", 0) + counters.get("eos_tokens", 0)
     packed = counters.get("tokens_packed", 0)
-    if tokens != packed + counters.get("tokens_dropped_tail", 0) or packed != index["totals"][
-            "all"]["tokens"]:
-        raise CountersMismatch(f"shard: token counts do not add up: {counters}, index {index['totals']}")
+    indexed = index["totals"]["all"]["tokens"]
+    if tokens != packed + counters.get("tokens_dropped_tail", 0) or packed != indexed:
+        raise CountersMismatch(
+            f"shard: token counts do not add up: {counters}, index {index['totals']}")
     return counters

@@ -41,7 +41,8 @@ def test_relative_source_paths_resolve_against_the_recipe_file(tmp_path):
 
 def test_an_unknown_key_fails_at_load_naming_the_file_and_key(tmp_path):
     path = write(tmp_path, MINIMAL + "\n[clean]\nmin_char = 10\n")
-    with pytest.raises(RecipeError, match=r"(?s)r\.toml.*clean\.min_char.*Extra inputs are not permitted"):
+    expected = r"(?s)r\.toml.*clean\.min_char.*Extra inputs are not permitted"
+    with pytest.raises(RecipeError, match=expected):
         load_recipe(path)
 
 

@@ -48,8 +48,9 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _REF = re.compile(r"<ref[^>/]*/>|<ref[^>]*>.*?(</ref>|$)", re.I | re.S | re.M)
 _TABLE_LINES = re.compile(r"^\s*\{\|.*?(^\s*\|\}.*?$|\Z)", re.S | re.M)
 _TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
-_FILE_LINK = re.compile(r"\[\[\s*(?:file|image|media|category)\s*:[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*(\]\]|$)",
-                        re.I | re.M)
+_FILE_LINK = re.compile(
+    r"\[\[\s*(?:file|image|media|category)\s*:[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*(\]\]|$)",
+    re.I | re.M)
 _LINK = re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]")
 _LEFTOVER = re.compile(r"\{\{|\}\}|\[\[|\]\]|'{2,}|</?[a-z]+[^>]*>", re.I)
 _NESTED_ITEM = re.compile(r"^((?:- )+)")  # "- - item" (a `**` list) -> indented "- item"
