@@ -40,3 +40,37 @@ def train_model(sentences: Iterable[str], cfg: TokenizerConfig) -> bytes:
 
 def load(path: str) -> spm.SentencePieceProcessor:
     return spm.SentencePieceProcessor(model_file=str(path))
+
+
+def export_transformers(model_path: str, out_dir: str) -> None:
+    """Write `tokenizer.json` + config so `AutoTokenizer.from_pretrained(out_dir)` loads it.
+
+    The SentencePiece pieces and scores become a `tokenizers` Unigram model with byte fallback;
+    a Metaspace pre-tokenizer (prepend on the first section only) reproduces SentencePiece's
+    dummy prefix, and "\\n" is an added token, matched before the model as SentencePiece matches
+    user-defined symbols. Segmentations agree except where two segmentations have exactly the
+    same score (runs like "-----"), which the two Viterbi implementations break differently;
+    decoding is identical. (transformers' own SentencePiece conversion turns a unigram model into
+    BPE merges, which changes segmentations far more often.)
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers
+    from tokenizers.models import Unigram
+    from transformers import PreTrainedTokenizerFast
+
+    sp = load(model_path)
+    if sp.get_piece_size() and sp.id_to_piece(UNK_ID) != "<unk>":
+        raise ValueError(f"{model_path}: expected <unk> at id {UNK_ID}")
+    vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+    tok = Tokenizer(Unigram(vocab, unk_id=UNK_ID, byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first",
+                                                 split=False)
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
+                                     decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    specials = [sp.id_to_piece(i) for i in (UNK_ID, BOS_ID, EOS_ID, PAD_ID)]
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    tok.add_tokens([AddedToken(s, normalized=False, special=False) for s in USER_SYMBOLS])
+    unk, bos, eos, pad = specials
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, bos_token=bos,
+                                      eos_token=eos, pad_token=pad, add_bos_token=False,
+                                      add_eos_token=False)
+    wrapped.save_pretrained(out_dir)

@@ -3,7 +3,8 @@
 Contract: `run(cfg: TokenizerConfig, {"dedup": folder}, out, options) -> counters`. Reads the
 dedup stage's documents in their stored order, keeps those whose split is in `cfg.splits`, feeds
 their non-empty lines to SentencePiece and writes `out/tokenizer.model` and `out/stats.json`
-(vocabulary size, bytes per token and unknown rate on the training text).
+(vocabulary size, bytes per token and unknown rate on the training text), and `out/hf/`, which
+`transformers.AutoTokenizer.from_pretrained` loads with bos/eos/pad/unk set.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pipelines.recipe import TokenizerConfig
 from tokenizer import spm
 
 NAME = "tokenizer"
-VERSION = 1
+VERSION = 2  # 2: transformers export
 
 
 def run(cfg: TokenizerConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
@@ -38,6 +39,7 @@ def run(cfg: TokenizerConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
     model = spm.train_model(sentences, cfg)
     out = Path(out)
     (out / "tokenizer.model").write_bytes(model)
+    spm.export_transformers(str(out / "tokenizer.model"), str(out / "hf"))
 
     sp = spm.load(str(out / "tokenizer.model"))
     sample = texts[:: max(1, len(texts) // 2000)]
