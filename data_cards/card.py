@@ -67,8 +67,16 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
         lines += _counter_table(manifest["counters"]) + [""]
     if "tokenizer" in extras:
         stats = extras["tokenizer"]
-        lines += ["## Tokenizer", "", "| statistic | value |", "|---|---:|"]
-        lines += [f"| {k} | {v} |" for k, v in sorted(stats.items())] + [""]
+        overall = stats["sources"]["all"]
+        lines += ["## Tokenizer", "",
+                  f"SentencePiece {stats['model_type']}, {overall['vocab_size']:,} pieces, "
+                  f"trained on {stats['training_sentences']:,} lines; "
+                  f"{overall['vocab_used']:.1%} of the vocabulary used by the samples below.", "",
+                  "| source | docs sampled | bytes/token | unknown rate | byte-fallback rate |"
+                  " vocab used |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {src} | {s['docs']:,} | {s['bytes_per_token']} | {s['unk_rate']} | "
+                  f"{s['byte_fallback_rate']} | {s['vocab_used']:.1%} |"
+                  for src, s in sorted(stats["sources"].items()) if src != "all"] + [""]
     if "index" in extras:
         index = extras["index"]
         lines += ["## Splits and sizes", "",

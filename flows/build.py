@@ -1,7 +1,7 @@
 """The `build_dataset` flow: one Prefect task per stage, the Manifest deciding what is stale.
 
 Contract: `build_dataset(recipe_path, root, until, runner, workers, rebuild_from)` runs the
-stages in order (ingest -> clean -> dedup -> tokenizer -> shard -> card), each through
+stages in order (ingest -> clean -> dedup -> tokenizer -> shard -> tasks -> card), each through
 `pipelines.manifest.materialize`, and returns `{stage: {"key", "path", "counters", "cached"}}`.
 Tasks use no Prefect result cache: a stage whose key already has a manifest is reused, anything
 else is recomputed. Each task publishes its counters as a markdown artifact. Without
@@ -22,7 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from data_cards import card
-from pipelines import clean, dedup, ingest, shard
+from pipelines import clean, dedup, ingest, shard, tasks
 from pipelines.manifest import RunOptions, StageOutput, materialize
 from pipelines.recipe import Recipe, load_recipe
 from tokenizer import train as tokenizer_train
@@ -41,7 +41,8 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("dedup", dedup, ("clean",)),
     StageSpec("tokenizer", tokenizer_train, ("dedup",)),
     StageSpec("shard", shard, ("dedup", "tokenizer")),
-    StageSpec("card", card, ("ingest", "clean", "dedup", "tokenizer", "shard")),
+    StageSpec("tasks", tasks, ("ingest", "tokenizer")),
+    StageSpec("card", card, ("ingest", "clean", "dedup", "tokenizer", "shard", "tasks")),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

@@ -74,13 +74,30 @@ class TokenizerConfig(Strict):
     # SentencePiece's result depends on its thread count, so it is fixed here, not by the machine.
     num_threads: int = Field(default=2, ge=1, le=256)
     splits: list[str] = Field(default_factory=lambda: ["train", "unsup"])
+    # Pieces never split ("\n" always is one); and special tokens (control symbols) such as
+    # <mask> that get ids but are never produced from text.
+    user_defined_symbols: list[str] = Field(default_factory=list)
+    special_tokens: list[str] = Field(default_factory=list)
+    # Documents sampled per source for the bytes-per-token / unknown / byte-fallback statistics.
+    stats_docs_per_source: int = Field(default=2000, ge=1)
 
 
 class ShardConfig(Strict):
     seq_len: int = Field(default=512, ge=8, le=1_048_576)  # tokens per packed sequence
     validation_fraction: float = Field(default=0.01, ge=0.0, lt=1.0)  # by stable hash of id
-    num_shards: int = Field(default=2, ge=1, le=100_000)  # Arrow files per split
+    # Documents of a split are spread over this many buckets, packed in parallel; each bucket
+    # writes files of at most `shard_bytes` of tokens.
+    num_buckets: int = Field(default=2, ge=1, le=100_000)
+    shard_bytes: int = Field(default=64 * 2**20, ge=1024, le=2**40)
     splits: list[str] = Field(default_factory=lambda: ["train", "unsup"])  # documents packed
+
+
+class TasksConfig(Strict):
+    """Labelled task datasets with their published splits (the source names in the recipe)."""
+
+    imdb_source: str = "imdb"
+    conll_source: str = "conll2003"
+    max_length: int = Field(default=512, ge=8, le=1_048_576)  # model-input tokens, truncated
 
 
 class CardConfig(Strict):
@@ -96,6 +113,7 @@ class Recipe(Strict):
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     shard: ShardConfig = ShardConfig()
+    tasks: TasksConfig = TasksConfig()
     card: CardConfig = CardConfig()
 
     @field_validator("ingest")

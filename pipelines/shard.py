@@ -3,14 +3,17 @@
 Contract: `run(cfg: ShardConfig, {"dedup": docs, "tokenizer": model}, out, options) -> counters`.
 1. Documents whose split is in `cfg.splits` are tokenized (in parallel, one SentencePiece per
    worker) and assigned to `validation` when `stable_hash(id)` falls in `validation_fraction`,
-   else to `train`, so no document's tokens are in both; then to shard `stable_hash(id) % n`.
-2. Per (split, shard), documents are ordered by a stable hash of their id (a deterministic
+   else to `train`, so no document's tokens are in both; then to bucket `stable_hash(id) % n`.
+2. Per (split, bucket), documents are ordered by a stable hash of their id (a deterministic
    shuffle), concatenated with EOS after each, and cut into `seq_len` sequences without padding;
    the tail shorter than `seq_len` is dropped and counted.
-3. Each shard is an Arrow IPC stream `out/<split>/part-NNNNN.arrow` with one column `input_ids`
-   (list<uint16>, or uint32 when the vocabulary exceeds 65,536), written under a temporary name
-   and renamed; `out/index.json` (per-shard rows, tokens, bytes, sha256 and totals, the tokenizer's
-   sha256) is written last.
+3. A bucket's sequences go to Arrow IPC streams `out/<split>/part-BBBBB-FFFF.arrow` of at most
+   `shard_bytes` of tokens, one column `input_ids` (list<uint16>, or uint32 when the vocabulary
+   exceeds 65,536), each written under a temporary name and renamed. Beside them,
+   `out/<split>/documents-BBBBB.parquet` maps every document id to its first token and token
+   count in the bucket's stream (lineage from a sequence back to its documents).
+4. `out/index.json` (per-shard rows, tokens, bytes, sha256; totals; the tokenizer's sha256; the
+   input stages' keys) is written last.
 Same inputs give the same bytes whatever the number of workers.
 """
 
@@ -25,16 +28,17 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import ReadDocuments, count, run_pipeline
-from pipelines.manifest import CountersMismatch, RunOptions
+from pipelines.manifest import CountersMismatch, RunOptions, read_manifest
 from pipelines.recipe import ShardConfig
 from pipelines.schema import stable_hash
 from tokenizer import spm
 
 NAME = "shard"
-VERSION = 1
+VERSION = 2  # 2: size-bounded files, document lineage, input keys
 _FRACTION_SCALE = 1_000_000
 
 
@@ -69,13 +73,13 @@ class Tokenize(beam.DoFn):
         count(NAME, "out")
         count(NAME, "tokens", len(ids))
         split = split_of(row["id"], self.cfg.validation_fraction)
-        shard = stable_hash(f"shard:{row['id']}") % self.cfg.num_shards
+        shard = stable_hash(f"shard:{row['id']}") % self.cfg.num_buckets
         order = stable_hash(f"order:{row['id']}")
         yield (split, shard), (order, row["id"], np.asarray(ids, dtype=self.dtype).tobytes())
 
 
 class PackAndWrite(beam.DoFn):
-    """(split, shard) -> [(order, id, ids)] -> one Arrow file of seq_len sequences."""
+    """(split, bucket) -> [(order, id, ids)] -> Arrow files of seq_len sequences + documents."""
 
     def __init__(self, cfg: ShardConfig, out: str, model_path: str) -> None:
         self.cfg, self.out, self.model_path = cfg, out, model_path
@@ -84,38 +88,58 @@ class PackAndWrite(beam.DoFn):
         self.dtype = token_dtype(spm.load(self.model_path).get_piece_size())
 
     def process(self, group: tuple[tuple[str, int], Iterable[tuple[int, str, bytes]]]):
-        (split, shard), docs = group
+        (split, bucket), docs = group
         eos = np.asarray([spm.EOS_ID], dtype=self.dtype)
-        parts = []
-        for _, _, ids in sorted(docs):  # by order hash, then id: a deterministic shuffle
-            parts += [np.frombuffer(ids, dtype=self.dtype), eos]
+        parts, ids_col, starts, lengths = [], [], [], []
+        position = 0
+        for _, doc_id, ids in sorted(docs):  # by order hash, then id: a deterministic shuffle
+            tokens = np.frombuffer(ids, dtype=self.dtype)
+            parts += [tokens, eos]
+            ids_col.append(doc_id)
+            starts.append(position)
+            lengths.append(len(tokens) + 1)
+            position += len(tokens) + 1
         stream = np.concatenate(parts)
         seq_len = self.cfg.seq_len
         n_seq = len(stream) // seq_len
-        count(NAME, "eos_tokens", len(parts) // 2)
+        count(NAME, "eos_tokens", len(ids_col))
         count(NAME, "sequences", n_seq)
         count(NAME, "tokens_packed", n_seq * seq_len)
         count(NAME, "tokens_dropped_tail", len(stream) - n_seq * seq_len)
-        if n_seq == 0:
-            return
-        values = pa.array(stream[: n_seq * seq_len])
-        offsets = pa.array(np.arange(0, n_seq * seq_len + 1, seq_len, dtype=np.int32))
-        table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
+        documents = pa.table({"id": ids_col, "start_token": pa.array(starts, pa.int64()),
+                              "num_tokens": pa.array(lengths, pa.int64())})
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        final = FileSystems.join(self.out, split, f"part-{shard:05d}.arrow")
-        with FileSystems.create(final + ".tmp") as fh:
-            fh.write(sink.getvalue().to_pybytes())
-        FileSystems.rename([final + ".tmp"], [final])
-        yield final
+        pq.write_table(documents, sink, compression="zstd")
+        name = f"documents-{bucket:05d}.parquet"
+        yield _write_atomically(FileSystems.join(self.out, split, name),
+                                sink.getvalue().to_pybytes())
+        rows_per_file = max(1, self.cfg.shard_bytes // (seq_len * self.dtype.itemsize))
+        for file_no, first in enumerate(range(0, n_seq, rows_per_file)):
+            last = min(first + rows_per_file, n_seq)
+            values = pa.array(stream[first * seq_len: last * seq_len])
+            offsets = pa.array(np.arange(0, (last - first) * seq_len + 1, seq_len, dtype=np.int32))
+            table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            name = f"part-{bucket:05d}-{file_no:04d}.arrow"
+            yield _write_atomically(FileSystems.join(self.out, split, name),
+                                    sink.getvalue().to_pybytes())
+
+
+def _write_atomically(path: str, data: bytes) -> str:
+    with FileSystems.create(path + ".tmp") as fh:
+        fh.write(data)
+    FileSystems.rename([path + ".tmp"], [path])
+    return path
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_index(out: Path, cfg: ShardConfig, model_path: Path, vocab_size: int) -> dict:
+def write_index(out: Path, cfg: ShardConfig, model_path: Path, vocab_size: int,
+                inputs: dict[str, str]) -> dict:
     shards = []
     for path in sorted(out.glob("*/part-*.arrow")):
         with pa.ipc.open_stream(pa.memory_map(str(path))) as reader:
@@ -127,7 +151,7 @@ def write_index(out: Path, cfg: ShardConfig, model_path: Path, vocab_size: int) 
     index = {
         "format": "arrow-ipc-stream", "column": "input_ids", "seq_len": cfg.seq_len,
         "dtype": token_dtype(vocab_size).name, "vocab_size": vocab_size, "eos_id": spm.EOS_ID,
-        "tokenizer_sha256": _sha256(model_path), "shards": shards,
+        "tokenizer_sha256": _sha256(model_path), "inputs": inputs, "shards": shards,
         "totals": {split: {"rows": sum(s["rows"] for s in shards if s["split"] == split),
                            "tokens": sum(s["tokens"] for s in shards if s["split"] == split)}
                    for split in splits},
@@ -154,7 +178,10 @@ def run(cfg: ShardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         )
 
     counters = run_pipeline(build, options, NAME)
-    index = write_index(Path(out), cfg, Path(model_path), spm.load(model_path).get_piece_size())
+    keys = {name: (read_manifest(Path(folder)) or {}).get("key", "") for name, folder in
+            inputs.items()}
+    index = write_index(Path(out), cfg, Path(model_path), spm.load(model_path).get_piece_size(),
+                        keys)
     tokens = counters.get("tokens", 0) + counters.get("eos_tokens", 0)
     packed = counters.get("tokens_packed", 0)
     indexed = index["totals"]["all"]["tokens"]

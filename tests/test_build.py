@@ -16,7 +16,7 @@ from .conftest import DEMO_RECIPE, build_json, run_sieve
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["ingest", "clean", "dedup", "tokenizer", "shard", "card"]
+STAGES = ["ingest", "clean", "dedup", "tokenizer", "shard", "tasks", "card"]
 
 
 def lost(counters: dict) -> int:
@@ -123,7 +123,7 @@ def test_card_lists_every_stage_with_its_counts(demo_build):
     card = (Path(summary["card"]["path"]) / "README.md").read_text()
     assert card.startswith("---\npretty_name: \"demo\"")
     for stage in STAGES[:-1]:
-        assert f"### {stage}" in card
+        assert f"### {stage}" in card, stage
         assert f"| `in` | {summary[stage]['counters']['in']:,} |" in card
     assert "| `dropped:redirect` | 100 |" in card
 
@@ -133,6 +133,7 @@ def test_two_workers_give_byte_identical_shards(demo_build, tmp_path):
     two = build_json(DEMO_RECIPE, tmp_path, "--workers", "2", "--until", "shard")
     for stage in ("ingest", "clean", "dedup", "tokenizer", "shard"):
         assert two[stage]["key"] == one[stage]["key"]
+        assert two[stage]["counters"] == one[stage]["counters"]
     index_one = json.loads((Path(one["shard"]["path"]) / "index.json").read_text())
     index_two = json.loads((Path(two["shard"]["path"]) / "index.json").read_text())
     assert index_one["shards"] == index_two["shards"]
@@ -165,3 +166,17 @@ def test_tokenizer_exports_for_transformers_with_special_tokens(demo_build):
     # Only equal-score ties (e.g. "-----") segment differently; see tokenizer/spm.py.
     assert same / len(texts) > 0.98
     assert all(tok.decode(ids) == text for ids, text in zip(encoded[:3000], texts, strict=False))
+
+
+def test_index_totals_and_document_lineage(demo_build):
+    _, summary = demo_build
+    shard_dir = Path(summary["shard"]["path"])
+    index = json.loads((shard_dir / "index.json").read_text())
+    assert index["totals"]["all"]["tokens"] == sum(s["tokens"] for s in index["shards"])
+    assert index["inputs"] == {"dedup": summary["dedup"]["key"],
+                               "tokenizer": summary["tokenizer"]["key"]}
+    ids = {split: {doc_id for f in sorted((shard_dir / split).glob("documents-*.parquet"))
+                   for doc_id in pq.read_table(f, columns=["id"]).column("id").to_pylist()}
+           for split in ("train", "validation")}
+    assert ids["train"] and ids["validation"] and not ids["train"] & ids["validation"]
+    assert len(ids["train"]) + len(ids["validation"]) == summary["shard"]["counters"]["out"]

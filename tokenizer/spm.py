@@ -31,7 +31,10 @@ def train_model(sentences: Iterable[str], cfg: TokenizerConfig) -> bytes:
         # Collapsing whitespace would break decode(encode(text)) == text.
         remove_extra_whitespaces=cfg.normalization_rule_name != "identity",
         input_sentence_size=cfg.input_sentence_size, shuffle_input_sentence=True,
-        num_threads=cfg.num_threads, user_defined_symbols=USER_SYMBOLS,
+        num_threads=cfg.num_threads,
+        user_defined_symbols=USER_SYMBOLS + [s for s in cfg.user_defined_symbols
+                                             if s not in USER_SYMBOLS],
+        control_symbols=list(cfg.special_tokens),
         unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID,
         allow_whitespace_only_pieces=True, split_digits=True, minloglevel=2,
     )
@@ -42,35 +45,50 @@ def load(path: str) -> spm.SentencePieceProcessor:
     return spm.SentencePieceProcessor(model_file=str(path))
 
 
-def export_transformers(model_path: str, out_dir: str) -> None:
+def export_transformers(model_path: str, out_dir: str, model_type: str,
+                        user_defined_symbols: list[str], special_tokens: list[str]) -> None:
     """Write `tokenizer.json` + config so `AutoTokenizer.from_pretrained(out_dir)` loads it.
 
-    The SentencePiece pieces and scores become a `tokenizers` Unigram model with byte fallback;
-    a Metaspace pre-tokenizer (prepend on the first section only) reproduces SentencePiece's
-    dummy prefix, and "\\n" is an added token, matched before the model as SentencePiece matches
-    user-defined symbols. Segmentations agree except where two segmentations have exactly the
+    BPE models go through transformers' Llama conversion, which reproduces SentencePiece's BPE
+    segmentation exactly. For unigram models, the SentencePiece pieces and scores become a
+    `tokenizers` Unigram model with byte fallback; a Metaspace pre-tokenizer (prepend on the
+    first section only) reproduces SentencePiece's dummy prefix, and "\\n" is an added
+    token, matched before the model as SentencePiece matches user-defined symbols.
+    Segmentations agree except where two segmentations have exactly the
     same score (runs like "-----"), which the two Viterbi implementations break differently;
     decoding is identical. (transformers' own SentencePiece conversion turns a unigram model into
     BPE merges, which changes segmentations far more often.)
     """
+    import os
+    import shutil
+    import tempfile
+
     from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers
     from tokenizers.models import Unigram
-    from transformers import PreTrainedTokenizerFast
+    from transformers import LlamaTokenizer, PreTrainedTokenizerFast
 
     sp = load(model_path)
-    if sp.get_piece_size() and sp.id_to_piece(UNK_ID) != "<unk>":
-        raise ValueError(f"{model_path}: expected <unk> at id {UNK_ID}")
+    unk, bos, eos, pad = (sp.id_to_piece(i) for i in (UNK_ID, BOS_ID, EOS_ID, PAD_ID))
+    extra = {"additional_special_tokens": list(special_tokens)} if special_tokens else {}
+    if model_type == "bpe":
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copyfile(model_path, os.path.join(tmp, "tokenizer.model"))
+            llama = LlamaTokenizer.from_pretrained(
+                tmp, add_bos_token=False, add_eos_token=False, legacy=False, unk_token=unk,
+                bos_token=bos, eos_token=eos, pad_token=pad, **extra)
+        llama.save_pretrained(out_dir)
+        return
     vocab = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
     tok = Tokenizer(Unigram(vocab, unk_id=UNK_ID, byte_fallback=True))
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first",
                                                  split=False)
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
                                      decoders.Fuse(), decoders.Strip(" ", 1, 0)])
-    specials = [sp.id_to_piece(i) for i in (UNK_ID, BOS_ID, EOS_ID, PAD_ID)]
+    specials = [unk, bos, eos, pad, *special_tokens]
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
-    tok.add_tokens([AddedToken(s, normalized=False, special=False) for s in USER_SYMBOLS])
-    unk, bos, eos, pad = specials
+    symbols = USER_SYMBOLS + [s for s in user_defined_symbols if s not in USER_SYMBOLS]
+    tok.add_tokens([AddedToken(s, normalized=False, special=False) for s in symbols])
     wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=unk, bos_token=bos,
                                       eos_token=eos, pad_token=pad, add_bos_token=False,
-                                      add_eos_token=False)
+                                      add_eos_token=False, **extra)
     wrapped.save_pretrained(out_dir)

@@ -1,0 +1,117 @@
+"""Tasks stage: the labelled sets as `datasets` DatasetDicts with their published splits.
+
+Contract: `run(cfg: TasksConfig, {"ingest": docs, "tokenizer": model}, out, options) -> counters`.
+Labelled data is taken from the ingest output, not from clean/dedup: its published splits must
+reach fine-tuning and evaluation untouched.
+- `out/imdb/`: `id`, `text`, `label` (ClassLabel neg/pos; -1 for `unsup`), `rating`, and the model
+  inputs `input_ids` = <s> + pieces + </s>, truncated to `max_length`.
+- `out/conll2003/`: `id`, `tokens`, `pos_tags`, `chunk_tags`, `ner_tags` (ClassLabel with the
+  tag names), `doc_index`, and `input_ids` / `labels` / `word_ids` made with the trained
+  tokenizer: each word's first piece carries its tag, continuation pieces and <s>/</s> get -100.
+Both load with `datasets.load_from_disk(path)`, or per split with
+`datasets.load_dataset("arrow", data_files=...)`. A CoNLL tag outside the tag set is an error
+naming the document.
+Reference: the `imdb` and `conll2003` datasets on the Hugging Face Hub use these label orders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import datasets
+
+from pipelines.io import read_rows
+from pipelines.manifest import RunOptions
+from pipelines.recipe import TasksConfig
+from tokenizer import spm
+
+NAME = "tasks"
+VERSION = 1
+
+IMDB_LABELS = ["neg", "pos"]
+NER_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+IGNORE_INDEX = -100
+
+
+class UnknownTagError(ValueError):
+    pass
+
+
+def imdb_features() -> datasets.Features:
+    return datasets.Features({
+        "id": datasets.Value("string"), "text": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=IMDB_LABELS), "rating": datasets.Value("int32"),
+        "input_ids": datasets.Sequence(datasets.Value("int32")),
+    })
+
+
+def conll_features() -> datasets.Features:
+    strings = datasets.Sequence(datasets.Value("string"))
+    ints = datasets.Sequence(datasets.Value("int32"))
+    return datasets.Features({
+        "id": datasets.Value("string"), "tokens": strings, "pos_tags": strings,
+        "chunk_tags": strings, "ner_tags": datasets.Sequence(datasets.ClassLabel(names=NER_TAGS)),
+        "doc_index": datasets.Value("int32"), "input_ids": ints, "labels": ints, "word_ids": ints,
+    })
+
+
+def imdb_example(row: dict, meta: dict, sp, max_length: int) -> dict:
+    pieces = sp.encode(row["text"])[: max_length - 2]
+    label = -1 if row["split"] == "unsup" else IMDB_LABELS.index(meta["label"])
+    return {"id": row["id"], "text": row["text"], "label": label, "rating": meta["rating"],
+            "input_ids": [spm.BOS_ID, *pieces, spm.EOS_ID]}
+
+
+def align_labels(word_pieces: list[list[int]], tags: list[int],
+                 max_length: int) -> tuple[list[int], list[int], list[int]]:
+    """<s> + pieces + </s>; the first piece of each word carries its tag, the rest -100."""
+    input_ids, labels, word_ids = [spm.BOS_ID], [IGNORE_INDEX], [-1]
+    for word, (pieces, tag) in enumerate(zip(word_pieces, tags, strict=True)):
+        for k, piece in enumerate(pieces):
+            input_ids.append(piece)
+            labels.append(tag if k == 0 else IGNORE_INDEX)
+            word_ids.append(word)
+    input_ids, labels, word_ids = (x[: max_length - 1] for x in (input_ids, labels, word_ids))
+    return input_ids + [spm.EOS_ID], labels + [IGNORE_INDEX], word_ids + [-1]
+
+
+def conll_example(row: dict, meta: dict, sp, max_length: int) -> dict:
+    try:
+        tags = [NER_TAGS.index(tag) for tag in meta["ner_tags"]]
+    except ValueError:
+        unknown = sorted(set(meta["ner_tags"]) - set(NER_TAGS))
+        raise UnknownTagError(f"{row['id']}: NER tags {unknown} are not in {NER_TAGS}") from None
+    input_ids, labels, word_ids = align_labels(sp.encode(meta["tokens"]), tags, max_length)
+    return {"id": row["id"], "tokens": meta["tokens"], "pos_tags": meta["pos_tags"],
+            "chunk_tags": meta["chunk_tags"], "ner_tags": tags, "doc_index": meta["doc_index"],
+            "input_ids": input_ids, "labels": labels, "word_ids": word_ids}
+
+
+def run(cfg: TasksConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
+        options: RunOptions) -> dict[str, int]:
+    sp = spm.load(str(Path(inputs["tokenizer"]) / "tokenizer.model"))
+    makers = {cfg.imdb_source: ("imdb", imdb_example, imdb_features()),
+              cfg.conll_source: ("conll2003", conll_example, conll_features())}
+    examples: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    counters = {"in": 0, "out": 0, "dropped:not_a_task_source": 0}
+    for row in read_rows(str(inputs["ingest"])):
+        counters["in"] += 1
+        if row["source"] not in makers:
+            counters["dropped:not_a_task_source"] += 1
+            continue
+        task, make, _ = makers[row["source"]]
+        examples[task][row["split"]].append(make(row, json.loads(row["meta"]), sp, cfg.max_length))
+        counters["out"] += 1
+    for task, _, features in makers.values():
+        if task not in examples:
+            continue
+        splits = {split: datasets.Dataset.from_list(sorted(rows, key=lambda r: r["id"]),
+                                                    features=features)
+                  for split, rows in sorted(examples[task].items())}
+        datasets.DatasetDict(splits).save_to_disk(str(Path(out) / task))
+        for split, ds in splits.items():
+            counters[f"{task}:{split}"] = len(ds)
+    return counters
