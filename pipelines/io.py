@@ -80,6 +80,21 @@ class ReadDocuments(beam.PTransform):
         return pbegin | "ReadParquet" >> beam.io.ReadFromParquet(pattern)
 
 
+class ReadDocumentBatches(beam.PTransform):
+    """`<folder>/docs/*.parquet` -> pyarrow Tables (record batches) of the given columns."""
+
+    def __init__(self, folder: str, columns: list[str], sub: str = "docs") -> None:
+        super().__init__()
+        self.folder, self.columns, self.sub = folder, columns, sub
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        if not parquet_files(self.folder, self.sub):
+            return pbegin | "Empty" >> beam.Create([])
+        pattern = FileSystems.join(self.folder, self.sub, "*.parquet")
+        return pbegin | "ReadParquetBatches" >> beam.io.ReadFromParquetBatched(
+            pattern, columns=self.columns)
+
+
 def write_shard(shard: tuple[int, Iterable[Row]], folder: str, num_shards: int,
                 schema: pa.Schema) -> str:
     index, rows = shard

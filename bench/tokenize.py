@@ -1,0 +1,121 @@
+"""Tokens/s per core: Sieve's shard stage against SentencePiece's raw batch encode, same text.
+
+    python bench/tokenize.py [--root out] [--repeat 4]
+
+Takes the deduplicated documents and the tokenizer of the newest demo build under --root (run
+`make demo` first), repeats the packable documents --repeat times with distinct ids so that
+fixed start-up costs do not dominate, then measures on one core:
+  raw   : `SentencePieceProcessor.encode(texts, num_threads=1)` and releasing its result, the
+          ceiling;
+  shard : the whole shard stage (Beam DirectRunner, one worker: read Parquet, tokenize, group,
+          pack, write Arrow, index), wall clock and CPU seconds.
+Prints a table and writes bench/results/tokenize.json.
+"""
+
+from __future__ import annotations
+
+import sys  # noqa: I001
+
+# This file is named like the standard library's `tokenize`, which numpy imports: take this
+# folder off the import path before anything else is imported.
+_HERE = __file__.rsplit("/", 1)[0] or "."
+if sys.path and sys.path[0] in (_HERE, __import__("os").path.abspath(_HERE)):
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipelines import shard  # noqa: E402
+from pipelines.manifest import RunOptions  # noqa: E402
+from pipelines.recipe import ShardConfig  # noqa: E402
+from tokenizer import spm  # noqa: E402
+
+
+def newest(root: Path, stage: str) -> Path:
+    folders = [p for p in (root / stage).iterdir() if (p / "manifest.json").exists()]
+    if not folders:
+        raise SystemExit(f"no committed {stage} output under {root}: run `make demo` first")
+    return max(folders, key=lambda p: (p / "manifest.json").stat().st_mtime)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", default=str(REPO / "out"))
+    parser.add_argument("--repeat", type=int, default=4)
+    args = parser.parse_args()
+    root = Path(args.root)
+    dedup_dir, tok_dir = newest(root, "dedup"), newest(root, "tokenizer")
+    cfg = ShardConfig(seq_len=1024, validation_fraction=0.01, num_buckets=1)
+    table = pq.read_table(dedup_dir / "docs")
+    table = table.filter(pa.compute.is_in(table["split"], pa.array(cfg.splits)))
+    tables = []
+    for r in range(args.repeat):
+        ids = pa.compute.binary_join_element_wise(table["id"], pa.scalar(f"#{r}"), "")
+        tables.append(table.set_column(0, "id", ids))
+    docs = pa.concat_tables(tables)
+    texts = docs.column("text").to_pylist()
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+
+    sp = spm.load(str(tok_dir / "tokenizer.model"))
+    start = time.perf_counter()
+    encoded = sp.encode(texts, num_threads=1)
+    raw_tokens = sum(len(x) for x in encoded)
+    del encoded  # releasing the result lists is part of using them
+    raw_s = time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "dedup"
+        (src / "docs").mkdir(parents=True)
+        pq.write_table(docs, src / "docs" / "part-00000-of-00001.parquet")
+        out = Path(tmp) / "shard"
+        out.mkdir()
+        cpu0, start = cpu_seconds(), time.perf_counter()
+        counters = shard.run(cfg, {"dedup": src, "tokenizer": tok_dir}, out,
+                             RunOptions(workers=1))
+        shard_s, shard_cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+    shard_tokens = counters["tokens"]
+    assert shard_tokens == raw_tokens, (shard_tokens, raw_tokens)
+
+    rows = [
+        {"what": "sentencepiece raw batch encode (1 thread)", "seconds": round(raw_s, 3),
+         "tokens_per_s": round(raw_tokens / raw_s)},
+        {"what": "sieve shard stage, wall (DirectRunner, 1 worker)", "seconds": round(shard_s, 3),
+         "tokens_per_s": round(shard_tokens / shard_s)},
+        {"what": "sieve shard stage, per CPU-second", "seconds": round(shard_cpu, 3),
+         "tokens_per_s": round(shard_tokens / shard_cpu)},
+    ]
+    ratio_wall = (shard_tokens / shard_s) / (raw_tokens / raw_s)
+    print(f"{len(texts):,} documents, {n_bytes / 1e6:.1f} MB, {raw_tokens:,} tokens "
+          f"(demo text x{args.repeat})\n")
+    print(f"{'what':<52} {'seconds':>9} {'tokens/s':>12}")
+    for row in rows:
+        print(f"{row['what']:<52} {row['seconds']:>9.2f} {row['tokens_per_s']:>12,}")
+    print(f"\nshard stage / raw encode: {ratio_wall:.0%} (wall clock, one worker)")
+    result = {"bench": "tokenize", "machine": platform.machine(), "cpus": os.cpu_count(),
+              "documents": len(texts), "bytes": n_bytes, "tokens": raw_tokens,
+              "repeat": args.repeat, "rows": rows, "ratio_wall": round(ratio_wall, 3),
+              "command": f"python bench/tokenize.py --repeat {args.repeat}"}
+    out_file = REPO / "bench" / "results" / "tokenize.json"
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
