@@ -1,34 +1,70 @@
-"""Dedup stage: exact duplicates of normalised text (Beam).
+"""Dedup stage: decontamination, exact dedup, then MinHash LSH, all in Beam.
 
-Contract: `run(cfg: DedupConfig, {"clean": folder}, out, options) -> counters`. Each document is
-keyed by the SHA-1 of its text, lower-cased with whitespace collapsed; per key, the document with
-the smallest id is kept and every other one is dropped as `duplicate_exact` with `meta.duplicate_of`
-naming the keeper. Grouping by key means no step needs every document in one process.
+Contract: `run(cfg: DedupConfig, {"clean": folder}, out, options) -> counters`.
+Only the pretraining splits (`cfg.pretraining_splits`) are deduplicated; evaluation splits pass
+through untouched and are what the pretraining documents are decontaminated against.
+
+1. Decontamination: a pretraining document sharing a `decontaminate_ngram`-word n-gram with any
+   evaluation document is dropped as `decontaminated` (the evaluation n-gram hashes are one sorted
+   array, a side input: evaluation sets are small by nature).
+2. Exact: documents keyed by the SHA-1 of their normalised text; per key the best-ranked is kept,
+   the rest dropped as `duplicate_exact`.
+3. MinHash LSH without a single-node union-find (ARCHITECTURE.md): signatures are computed in
+   batches (`pipelines.minhash`, identical to datasketch); each document goes to one bucket per
+   band; within a bucket every document is linked to the better-ranked members whose estimated
+   Jaccard reaches `threshold` (to the best-ranked member when `verify` is off), at most
+   `max_links_per_doc` of them. A document is dropped as `duplicate_minhash` only for a linked
+   document that has no better-ranked link itself (a root, which is certainly kept), so chains of
+   weak links cannot remove content whose only similar survivor is gone: every removed document
+   has a kept document it directly resembles. Documents whose better neighbours are all removed
+   themselves are kept (a few duplicates left rather than content lost).
+4. Rank (the keep rule): earlier build first (incremental), then `source_priority`, then longer
+   text, then id; deterministic whatever the number of workers.
+
+Outputs: `docs/`, `rejected/` (with `meta.duplicate_of`), `signatures/` (id, rank, signature:
+what a later build dedups against), `clusters.json` (size histogram, largest clusters with sample
+ids, clusters over `max_cluster_size`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import (
     ReadDocuments,
+    WriteRows,
     check_document_outputs,
+    count,
+    parquet_files,
     run_pipeline,
     write_kept_and_rejected,
 )
 from pipelines.manifest import RunOptions
+from pipelines.minhash import MinHasher, ngram_hashes64, words
 from pipelines.recipe import DedupConfig
 
 NAME = "dedup"
-VERSION = 1
+VERSION = 2  # 2: decontamination and MinHash LSH
 
 _WS = re.compile(r"\s+")
+Rank = tuple  # (generation, source priority, -chars, id): smaller is better
+SIGNATURE_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("rank", pa.string(), nullable=False),  # JSON of the rank tuple
+    pa.field("signature", pa.list_(pa.uint32()), nullable=False),
+])
 
 
 def exact_key(text: str, lowercase: bool) -> str:
@@ -36,31 +72,299 @@ def exact_key(text: str, lowercase: bool) -> str:
     return hashlib.sha1((norm.lower() if lowercase else norm).encode("utf-8")).hexdigest()
 
 
-def keep_first(group: tuple[str, Iterable[dict]]) -> Iterator[tuple[dict, str | None]]:
-    _, rows = group
-    keeper, *others = sorted(rows, key=lambda r: r["id"])
+def rank_of(row: dict, priority: list[str], generation: int = 1) -> Rank:
+    source = row["source"]
+    prio = priority.index(source) if source in priority else len(priority)
+    return (generation, prio, -len(row["text"]), row["id"])
+
+
+def _with_duplicate_of(row: dict, keeper: str) -> dict:
+    meta = json.loads(row["meta"])
+    meta["duplicate_of"] = keeper
+    return {**row, "meta": json.dumps(meta, ensure_ascii=False, sort_keys=True)}
+
+
+# ---- decontamination ------------------------------------------------------------------------
+
+def ngram_hashes(text: str, n: int) -> np.ndarray:
+    return ngram_hashes64(words(text), n)
+
+
+class SortedUnion(beam.CombineFn):
+    """uint64 arrays -> one sorted array of their distinct values (merged once, at the end)."""
+
+    def create_accumulator(self) -> list[np.ndarray]:
+        return []
+
+    def add_input(self, acc: list[np.ndarray], array: np.ndarray) -> list[np.ndarray]:
+        if len(array):
+            acc.append(array)
+        return acc
+
+    def merge_accumulators(self, accs: Iterable[list[np.ndarray]]) -> list[np.ndarray]:
+        return [np.unique(np.concatenate(arrays)) for arrays in [[a for acc in accs for a in acc]]
+                if arrays]
+
+    def extract_output(self, acc: list[np.ndarray]) -> np.ndarray:
+        return np.unique(np.concatenate(acc)) if acc else np.zeros(0, dtype=np.uint64)
+
+
+class Decontaminate(beam.DoFn):
+    """row -> (row, "decontaminated" | None), against the sorted evaluation n-gram hashes."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def process(self, row: dict, eval_grams: np.ndarray) -> Iterator[tuple[dict, str | None]]:
+        grams = ngram_hashes(row["text"], self.n)
+        if len(grams) and len(eval_grams):
+            pos = np.searchsorted(eval_grams, grams).clip(max=len(eval_grams) - 1)
+            if np.any(eval_grams[pos] == grams):
+                yield row, "decontaminated"
+                return
+        yield row, None
+
+
+# ---- exact ----------------------------------------------------------------------------------
+
+def keep_best(group: tuple[str, Iterable[tuple[Rank, dict]]]) -> Iterator[tuple[dict, str | None]]:
+    _, members = group
+    (_, keeper), *others = sorted(members, key=lambda m: m[0])
     yield keeper, None
-    for row in others:
-        meta = json.loads(row["meta"])
-        meta["duplicate_of"] = keeper["id"]
-        meta_json = json.dumps(meta, ensure_ascii=False, sort_keys=True)
-        yield {**row, "meta": meta_json}, "duplicate_exact"
+    for _, row in others:
+        yield _with_duplicate_of(row, keeper["id"]), "duplicate_exact"
+
+
+# ---- MinHash LSH ----------------------------------------------------------------------------
+
+class Sign(beam.DoFn):
+    """A batch of (rank, row) -> (id, rank, signature) for each document."""
+
+    def __init__(self, cfg: DedupConfig) -> None:
+        self.cfg = cfg
+
+    def setup(self) -> None:
+        self.hasher = MinHasher(self.cfg.bands * self.cfg.rows, self.cfg.seed, self.cfg.ngram)
+
+    def process(self, batch: list[tuple[Rank, dict]]) -> Iterator[tuple[str, Rank, np.ndarray]]:
+        sigs = self.hasher.signatures([row["text"] for _, row in batch])
+        for (rank, row), sig in zip(batch, sigs, strict=True):
+            yield row["id"], rank, sig
+
+
+def band_keys(item: tuple[str, Rank, np.ndarray], bands: int, rows: int):
+    doc_id, rank, sig = item
+    for band in range(bands):
+        yield (band, sig[band * rows: (band + 1) * rows].tobytes()), (rank, doc_id, sig)
+
+
+class LinkBucket(beam.DoFn):
+    """(band, bucket) -> [(rank, id, sig)] -> (id, (better rank, better id)) links."""
+
+    def __init__(self, cfg: DedupConfig) -> None:
+        self.cfg = cfg
+
+    def process(self, bucket: tuple[Any, Iterable[tuple[Rank, str, np.ndarray]]]):
+        _, members = bucket
+        members = sorted(members, key=lambda m: (m[0], m[1]))
+        if len(members) < 2:
+            return
+        count(NAME, "lsh_buckets_with_collisions")
+        sigs = np.stack([m[2] for m in members])
+        for i in range(1, len(members)):
+            rank, doc_id, _ = members[i]
+            if rank[0] == 0:  # a document of the earlier build is final: never linked away
+                continue
+            if self.cfg.verify:
+                similarity = (sigs[:i] == sigs[i]).mean(axis=1)
+                better = np.flatnonzero(similarity >= self.cfg.threshold)
+                count(NAME, "lsh_candidates_rejected_by_verification", int(better.size == 0))
+            else:
+                better = np.array([0])
+            for j in better[: self.cfg.max_links_per_doc]:
+                if members[j][1] != doc_id:
+                    yield doc_id, (members[j][0], members[j][1])
+
+
+def choose_roots(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[Rank, str]]]:
+    """Keyed by a linked-to document j: if j links to nobody better (a root, so kept), each
+    document linking to j may be dropped for it."""
+    j, groups = element
+    if groups["links_of_j"]:
+        return
+    for doc_id, j_rank in groups["linked_from"]:
+        yield doc_id, (j_rank, j)
+
+
+class ClusterStats(beam.CombineFn):
+    """(root, [removed ids]) -> size histogram, the 10 largest clusters, clusters over limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def create_accumulator(self) -> tuple[Counter, list]:
+        return Counter(), []
+
+    def add_input(self, acc: tuple[Counter, list], cluster: tuple[str, list[str]]):
+        sizes, largest = acc
+        root, members = cluster
+        sizes[1 + len(members)] += 1
+        largest = sorted([*largest, (-(1 + len(members)), root, sorted(members)[:5])])[:10]
+        return sizes, largest
+
+    def merge_accumulators(self, accs: Iterable[tuple[Counter, list]]):
+        sizes, largest = Counter(), []
+        for s, top in accs:
+            sizes.update(s)
+            largest = sorted(largest + top)[:10]
+        return sizes, largest
+
+    def extract_output(self, acc: tuple[Counter, list]) -> dict[str, Any]:
+        sizes, largest = acc
+        return {"clusters": sum(sizes.values()),
+                "size_histogram": {str(k): v for k, v in sorted(sizes.items())},
+                "largest": [{"size": -s, "kept": r, "sample_removed": m} for s, r, m in largest],
+                "over_limit": sum(v for k, v in sizes.items() if k > self.limit),
+                "limit": self.limit}
+
+
+def write_json(stats: dict, path: str) -> None:
+    with FileSystems.create(path) as fh:
+        fh.write(json.dumps(stats, indent=2, sort_keys=True).encode("utf-8"))
+    if stats["over_limit"]:
+        logging.warning("dedup: %d clusters exceed max_cluster_size=%d (largest %d): check for "
+                        "boilerplate or a too-loose threshold", stats["over_limit"],
+                        stats["limit"], stats["largest"][0]["size"])
+
+
+def apply_drops(element: tuple[str, dict[str, list]]) -> Iterator[tuple[dict, str | None]]:
+    _, groups = element
+    (row,) = groups["row"]
+    roots = groups["root"]
+    if roots:
+        _, root = min(roots)
+        yield _with_duplicate_of(row, root), "duplicate_minhash"
+    else:
+        yield row, None
+
+
+# ---- the job --------------------------------------------------------------------------------
+
+def _read_earlier_signatures(p: beam.Pipeline, cfg: DedupConfig) -> beam.PCollection:
+    earlier = cfg.against
+    manifest_path = os.path.join(earlier, "manifest.json")
+    if not os.path.exists(manifest_path):
+        raise FileNotFoundError(f"dedup.against: {earlier} has no manifest.json (not a build)")
+    with open(manifest_path, encoding="utf-8") as fh:
+        old = json.load(fh)["config"]
+    for key in ("ngram", "bands", "rows", "seed"):
+        if old.get(key) != getattr(cfg, key):
+            raise ValueError(f"dedup.against: {earlier} used {key}={old.get(key)}, this recipe "
+                             f"{getattr(cfg, key)}: signatures are not comparable")
+    if not parquet_files(earlier, "signatures"):
+        return p | "NoEarlier" >> beam.Create([])
+    return (
+        p
+        | "ReadEarlier" >> beam.io.ReadFromParquet(
+            FileSystems.join(earlier, "signatures", "*.parquet"))
+        | "EarlierFirst" >> beam.Map(lambda r: (
+            r["id"], (0, *json.loads(r["rank"])[1:]), np.asarray(r["signature"], np.uint32)))
+    )
 
 
 def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
+    out = str(out)
+    pretraining, priority = set(cfg.pretraining_splits), cfg.source_priority
     lowercase = cfg.lowercase
 
     def build(p: beam.Pipeline) -> None:
-        pairs = (
-            p
-            | "Read" >> ReadDocuments(str(inputs["clean"]))
-            | "KeyByText" >> beam.Map(lambda r: (exact_key(r["text"], lowercase), r))
-            | "GroupByText" >> beam.GroupByKey()  # text hash -> [row]
-            | "KeepFirst" >> beam.FlatMap(keep_first)  # (row, reason | None)
+        docs = p | "Read" >> ReadDocuments(str(inputs["clean"]))
+        parts = docs | "BySplit" >> beam.Partition(
+            lambda r, _: 0 if r["split"] in pretraining else 1, 2)
+        pre, evaluation = parts[0], parts[1]
+        outcomes = [evaluation | "EvalPassThrough" >> beam.Map(lambda r: (r, None))]
+
+        if cfg.decontaminate:
+            n = cfg.decontaminate_ngram
+            eval_grams = (
+                evaluation
+                | "EvalNgrams" >> beam.Map(lambda r: ngram_hashes(r["text"], n))
+                | "AllEvalNgrams" >> beam.CombineGlobally(SortedUnion())  # one sorted uint64 array
+            )
+            checked = pre | "Decontaminate" >> beam.ParDo(
+                Decontaminate(n), beam.pvalue.AsSingleton(eval_grams))
+            outcomes.append(checked | "Contaminated" >> beam.Filter(lambda x: x[1] is not None))
+            pre = (checked | "NotContaminated" >> beam.Filter(lambda x: x[1] is None)
+                   | "UnwrapClean" >> beam.Map(lambda x: x[0]))
+
+        ranked = pre | "Rank" >> beam.Map(lambda r: (rank_of(r, priority), r))  # (rank, row)
+        exact = (
+            ranked
+            | "KeyByText" >> beam.Map(lambda rr: (exact_key(rr[1]["text"], lowercase), rr))
+            | "GroupByText" >> beam.GroupByKey()  # text hash -> [(rank, row)]
+            | "KeepBest" >> beam.FlatMap(keep_best)  # (row, reason | None)
         )
-        write_kept_and_rejected(pairs, str(out), NAME, cfg.num_shards)
+        outcomes.append(exact | "ExactDuplicates" >> beam.Filter(lambda x: x[1] is not None))
+        survivors = exact | "ExactSurvivors" >> beam.Filter(lambda x: x[1] is None) | (
+            "Unwrap" >> beam.Map(lambda x: x[0]))
+
+        if not cfg.minhash:
+            outcomes.append(survivors | "NoMinHash" >> beam.Map(lambda r: (r, None)))
+        else:
+            signed = (
+                survivors
+                | "RankAgain" >> beam.Map(lambda r: (rank_of(r, priority), r))
+                | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=512)
+                | "Sign" >> beam.ParDo(Sign(cfg))  # (id, rank, signature)
+            )
+            indexed = signed
+            if cfg.against:
+                indexed = (signed, _read_earlier_signatures(p, cfg)) | "WithEarlier" >> (
+                    beam.Flatten())
+            links = (
+                indexed
+                | "Bands" >> beam.FlatMap(band_keys, cfg.bands, cfg.rows)
+                | "GroupByBucket" >> beam.GroupByKey()  # (band, bucket) -> [(rank, id, sig)]
+                | "Link" >> beam.ParDo(LinkBucket(cfg))  # id -> (better rank, better id)
+                | "DistinctLinks" >> beam.Distinct()
+            )
+            linked_from = links | "ByTarget" >> beam.MapTuple(
+                lambda doc_id, better: (better[1], (doc_id, better[0])))
+            links_of = links | "BySource" >> beam.MapTuple(lambda doc_id, _: (doc_id, True))
+            drops = (
+                {"linked_from": linked_from, "links_of_j": links_of}
+                | "JoinTargets" >> beam.CoGroupByKey()
+                | "Roots" >> beam.FlatMap(choose_roots)  # id -> (root rank, root id)
+            )
+            _ = (
+                drops
+                | "BestRoot" >> beam.CombinePerKey(min)
+                | "ByRoot" >> beam.Map(lambda d: (d[1][1], d[0]))
+                | "GroupByRoot" >> beam.GroupByKey()  # root -> [removed ids]
+                | "ToList" >> beam.MapTuple(lambda root, ids: (root, list(ids)))
+                | "ClusterStats" >> beam.CombineGlobally(ClusterStats(cfg.max_cluster_size))
+                | "WriteClusters" >> beam.Map(write_json, FileSystems.join(out, "clusters.json"))
+            )
+            outcomes.append(
+                {"row": survivors | "ById" >> beam.Map(lambda r: (r["id"], r)), "root": drops}
+                | "JoinDrops" >> beam.CoGroupByKey()
+                | "ApplyDrops" >> beam.FlatMap(apply_drops)
+            )
+            # The signatures of the documents this build keeps: what a later build dedups against.
+            _ = (
+                {"sig": signed | "SigById" >> beam.Map(lambda s: (s[0], s)), "root": drops}
+                | "JoinSigDrops" >> beam.CoGroupByKey()
+                | "KeptSignatures" >> beam.FlatMap(
+                    lambda e: [] if e[1]["root"] else [e[1]["sig"][0]])
+                | "SignatureRows" >> beam.Map(lambda s: {
+                    "id": s[0], "rank": json.dumps(list(s[1])), "signature": s[2].tolist()})
+                | "WriteSignatures" >> WriteRows(FileSystems.join(out, "signatures"),
+                                                 SIGNATURE_SCHEMA, cfg.num_shards)
+            )
+        pairs = tuple(outcomes) | "AllOutcomes" >> beam.Flatten()  # (row, reason | None)
+        write_kept_and_rejected(pairs, out, NAME, cfg.num_shards)
 
     counters = run_pipeline(build, options, NAME)
-    check_document_outputs(NAME, str(out), counters)
+    check_document_outputs(NAME, out, counters)
     return counters
