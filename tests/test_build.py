@@ -54,11 +54,22 @@ def test_every_stage_counters_add_up_and_match_the_files(demo_build):
 
 def test_rejected_rows_carry_their_reason(demo_build):
     _, summary = demo_build
-    rejected = pq.read_table(Path(summary["dedup"]["path"]) / "rejected").to_pylist()
-    assert {r["reason"] for r in rejected} == {"duplicate_exact"}
-    keepers = {r["id"] for r in pq.read_table(Path(summary["dedup"]["path"]) / "docs",
-                                              columns=["id"]).to_pylist()}
-    assert all(json.loads(r["meta"])["duplicate_of"] in keepers for r in rejected)
+    folder = Path(summary["dedup"]["path"])
+    rejected = pq.read_table(folder / "rejected").to_pylist()
+    by_reason = {}
+    for row in rejected:
+        by_reason.setdefault(row["reason"], []).append(row)
+    assert set(by_reason) == {"duplicate_exact", "duplicate_minhash", "decontaminated"}
+    for reason, rows in by_reason.items():
+        assert summary["dedup"]["counters"][f"dropped:{reason}"] == len(rows)
+    kept = set(pq.read_table(folder / "docs", columns=["id"]).column("id").to_pylist())
+    removed_by_minhash = {r["id"] for r in by_reason["duplicate_minhash"]}
+    for row in by_reason["duplicate_minhash"]:
+        assert json.loads(row["meta"])["duplicate_of"] in kept
+    assert all(json.loads(r["meta"])["duplicate_of"] in kept | removed_by_minhash
+               for r in by_reason["duplicate_exact"])
+    # Evaluation splits are never deduplicated or decontaminated.
+    assert {r["split"] for r in rejected} <= {"train", "unsup"}
 
 
 def test_second_build_is_fully_cached(demo_build):
@@ -134,6 +145,8 @@ def test_two_workers_give_byte_identical_shards(demo_build, tmp_path):
     for stage in ("ingest", "clean", "dedup", "tokenizer", "shard"):
         assert two[stage]["key"] == one[stage]["key"]
         assert two[stage]["counters"] == one[stage]["counters"]
+    for part in sorted((Path(one["dedup"]["path"]) / "docs").glob("*.parquet")):
+        assert part.read_bytes() == (Path(two["dedup"]["path"]) / "docs" / part.name).read_bytes()
     index_one = json.loads((Path(one["shard"]["path"]) / "index.json").read_text())
     index_two = json.loads((Path(two["shard"]["path"]) / "index.json").read_text())
     assert index_one["shards"] == index_two["shards"]

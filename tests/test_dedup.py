@@ -1,0 +1,170 @@
+"""Dedup on real review text: MinHash equals datasketch, LSH removes near duplicates only for
+kept documents, decontamination, evaluation splits untouched, incremental runs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import dedup
+from pipelines.manifest import RunOptions, materialize
+from pipelines.minhash import MinHasher, detection_probability, words
+from pipelines.recipe import DedupConfig
+from pipelines.schema import ARROW_SCHEMA, Document
+
+
+@pytest.fixture(scope="module")
+def reviews(corpora) -> list[str]:
+    folder = corpora / "imdb_aclImdb" / "aclImdb" / "train" / "pos"
+    texts = [p.read_text(encoding="utf-8").replace("<br />", " ")
+             for p in sorted(folder.glob("*.txt"))[:400]]
+    return [t for t in texts if len(words(t)) > 120][:60]
+
+
+def jaccard(a: str, b: str, n: int = 5) -> float:
+    def grams(t):
+        w = words(t)
+        return {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+    x, y = grams(a), grams(b)
+    return len(x & y) / len(x | y)
+
+
+def write_docs(folder: Path, docs: list[Document]) -> Path:
+    (folder / "docs").mkdir(parents=True)
+    table = pa.Table.from_pylist([d.to_row() for d in docs], schema=ARROW_SCHEMA)
+    pq.write_table(table, folder / "docs" / "part-00000-of-00001.parquet")
+    (folder / "manifest.json").write_text(json.dumps({"key": folder.name}))
+    return folder
+
+
+def run_dedup(tmp_path: Path, docs: list[Document], name: str = "a", **cfg):
+    src = write_docs(tmp_path / f"clean-{name}", docs)
+    out = tmp_path / f"dedup-{name}"
+    out.mkdir()
+    config = DedupConfig(num_shards=2, **cfg)
+    counters = dedup.run(config, {"clean": src}, out, RunOptions())
+    (out / "manifest.json").write_text(json.dumps({"config": config.model_dump(mode="json")}))
+    kept = {r["id"]: r for r in pq.read_table(out / "docs").to_pylist()}
+    rejected = {r["id"]: r for r in pq.read_table(out / "rejected").to_pylist()}
+    return counters, kept, rejected, out
+
+
+def doc(i: str, text: str, split: str = "train", source: str = "web") -> Document:
+    return Document(id=f"{source}/{i}", source=source, split=split, text=text)
+
+
+def edit(text: str, every: int, word: str = "banana") -> str:
+    tokens = text.split()
+    return " ".join(word if k % every == 0 else t for k, t in enumerate(tokens))
+
+
+def test_batched_signatures_equal_datasketch_minhash(reviews):
+    hasher = MinHasher(num_perm=112, seed=42, ngram=5)
+    sigs = hasher.signatures(reviews + ["", "too short"])
+    for text, sig in zip(reviews + ["", "too short"], sigs, strict=True):
+        assert np.array_equal(sig, hasher.datasketch_minhash(text).hashvalues)
+
+
+def test_s_curve_of_fineweb_parameters():
+    p = detection_probability(np.array([0.5, 0.75, 0.9]), bands=14, rows=8)
+    # 1 - (1 - s^8)^14: 1 - (255/256)^14 at s = 0.5
+    assert p == pytest.approx([1 - (255 / 256) ** 14, 0.77163, 0.99962], abs=5e-5)
+
+
+def test_near_duplicate_is_removed_for_the_longer_original(reviews, tmp_path):
+    original, other = reviews[0], reviews[1]
+    near = edit(original, every=40)
+    assert jaccard(original, near) > 0.7
+    docs = [doc("orig", original), doc("near", near[: len(near) - 20]), doc("other", other)]
+    counters, kept, rejected, out = run_dedup(tmp_path, docs, threshold=0.6)
+    assert set(kept) == {"web/orig", "web/other"}
+    assert rejected["web/near"]["reason"] == "duplicate_minhash"
+    assert json.loads(rejected["web/near"]["meta"])["duplicate_of"] == "web/orig"
+    assert (counters["in"], counters["out"], counters["dropped:duplicate_minhash"]) == (3, 2, 1)
+    clusters = json.loads((out / "clusters.json").read_text())
+    assert clusters["clusters"] == 1 and clusters["size_histogram"] == {"2": 1}
+    assert clusters["largest"][0] == {"size": 2, "kept": "web/orig", "sample_removed": ["web/near"]}
+
+
+def test_source_priority_beats_length(reviews, tmp_path):
+    original = reviews[2]
+    docs = [doc("long", original + " extra words here", source="web"),
+            doc("short", original, source="wiki")]
+    _, kept, rejected, _ = run_dedup(tmp_path, docs, source_priority=["wiki"], threshold=0.6)
+    assert set(kept) == {"wiki/short"}
+    assert json.loads(rejected["web/long"]["meta"])["duplicate_of"] == "wiki/short"
+
+
+def test_a_chain_of_links_never_removes_content_without_a_kept_neighbour(reviews, tmp_path):
+    pool = " ".join(reviews[3:12]).split()
+    x, y, z, w, v = (pool[k * 80: (k + 1) * 80] for k in range(5))
+    a, b, c = (" ".join(seg) for seg in (x + y + z, y + z + w, z + w + v))
+    assert jaccard(a, b) > 0.45 and jaccard(b, c) > 0.45 and jaccard(a, c) < 0.2
+    docs = [doc("a", a, source="s1"), doc("b", b, source="s2"), doc("c", c, source="s3")]
+    _, kept, rejected, _ = run_dedup(tmp_path, docs, bands=50, rows=2, threshold=0.4,
+                                     source_priority=["s1", "s2", "s3"])  # rank: a, b, c
+    assert set(rejected) == {"s2/b"}
+    assert json.loads(rejected["s2/b"]["meta"])["duplicate_of"] == "s1/a"
+    assert set(kept) == {"s1/a", "s3/c"}  # C's only similar survivor would be B: C stays
+
+
+def test_unverified_lsh_links_to_the_bucket_best(reviews, tmp_path):
+    original = reviews[4]
+    docs = [doc("orig", original), doc("copy", edit(original, every=60)[:-40])]
+    counters, kept, _, _ = run_dedup(tmp_path, docs, verify=False)
+    assert set(kept) == {"web/orig"} and "lsh_candidates_rejected_by_verification" not in counters
+
+
+def test_decontamination_drops_training_text_that_quotes_a_test_document(reviews, tmp_path):
+    test_text = reviews[5]
+    quote = " ".join(test_text.split()[20:40])
+    docs = [doc("t", test_text, split="test", source="imdb"),
+            doc("q", reviews[6] + " As one critic wrote: " + quote, source="web"),
+            doc("clean", reviews[7], source="web")]
+    counters, kept, rejected, _ = run_dedup(tmp_path, docs)
+    assert rejected["web/q"]["reason"] == "decontaminated"
+    assert set(kept) == {"imdb/t", "web/clean"}
+    assert counters["dropped:decontaminated"] == 1
+
+
+def test_evaluation_splits_pass_through_untouched(reviews, tmp_path):
+    docs = [doc("t1", reviews[8], split="test"), doc("t2", reviews[8], split="test"),
+            doc("tr1", reviews[9]), doc("tr2", reviews[9])]
+    counters, kept, rejected, _ = run_dedup(tmp_path, docs)
+    assert set(kept) == {"web/t1", "web/t2", "web/tr1"}
+    assert rejected["web/tr2"]["reason"] == "duplicate_exact"
+
+
+def test_incremental_build_dedups_against_the_earlier_signatures(reviews, tmp_path):
+    first = [doc("old1", reviews[10]), doc("old2", reviews[11])]
+    _, kept1, _, out1 = run_dedup(tmp_path, first, name="first", threshold=0.6)
+    assert set(kept1) == {"web/old1", "web/old2"}
+    second = [doc("new-near", edit(reviews[10], every=50) + " and more words to be longer"),
+              doc("new-unique", reviews[12])]
+    counters, kept2, rejected2, out2 = run_dedup(tmp_path, second, name="second", threshold=0.6,
+                                                 against=str(out1))
+    assert set(kept2) == {"web/new-unique"}  # the longer new text still loses to the old one
+    assert json.loads(rejected2["web/new-near"]["meta"])["duplicate_of"] == "web/old1"
+    assert counters["in"] == 2
+    ids = pq.read_table(out2 / "signatures").column("id").to_pylist()
+    assert ids == ["web/new-unique"]  # the new index holds only what this build kept
+
+
+def test_incremental_refuses_signatures_made_with_other_parameters(reviews, tmp_path):
+    _, _, _, out1 = run_dedup(tmp_path, [doc("x", reviews[13])], name="first")
+    with pytest.raises(ValueError, match="used bands=14, this recipe 20"):
+        run_dedup(tmp_path, [doc("y", reviews[14])], name="second", bands=20,
+                  against=str(out1))
+
+
+def test_dedup_is_a_stage_with_a_manifest(reviews, tmp_path):
+    src = write_docs(tmp_path / "clean", [doc("a", reviews[15])])
+    from pipelines.manifest import StageOutput
+
+    upstream = StageOutput("clean", "k", src, {"counters": {}}, cached=True)
+    out = materialize(dedup, DedupConfig(num_shards=1), {"clean": upstream}, tmp_path / "root")
+    assert out.counters["out"] == 1
+    assert "signatures/part-00000-of-00001.parquet" in out.manifest["files"]
