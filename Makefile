@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean-out
+.PHONY: demo test lint clean-out bench-env
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,3 +24,12 @@ lint: $(STAMP)
 
 clean-out:
 	rm -rf out
+
+# Peers for side-by-side benchmarks live in their own environment (bench/dedup_vs_datatrove.py).
+.venv-bench/.installed:
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet --upgrade pip
+	.venv-bench/bin/python -m pip install --quiet 'datatrove[processing]==0.10.1' orjson spacy
+	touch .venv-bench/.installed
+
+bench-env: .venv-bench/.installed

@@ -14,17 +14,14 @@ Prints a table and writes bench/results/tokenize.json.
 
 from __future__ import annotations
 
-import sys  # noqa: I001
+import os
+import sys
 
-# This file is named like the standard library's `tokenize`, which numpy imports: take this
-# folder off the import path before anything else is imported.
-_HERE = __file__.rsplit("/", 1)[0] or "."
-if sys.path and sys.path[0] in (_HERE, __import__("os").path.abspath(_HERE)):
-    sys.path.pop(0)
+# Import from the repository root, not bench/: this file would shadow the stdlib `tokenize`.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
 import tempfile  # noqa: E402
@@ -35,7 +32,6 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 from pipelines import shard  # noqa: E402
 from pipelines.manifest import RunOptions  # noqa: E402

@@ -32,10 +32,9 @@ import hashlib
 import json
 import logging
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -58,7 +57,6 @@ from pipelines.recipe import DedupConfig
 NAME = "dedup"
 VERSION = 2  # 2: decontamination and MinHash LSH
 
-_WS = re.compile(r"\s+")
 Rank = tuple  # (generation, source priority, -chars, id): smaller is better
 SIGNATURE_SCHEMA = pa.schema([
     pa.field("id", pa.string(), nullable=False),
@@ -68,7 +66,7 @@ SIGNATURE_SCHEMA = pa.schema([
 
 
 def exact_key(text: str, lowercase: bool) -> str:
-    norm = _WS.sub(" ", text).strip()
+    norm = " ".join(text.split())
     return hashlib.sha1((norm.lower() if lowercase else norm).encode("utf-8")).hexdigest()
 
 
@@ -152,38 +150,87 @@ class Sign(beam.DoFn):
             yield row["id"], rank, sig
 
 
-def band_keys(item: tuple[str, Rank, np.ndarray], bands: int, rows: int):
-    doc_id, rank, sig = item
-    for band in range(bands):
-        yield (band, sig[band * rows: (band + 1) * rows].tobytes()), (rank, doc_id, sig)
+_BAND_MIX = (np.arange(1, 1025, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
 
 
-class LinkBucket(beam.DoFn):
-    """(band, bucket) -> [(rank, id, sig)] -> (id, (better rank, better id)) links."""
+def bucket_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """uint64[docs, bands]: a 64-bit hash of each band's rows (equal bands, equal keys)."""
+    banded = sigs[:, : bands * rows].reshape(len(sigs), bands, rows).astype(np.uint64)
+    mixed = (banded * _BAND_MIX[:rows]).sum(axis=2, dtype=np.uint64)  # wraps mod 2^64
+    mixed ^= mixed >> np.uint64(33)
+    mixed *= np.uint64(0xFF51AFD7ED558CCD)
+    return mixed ^ (mixed >> np.uint64(33))
+
+
+class BandEntries(NamedTuple):
+    """One batch's (band, bucket) entries that fall in one partition, with their documents."""
+
+    bands: np.ndarray  # int16[entries]
+    keys: np.ndarray  # uint64[entries]
+    docs: np.ndarray  # int32[entries]: index into ids / ranks / sigs
+    ids: list[str]
+    ranks: list[Rank]
+    sigs: np.ndarray  # uint32[documents, permutations]
+
+
+def partition_bands(batch: list[tuple[str, Rank, np.ndarray]], bands: int, rows: int,
+                    partitions: int) -> Iterator[tuple[int, BandEntries]]:
+    """A batch of signed documents -> (partition, BandEntries): one element per partition per
+    batch instead of one per (document, band), so the shuffle moves arrays, not objects."""
+    sigs = np.stack([s for _, _, s in batch])
+    keys = bucket_keys(sigs, bands, rows)  # [docs, bands]
+    part = (keys % np.uint64(partitions)).astype(np.int64)
+    for p in np.unique(part):
+        doc_idx, band_idx = np.nonzero(part == p)
+        used, local = np.unique(doc_idx, return_inverse=True)
+        yield int(p), BandEntries(band_idx.astype(np.int16), keys[doc_idx, band_idx],
+                                  local.astype(np.int32), [batch[i][0] for i in used],
+                                  [batch[i][1] for i in used], sigs[used])
+
+
+def link_members(members: list[tuple[Rank, str, np.ndarray]], cfg: DedupConfig):
+    """One bucket's members -> (id, (better rank, better id)) links (see the module contract)."""
+    members = sorted(members, key=lambda m: (m[0], m[1]))
+    sigs = np.stack([m[2] for m in members])
+    for i in range(1, len(members)):
+        rank, doc_id, _ = members[i]
+        if rank[0] == 0:  # a document of the earlier build is final: never linked away
+            continue
+        if cfg.verify:
+            similarity = (sigs[:i] == sigs[i]).mean(axis=1)
+            better = np.flatnonzero(similarity >= cfg.threshold)
+            count(NAME, "lsh_candidates_rejected_by_verification", int(better.size == 0))
+        else:
+            better = np.array([0])
+        for j in better[: cfg.max_links_per_doc]:
+            if members[j][1] != doc_id:
+                yield doc_id, (members[j][0], members[j][1])
+
+
+class LinkPartition(beam.DoFn):
+    """partition -> [BandEntries] -> links for every bucket with two or more members."""
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
 
-    def process(self, bucket: tuple[Any, Iterable[tuple[Rank, str, np.ndarray]]]):
-        _, members = bucket
-        members = sorted(members, key=lambda m: (m[0], m[1]))
-        if len(members) < 2:
-            return
-        count(NAME, "lsh_buckets_with_collisions")
-        sigs = np.stack([m[2] for m in members])
-        for i in range(1, len(members)):
-            rank, doc_id, _ = members[i]
-            if rank[0] == 0:  # a document of the earlier build is final: never linked away
-                continue
-            if self.cfg.verify:
-                similarity = (sigs[:i] == sigs[i]).mean(axis=1)
-                better = np.flatnonzero(similarity >= self.cfg.threshold)
-                count(NAME, "lsh_candidates_rejected_by_verification", int(better.size == 0))
-            else:
-                better = np.array([0])
-            for j in better[: self.cfg.max_links_per_doc]:
-                if members[j][1] != doc_id:
-                    yield doc_id, (members[j][0], members[j][1])
+    def process(self, element: tuple[int, Iterable[BandEntries]]):
+        _, batches = element
+        batches = list(batches)
+        bands = np.concatenate([b.bands for b in batches])
+        keys = np.concatenate([b.keys for b in batches])
+        which = np.concatenate([np.full(len(b.bands), k, np.int32) for k, b in enumerate(batches)])
+        docs = np.concatenate([b.docs for b in batches])
+        order = np.lexsort((keys, bands))
+        bands, keys, which, docs = bands[order], keys[order], which[order], docs[order]
+        starts = np.flatnonzero(np.r_[True, (bands[1:] != bands[:-1]) | (keys[1:] != keys[:-1])])
+        sizes = np.diff(np.r_[starts, len(keys)])
+        for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
+            count(NAME, "lsh_buckets_with_collisions")
+            members = []
+            for k in range(start, start + size):
+                b, d = batches[which[k]], docs[k]
+                members.append((b.ranks[d], b.ids[d], b.sigs[d]))
+            yield from link_members(members, self.cfg)
 
 
 def choose_roots(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[Rank, str]]]:
@@ -322,11 +369,13 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
             if cfg.against:
                 indexed = (signed, _read_earlier_signatures(p, cfg)) | "WithEarlier" >> (
                     beam.Flatten())
+            partitions = 8 * cfg.num_shards
             links = (
                 indexed
-                | "Bands" >> beam.FlatMap(band_keys, cfg.bands, cfg.rows)
-                | "GroupByBucket" >> beam.GroupByKey()  # (band, bucket) -> [(rank, id, sig)]
-                | "Link" >> beam.ParDo(LinkBucket(cfg))  # id -> (better rank, better id)
+                | "BatchSigned" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
+                | "Bands" >> beam.FlatMap(partition_bands, cfg.bands, cfg.rows, partitions)
+                | "GroupByPartition" >> beam.GroupByKey()  # partition -> [BandEntries]
+                | "Link" >> beam.ParDo(LinkPartition(cfg))  # id -> (better rank, better id)
                 | "DistinctLinks" >> beam.Distinct()
             )
             linked_from = links | "ByTarget" >> beam.MapTuple(

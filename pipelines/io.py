@@ -12,6 +12,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -56,8 +57,14 @@ def run_pipeline(build: Callable[[beam.Pipeline], None], options: RunOptions,
     return counters
 
 
+@functools.lru_cache(maxsize=4096)
+def _counter(namespace: str, name: str) -> beam.metrics.metric.Metrics.DelegatingCounter:
+    # Building a counter object costs more than incrementing it: build each once per process.
+    return beam.metrics.Metrics.counter(namespace, name)
+
+
 def count(namespace: str, name: str, value: int = 1) -> None:
-    beam.metrics.Metrics.counter(namespace, name).inc(value)
+    _counter(namespace, name).inc(value)
 
 
 def parquet_files(folder: str, sub: str = "docs") -> list[str]:

@@ -51,13 +51,9 @@ def ngram_hashes64(tokens: Sequence[str], ngram: int) -> np.ndarray:
 
 
 def _word_hashes(tokens: Sequence[str], cache: dict[str, int]) -> np.ndarray:
-    out = np.empty(len(tokens), dtype=np.uint32)
-    for i, token in enumerate(tokens):
-        h = cache.get(token)
-        if h is None:
-            h = cache[token] = xxhash.xxh32_intdigest(token.encode("utf-8"))
-        out[i] = h
-    return out
+    for token in set(tokens).difference(cache):
+        cache[token] = xxhash.xxh32_intdigest(token.encode("utf-8"))
+    return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint32, count=len(tokens))
 
 
 def shingle_hashes(tokens: Sequence[str], ngram: int, cache: dict[str, int] | None = None,

@@ -70,7 +70,7 @@ class DedupConfig(Strict):
     # Keep a candidate only if its estimated Jaccard (from full signatures) with a better-ranked
     # document reaches the threshold; without verification every band collision counts.
     verify: bool = True
-    threshold: float = Field(default=0.75, gt=0.0, le=1.0)
+    threshold: float = Field(default=0.8, gt=0.0, le=1.0)  # bench/dedup_quality.py chose it
     # Keep rule: source priority (names; unlisted sources after), then longer text, then id.
     source_priority: list[str] = Field(default_factory=list)
     max_cluster_size: int = Field(default=1000, ge=2)  # warn when a cluster grows beyond this
