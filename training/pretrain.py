@@ -1,0 +1,261 @@
+"""Pretraining on Sieve's shards: read top to bottom (nanoGPT style).
+
+Contract: `pretrain(cfg, shard_dir, out_dir, device) -> metrics`. Trains a Llama-style causal LM
+or a BERT-style masked LM from scratch on the memory-mapped Arrow shards, checkpoints as
+safetensors (model, optimizer, and a JSON state with the data order and the loss history),
+resumes from the newest checkpoint in `out_dir` and reproduces the uninterrupted loss sequence,
+and finally saves a `transformers` folder (`out_dir/final`) that fine-tuning loads.
+Under `torchrun` it runs DDP (NCCL on CUDA, gloo on CPU), each rank on its own batches.
+Imports only torch, transformers, numpy, pyarrow and safetensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from training import model as models
+from training.data import Batches, PackedShards
+
+
+@dataclass
+class PretrainConfig:
+    """The recipe's `[train]` section. Every knob says why it is there."""
+
+    __pydantic_config__ = {"extra": "forbid"}  # a typo in the recipe fails at load
+
+    objective: str = "causal"  # "causal" (Llama-style decoder) or "masked" (BERT-style encoder)
+    hidden_size: int = 128  # width; ~110M parameters is 768 wide, 12 layers, 12 heads
+    layers: int = 2
+    heads: int = 4
+    intermediate_size: int = 512  # MLP width
+    batch_size: int = 8  # sequences per micro-batch (per rank)
+    grad_accum: int = 1  # micro-batches per optimizer step: a larger batch in the same memory
+    max_steps: int = 60  # optimizer steps
+    lr: float = 3e-3  # peak learning rate after warmup
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 10  # linear warmup: Adam's moments are noisy at first
+    weight_decay: float = 0.1
+    beta2: float = 0.95  # shorter second-moment memory, steadier at high learning rates
+    grad_clip: float = 1.0  # clip the global gradient norm against loss spikes
+    eval_every: int = 20  # steps between validation losses
+    eval_batches: int = 4  # validation batches per evaluation
+    checkpoint_every: int = 20  # steps between checkpoints (and the last step)
+    mask_prob: float = 0.15  # masked LM: share of tokens to predict (BERT's 80/10/10 rule)
+    seed: int = 0  # weights and data order
+    compile: bool = True  # torch.compile on CUDA (not on CPU, where it costs more than it saves)
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("causal", "masked"):
+            raise ValueError(f"objective must be 'causal' or 'masked', not {self.objective!r}")
+        for name in ("hidden_size", "layers", "heads", "intermediate_size", "batch_size",
+                     "grad_accum", "max_steps", "eval_every", "eval_batches", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of heads")
+        if not (0 < self.lr < 1 and 0 <= self.min_lr_ratio <= 1 and 0 < self.mask_prob < 1):
+            raise ValueError("lr, min_lr_ratio or mask_prob out of range")
+
+
+# ---- schedule and masking ----------------------------------------------------------------
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def mask_tokens(ids: torch.Tensor, mask_id: int, vocab_size: int, prob: float,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's rule: choose `prob` of the tokens; of those 80% -> <mask>, 10% random, 10% kept."""
+    labels = ids.clone()
+    chosen = torch.rand(ids.shape, generator=generator) < prob
+    labels[~chosen] = -100
+    inputs = ids.clone()
+    draw = torch.rand(ids.shape, generator=generator)
+    inputs[chosen & (draw < 0.8)] = mask_id
+    randomize = chosen & (draw >= 0.8) & (draw < 0.9)
+    inputs[randomize] = torch.randint(4, vocab_size, ids.shape, generator=generator)[randomize]
+    return inputs, labels
+
+
+def make_batch(rows: np.ndarray, cfg: PretrainConfig, step: int, micro: int, mask_id: int | None,
+               vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.from_numpy(rows)
+    if cfg.objective == "causal":
+        return ids, ids  # transformers shifts the labels inside the model
+    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 101 + micro)
+    return mask_tokens(ids, mask_id, vocab_size, cfg.mask_prob, generator)
+
+
+# ---- checkpoints -------------------------------------------------------------------------
+
+def save_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    state: dict[str, Any]) -> None:
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, str(tmp / "model.safetensors"))
+    opt_state = optimizer.state_dict()
+    tensors = {f"{i}.{k}": v.contiguous() for i, s in opt_state["state"].items()
+               for k, v in s.items()}
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    state = {**state, "param_groups": opt_state["param_groups"]}
+    (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+    if folder.exists():  # a rerun of the same step: the new one replaces it
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)  # the rename is the commit: a .tmp folder is never resumed from
+
+
+def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    ) -> dict[str, Any]:
+    load_model(model, str(folder / "model.safetensors"))
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    opt_state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        opt_state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+    return state
+
+
+def latest_checkpoint(out_dir: Path) -> Path | None:
+    done = sorted(p for p in out_dir.glob("step-*") if (p / "state.json").exists()
+                  and not p.name.endswith(".tmp"))
+    return done[-1] if done else None
+
+
+# ---- the loop ----------------------------------------------------------------------------
+
+def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
+             device: str = "cpu", stop_after: int | None = None,
+             mask_id: int | None = None) -> dict[str, Any]:
+    """Train, or resume, up to `cfg.max_steps` (or `stop_after` steps, to test resumption)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world = 0, 1
+    if ddp:
+        torch.distributed.init_process_group("nccl" if device == "cuda" else "gloo")
+        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        if device == "cuda":
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dev = torch.device(f"cuda:{torch.cuda.current_device()}" if device == "cuda" else "cpu")
+    torch.manual_seed(cfg.seed)
+
+    train = PackedShards(shard_dir, "train")
+    val = PackedShards(shard_dir, "validation")
+    if cfg.objective == "masked" and mask_id is None:
+        raise ValueError("masked LM needs a <mask> token: add special_tokens = [\"<mask>\"] "
+                         "to the recipe's [tokenizer] section")
+    model = models.build(cfg, train.vocab_size, train.seq_len).to(dev)
+    use_fused = dev.type == "cuda"
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=(0.9, cfg.beta2), fused=use_fused)
+    batches = Batches(len(train), cfg.batch_size, cfg.seed, rank, world)
+    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "val_step": [], "val_loss": []}
+    start_step = 0
+    resumed_from = latest_checkpoint(out_dir)
+    if resumed_from is not None:
+        state = load_checkpoint(resumed_from, model, optimizer)
+        batches.load_state_dict(state["batches"])
+        history, start_step = state["history"], state["step"]
+
+    step_model: torch.nn.Module = model
+    if dev.type == "cuda" and cfg.compile:
+        step_model = torch.compile(model)
+    if ddp:
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            step_model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
+                              enabled=dev.type == "cuda")
+    iterator = iter(batches)
+    data_seconds = step_seconds = 0.0
+    tokens_seen = 0
+    end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, start_step + stop_after)
+
+    for step in range(start_step, end_step):
+        started = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        total = 0.0
+        for micro in range(cfg.grad_accum):
+            t0 = time.perf_counter()
+            inputs, labels = make_batch(train.batch(next(iterator)), cfg, step, micro, mask_id,
+                                        train.vocab_size)
+            inputs = inputs.to(dev, non_blocking=True)
+            labels = labels.to(dev, non_blocking=True)
+            data_seconds += time.perf_counter() - t0
+            sync = not ddp or micro == cfg.grad_accum - 1
+            context = step_model.no_sync() if not sync else contextlib.nullcontext()
+            with context, autocast:
+                loss = step_model(input_ids=inputs, labels=labels).loss / cfg.grad_accum
+            loss.backward()
+            total += loss.item()
+            tokens_seen += inputs.numel() * world
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step_seconds += time.perf_counter() - started
+        history["step"].append(step)
+        history["loss"].append(round(total, 6))
+        history["lr"].append(lr_at(step, cfg))
+
+        last = step == cfg.max_steps - 1
+        if (step + 1) % cfg.eval_every == 0 or last:
+            history["val_step"].append(step)
+            history["val_loss"].append(round(evaluate_loss(model, val, cfg, dev, mask_id), 6))
+        if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or last or step == end_step - 1):
+            save_checkpoint(out_dir / f"step-{step + 1:06d}", model, optimizer,
+                            {"step": step + 1, "batches": batches.state_dict(),
+                             "history": history, "config": asdict(cfg)})
+
+    if rank == 0 and end_step == cfg.max_steps:
+        model.save_pretrained(str(out_dir / "final"), safe_serialization=True)
+    if ddp:
+        torch.distributed.destroy_process_group()
+    return {
+        "objective": cfg.objective, "params_non_embedding": models.num_params(model),
+        "steps": end_step, "resumed_from_step": start_step, "history": history,
+        "final_loss": history["loss"][-1] if history["loss"] else None,
+        "final_val_loss": history["val_loss"][-1] if history["val_loss"] else None,
+        "tokens_per_s": round(tokens_seen / step_seconds) if step_seconds else None,
+        "data_wait_share": round(data_seconds / step_seconds, 4) if step_seconds else None,
+        "device": str(dev), "world_size": world,
+    }
+
+
+@torch.no_grad()
+def evaluate_loss(model: torch.nn.Module, val: PackedShards, cfg: PretrainConfig,
+                  dev: torch.device, mask_id: int | None) -> float:
+    model.eval()
+    batch_size = min(cfg.batch_size, len(val))
+    losses = []
+    for k in range(min(cfg.eval_batches, len(val) // batch_size)):
+        rows = val.batch(np.arange(k * batch_size, (k + 1) * batch_size))
+        inputs, labels = make_batch(rows, cfg, step=-1 - k, micro=0, mask_id=mask_id,
+                                    vocab_size=val.vocab_size)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
+                            enabled=dev.type == "cuda"):
+            losses.append(model(input_ids=inputs.to(dev), labels=labels.to(dev)).loss.item())
+    model.train()
+    return float(np.mean(losses)) if losses else float("nan")
