@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/sieve build recipes/demo.toml --root out --card-out data_cards/demo.md
+	$(BIN)/sieve train recipes/demo.toml --root out --report-out data_cards/demo_report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

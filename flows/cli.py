@@ -35,6 +35,16 @@ def _parser() -> argparse.ArgumentParser:
                        help="DirectRunner worker processes (>1: multi-processing mode)")
     build.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     build.add_argument("--card-out", help="also copy the data card to this path")
+    train = sub.add_parser("train", help="build what is missing, then pretrain, fine-tune and "
+                                         "write the evaluation report")
+    train.add_argument("recipe", help="path to a recipe TOML file")
+    train.add_argument("--root", default="out", help="where stage outputs live (default: out)")
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    train.add_argument("--runner", default="DirectRunner", help="Beam runner for the build")
+    train.add_argument("--workers", type=int, default=1)
+    train.add_argument("--json", action="store_true",
+                       help="print one JSON object: metrics and output paths")
+    train.add_argument("--report-out", help="also copy report.md and its plots to this folder")
     return parser
 
 
@@ -63,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if args.command == "train":
+        return _train(args)
     from flows.build import build_dataset
 
     try:
@@ -78,6 +90,36 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary))
     else:
         _print_table(summary)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from flows.train import train_model
+
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("sieve: --device cuda but no CUDA device is visible", file=sys.stderr)
+            return 2
+    try:
+        summary = train_model(args.recipe, root=args.root, device=args.device,
+                              runner=args.runner, workers=args.workers)
+    except (RecipeError, CountersMismatch, ValueError) as exc:
+        print(f"sieve: {exc}", file=sys.stderr)
+        return 2
+    report_dir = summary["report"]["path"]
+    if args.report_out:
+        os.makedirs(args.report_out, exist_ok=True)
+        for name in os.listdir(report_dir):
+            if name.endswith((".md", ".png", ".json")) and name != "manifest.json":
+                shutil.copyfile(os.path.join(report_dir, name), os.path.join(args.report_out, name))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    metrics = summary["report"]["metrics"]
+    print(json.dumps(metrics, indent=2))
+    print(f"\nreport: {report_dir}/report.md")
     return 0
 
 

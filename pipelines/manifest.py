@@ -13,6 +13,7 @@ and of two concurrent builds the loser discards its own output and reuses the wi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ class RunOptions:
     runner: str = "DirectRunner"
     workers: int = 1
     beam_args: tuple[str, ...] = ()
+    device: str = "cpu"  # training stages: "cpu" or "cuda"
 
 
 @dataclass
@@ -130,11 +132,15 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def _config_dict(cfg: BaseModel | Mapping[str, Any]) -> dict[str, Any]:
-    return cfg.model_dump(mode="json") if isinstance(cfg, BaseModel) else dict(cfg)
+def _config_dict(cfg: Any) -> dict[str, Any]:
+    if isinstance(cfg, BaseModel):
+        return cfg.model_dump(mode="json")
+    if dataclasses.is_dataclass(cfg):  # training configs: plain dataclasses (no pydantic there)
+        return json.loads(json.dumps(dataclasses.asdict(cfg)))
+    return dict(cfg)
 
 
-def materialize(stage: ModuleType, cfg: BaseModel | Mapping[str, Any],
+def materialize(stage: ModuleType, cfg: Any,
                 inputs: Mapping[str, StageOutput], root: str | os.PathLike[str],
                 options: RunOptions = RunOptions(), force: bool = False) -> StageOutput:
     """Return the stage's committed output, computing it only if its key has no manifest."""

@@ -16,6 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from training.finetune import FinetuneConfig
+from training.pretrain import PretrainConfig
+
 SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003"]
 
 
@@ -130,6 +133,8 @@ class CardConfig(Strict):
 
 
 class Recipe(Strict):
+    """One dataset: its sources, every stage's section, and optionally what to train on it."""
+
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     ingest: IngestConfig
@@ -138,6 +143,10 @@ class Recipe(Strict):
     tokenizer: TokenizerConfig = TokenizerConfig()
     shard: ShardConfig = ShardConfig()
     tasks: TasksConfig = TasksConfig()
+    # `sieve train`: pretraining and fine-tuning (training/ owns these dataclasses, so that it
+    # runs without pydantic on a GPU machine; pydantic validates them here all the same).
+    train: PretrainConfig = PretrainConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     card: CardConfig = CardConfig()
 
     @field_validator("ingest")

@@ -1,0 +1,165 @@
+"""Report stage: the evaluation report of a training run, generated from its stages' outputs.
+
+Contract: `run({"recipe", "device"}, {stage: folder, ...}, out, options) -> counters` reads the
+pretrain and finetune `metrics.json` and every input's manifest, and writes:
+- `report.json`: metrics (validation loss, perplexity and bits per byte; IMDb accuracy, macro F1,
+  confusion; CoNLL entity P/R/F1 per type), every input manifest key, library versions, the git
+  revision and the device;
+- `loss.png` (training and validation loss), `imdb_confusion.png`, `conll_f1.png`;
+- `report.md`: the same, for people.
+Bits per byte = validation loss (nats per token) / ln 2 / bytes per token, with the tokenizer's
+measured bytes per token, so that runs with different tokenizers compare.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pipelines.manifest import RunOptions, code_version, read_manifest
+
+NAME = "report"
+VERSION = 1
+LIBRARIES = ("torch", "transformers", "apache-beam", "pyarrow", "sentencepiece", "datasets",
+             "prefect", "datasketch")
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return {"python": platform.python_version(), **found}
+
+
+def _bytes_per_token(tokenizer_dir: Path) -> float | None:
+    stats_path = tokenizer_dir / "stats.json"
+    if not stats_path.exists():
+        return None
+    sources = json.loads(stats_path.read_text())["sources"]
+    total_bytes = sum(s["bytes"] for k, s in sources.items() if k != "all")
+    total_tokens = sum(s["tokens"] for k, s in sources.items() if k != "all")
+    return total_bytes / total_tokens if total_tokens else None
+
+
+def plot_loss(history: dict[str, list], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    ax.plot(history["step"], history["loss"], label="train", lw=1)
+    if history["val_step"]:
+        ax.plot(history["val_step"], history["val_loss"], "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats/token)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_confusion(confusion: list[list[int]], labels: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3.6, 3.2), dpi=110)
+    ax.imshow(confusion, cmap="Blues")
+    for r, row in enumerate(confusion):
+        for c, value in enumerate(row):
+            ax.text(c, r, str(value), ha="center", va="center")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_per_type(per_type: dict[str, dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = sorted(per_type)
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=110)
+    for k, metric in enumerate(("precision", "recall", "f1")):
+        ax.bar([i + 0.27 * (k - 1) for i in range(len(kinds))],
+               [per_type[t][metric] for t in kinds], width=0.27, label=metric)
+    ax.set_xticks(range(len(kinds)), kinds)
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run(cfg: dict[str, Any], inputs: dict[str, os.PathLike], out: os.PathLike,
+        options: RunOptions) -> dict[str, int]:
+    out = Path(out)
+    pre = json.loads((Path(inputs["pretrain"]) / "metrics.json").read_text())
+    fine = json.loads((Path(inputs["finetune"]) / "metrics.json").read_text())
+    bpt = _bytes_per_token(Path(inputs["tokenizer"]))
+    val_loss = pre["final_val_loss"]
+    metrics: dict[str, Any] = {
+        "pretrain": {"objective": pre["objective"], "steps": pre["steps"],
+                     "params_non_embedding": pre["params_non_embedding"],
+                     "final_train_loss": pre["final_loss"], "validation_loss": val_loss,
+                     "tokens_per_s": pre["tokens_per_s"],
+                     "data_wait_share": pre["data_wait_share"]},
+    }
+    if pre["objective"] == "causal" and val_loss is not None:
+        metrics["pretrain"]["validation_perplexity"] = round(math.exp(val_loss), 3)
+        if bpt:
+            metrics["pretrain"]["validation_bits_per_byte"] = round(val_loss / math.log(2) / bpt, 4)
+    for task, result in fine.items():
+        metrics[task] = result["test"]
+    lines = [f"# Evaluation report: {cfg['recipe']}", "",
+             "Generated by Sieve's report stage from the run's outputs; do not edit by hand.", "",
+             "## Pretraining", "", "| metric | value |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in metrics["pretrain"].items()]
+    plot_loss(pre["history"], out / "loss.png")
+    lines += ["", "![loss curves](loss.png)", ""]
+    if "imdb" in metrics:
+        m = metrics["imdb"]
+        plot_confusion(m["confusion"], m["labels"], out / "imdb_confusion.png")
+        lines += ["## IMDb sentiment (test split)", "",
+                  f"accuracy **{m['accuracy']}**, macro F1 **{m['macro_f1']}** on {m['n']:,} "
+                  "reviews", "", "| class | precision | recall | F1 |", "|---|---:|---:|---:|"]
+        lines += [f"| {c} | {v['precision']} | {v['recall']} | {v['f1']} |"
+                  for c, v in m["per_class"].items()]
+        lines += ["", "![confusion matrix](imdb_confusion.png)", ""]
+    if "conll2003" in metrics:
+        m = metrics["conll2003"]
+        plot_per_type(m["per_type"], out / "conll_f1.png")
+        lines += ["## CoNLL-2003 NER (test split, entity level, conlleval semantics)", "",
+                  f"precision **{m['precision']}**, recall **{m['recall']}**, F1 **{m['f1']}**",
+                  "", "| type | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {t} | {v['precision']} | {v['recall']} | {v['f1']} | {v['support']} |"
+                  for t, v in m["per_type"].items()]
+        lines += ["", "![per-type scores](conll_f1.png)", ""]
+    keys = {stage: (read_manifest(Path(folder)) or {}).get("key") for stage, folder in
+            inputs.items()}
+    lines += ["## Lineage", "", "| stage | key |", "|---|---|"]
+    lines += [f"| {s} | `{k}` |" for s, k in keys.items()]
+    versions = _versions()
+    lines += ["", "## Environment", "", f"device `{cfg['device']}`, code `{code_version()}`", "",
+              ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    report = {"recipe": cfg["recipe"], "metrics": metrics, "inputs": keys,
+              "versions": versions, "git_revision": code_version(), "device": cfg["device"]}
+    (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return {"in": len(inputs), "out": len(inputs)}

@@ -1,0 +1,140 @@
+"""Fine-tuning a pretrained checkpoint on the task datasets: IMDb sequence classification and
+CoNLL-2003 token classification; each returns its test-split metrics.
+
+Contract: `finetune(task, cfg, pretrained_dir, tasks_dir, out_dir, device) -> metrics`, where
+`tasks_dir` is the tasks stage's output (`imdb/`, `conll2003/` saved by `datasets`, read here
+with pyarrow alone). IMDb: `input_ids` -> `label`, scored with accuracy, macro F1 and a confusion
+matrix. CoNLL: `input_ids` with word-aligned `labels` (-100 on continuation pieces), scored at
+entity level with conlleval semantics on the words' first pieces. The fine-tuned model is saved
+as safetensors under `out_dir`. Batches are padded with <pad> and masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from training import model as models
+from training.data import label_names, read_task_split
+from training.evaluate import classification_metrics, entity_metrics
+
+TASKS = ("imdb", "conll2003")
+
+
+@dataclass
+class FinetuneConfig:
+    """The recipe's `[finetune]` section."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    tasks: tuple[str, ...] = TASKS  # which task datasets to fine-tune on
+    steps: int = 150  # optimizer steps per task
+    batch_size: int = 16
+    lr: float = 1e-3
+    max_length: int = 256  # tokens per example (the task datasets hold up to 512)
+    eval_limit: int = 0  # test examples scored (0: all)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tasks) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown tasks {sorted(unknown)}; known: {TASKS}")
+        if self.steps < 1 or self.batch_size < 1 or self.max_length < 8 or not 0 < self.lr < 1:
+            raise ValueError("steps, batch_size, max_length or lr out of range")
+
+
+def pad(sequences: list[list[int]], value: int, max_length: int) -> torch.Tensor:
+    width = min(max_length, max(len(s) for s in sequences))
+    out = torch.full((len(sequences), width), value, dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        seq = seq[:width]
+        out[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return out
+
+
+def _batches(n: int, batch_size: int, steps: int, seed: int):
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)
+    position = 0
+    for _ in range(steps):
+        if position + batch_size > n:
+            order, position = rng.permutation(n), 0
+        yield order[position: position + batch_size]
+        position += batch_size
+
+
+def finetune(task: str, cfg: FinetuneConfig, pretrained_dir: str | Path, tasks_dir: str | Path,
+             out_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    dev = torch.device(device)
+    folder = Path(tasks_dir) / task
+    train, test = read_task_split(folder, "train"), read_task_split(folder, "test")
+    token_task = task == "conll2003"
+    names = label_names(folder, "train", "ner_tags" if token_task else "label")
+    build = models.for_token_classification if token_task else models.for_sequence_classification
+    model = build(str(pretrained_dir), len(names)).to(dev)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    ids = train.column("input_ids").to_pylist()
+    targets = train.column("labels" if token_task else "label").to_pylist()
+    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
+                              enabled=dev.type == "cuda")
+    losses = []
+    model.train()
+    for step, rows in enumerate(_batches(len(ids), cfg.batch_size, cfg.steps, cfg.seed)):
+        for group in optimizer.param_groups:  # linear decay
+            group["lr"] = cfg.lr * (1 - step / cfg.steps)
+        inputs = pad([ids[i] for i in rows], models.PAD_ID, cfg.max_length).to(dev)
+        if token_task:
+            labels = pad([targets[i] for i in rows], -100, cfg.max_length).to(dev)
+        else:
+            labels = torch.tensor([targets[i] for i in rows], device=dev)
+        with autocast:
+            loss = model(input_ids=inputs, attention_mask=inputs != models.PAD_ID,
+                         labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(round(loss.item(), 5))
+
+    metrics = score(model, test, token_task, names, cfg, dev)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(Path(out_dir) / task), safe_serialization=True)
+    return {"task": task, "train_examples": len(ids), "steps": cfg.steps, "loss": losses,
+            "test": metrics}
+
+
+@torch.no_grad()
+def score(model: torch.nn.Module, test, token_task: bool, names: list[str],
+          cfg: FinetuneConfig, dev: torch.device) -> dict[str, Any]:
+    model.eval()
+    n = test.num_rows if not cfg.eval_limit else min(cfg.eval_limit, test.num_rows)
+    # A seeded sample when limited: the split is stored sorted by id, i.e. by label for IMDb.
+    keep = np.sort(np.random.default_rng(cfg.seed).permutation(test.num_rows)[:n])
+    ids = [test.column("input_ids")[int(i)].as_py() for i in keep]
+    gold_col = [test.column("labels" if token_task else "label")[int(i)].as_py() for i in keep]
+    gold_tags, pred_tags, gold_labels, pred_labels = [], [], [], []
+    for start in range(0, n, 64):
+        chunk = list(range(start, min(start + 64, n)))
+        inputs = pad([ids[i] for i in chunk], models.PAD_ID, cfg.max_length).to(dev)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
+                            enabled=dev.type == "cuda"):
+            logits = model(input_ids=inputs, attention_mask=inputs != models.PAD_ID).logits
+        predicted = logits.argmax(-1).cpu()
+        for row, i in enumerate(chunk):
+            if token_task:
+                labels = gold_col[i][: inputs.shape[1]]
+                words = [k for k, lab in enumerate(labels) if lab != -100]
+                gold_tags.append([names[labels[k]] for k in words])
+                pred_tags.append([names[int(predicted[row, k])] for k in words])
+            else:
+                gold_labels.append(gold_col[i])
+                pred_labels.append(int(predicted[row]))
+    model.train()
+    if token_task:
+        return entity_metrics(gold_tags, pred_tags)
+    return classification_metrics(gold_labels, pred_labels, names)
