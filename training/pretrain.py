@@ -259,3 +259,24 @@ def evaluate_loss(model: torch.nn.Module, val: PackedShards, cfg: PretrainConfig
             losses.append(model(input_ids=inputs.to(dev), labels=labels.to(dev)).loss.item())
     model.train()
     return float(np.mean(losses)) if losses else float("nan")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`torchrun --nproc_per_node N -m training.pretrain --shards DIR --out DIR [...]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--shards", required=True, help="a shard stage output (index.json)")
+    parser.add_argument("--out", required=True, help="checkpoint folder (resumed if present)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--config", default="{}", help="PretrainConfig fields as JSON")
+    parser.add_argument("--mask-id", type=int, default=None)
+    args = parser.parse_args(argv)
+    metrics = pretrain(PretrainConfig(**json.loads(args.config)), args.shards, args.out,
+                       device=args.device, mask_id=args.mask_id)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "history"}))
+
+
+if __name__ == "__main__":
+    main()
