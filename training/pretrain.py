@@ -172,7 +172,8 @@ def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
          {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, betas=(0.9, cfg.beta2), fused=use_fused)
     batches = Batches(len(train), cfg.batch_size, cfg.seed, rank, world)
-    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "val_step": [], "val_loss": []}
+    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "val_step": [], "val_loss": [],
+                                "seconds": [], "data_seconds": []}
     start_step = 0
     resumed_from = latest_checkpoint(out_dir)
     if resumed_from is not None:
@@ -194,7 +195,7 @@ def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
     end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, start_step + stop_after)
 
     for step in range(start_step, end_step):
-        started = time.perf_counter()
+        started, data_before = time.perf_counter(), data_seconds
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         total = 0.0
@@ -215,7 +216,11 @@ def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()  # honest step times: wait for the queued kernels
         step_seconds += time.perf_counter() - started
+        history["seconds"].append(round(time.perf_counter() - started, 6))
+        history["data_seconds"].append(round(data_seconds - data_before, 6))
         history["step"].append(step)
         history["loss"].append(round(total, 6))
         history["lr"].append(lr_at(step, cfg))
