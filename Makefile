@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/sieve build recipes/demo.toml --root out --card-out data_cards/demo.md
+	$(BIN)/sieve build recipes/demo.toml --root out --card-out data_cards/demo
 	$(BIN)/sieve train recipes/demo.toml --root out --report-out data_cards/demo_report
 
 test: $(STAMP)

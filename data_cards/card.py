@@ -17,7 +17,71 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 1
+VERSION = 3  # 2: deduplication section, S-curve, cluster statistics; 3: numeric size order
+
+
+def plot_s_curve(bands: int, rows: int, threshold: float | None, path: Path) -> None:
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipelines.minhash import detection_probability
+
+    s = np.linspace(0, 1, 201)
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
+    ax.plot(s, detection_probability(s, bands, rows), lw=2)
+    if threshold is not None:
+        ax.axvline(threshold, color="grey", ls="--", lw=1,
+                   label=f"verification threshold {threshold}")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("Jaccard similarity of word n-gram sets")
+    ax.set_ylabel("P(candidate pair)")
+    ax.set_title(f"MinHash LSH, {bands} bands x {rows} rows")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def dedup_section(manifest: dict[str, Any], folder: Path, out: Path) -> list[str]:
+    cfg, counters = manifest["config"], manifest["counters"]
+    lines = ["## Deduplication", ""]
+    lines.append(f"Exact (normalised text), then MinHash LSH over word {cfg.get('ngram')}-grams "
+                 f"with {cfg.get('bands')} bands x {cfg.get('rows')} rows (seed {cfg.get('seed')})"
+                 + (f", candidates verified at estimated Jaccard >= {cfg['threshold']}"
+                    if cfg.get("verify") else ", unverified") + ". A document is removed only "
+                 "for a kept document it resembles directly.")
+    lines += ["", "| reason | documents |", "|---|---:|"]
+    lines += [f"| {k.removeprefix('dropped:')} | {v:,} |" for k, v in sorted(counters.items())
+              if k.startswith("dropped:")]
+    if cfg.get("minhash"):
+        plot_s_curve(cfg["bands"], cfg["rows"], cfg.get("threshold") if cfg.get("verify")
+                     else None, out / "s_curve.png")
+        lines += ["", "![S-curve](s_curve.png)"]
+    clusters_path = folder / "clusters.json"
+    if clusters_path.exists():
+        clusters = json.loads(clusters_path.read_text(encoding="utf-8"))
+        lines += ["", f"{clusters['clusters']:,} near-duplicate clusters; sizes:", "",
+                  "| size | clusters |", "|---:|---:|"]
+        histogram = sorted(clusters["size_histogram"].items(), key=lambda kv: int(kv[0]))
+        lines += [f"| {size} | {n:,} |" for size, n in histogram]
+        lines += ["", "Largest clusters:", "", "| size | kept | sample removed |", "|---:|---|---|"]
+        for c in clusters["largest"][:5]:
+            sample = ", ".join(f"`{i}`" for i in c["sample_removed"][:3])
+            lines.append(f"| {c['size']} | `{c['kept']}` | {sample} |")
+        if clusters["over_limit"]:
+            lines += ["", f"**Warning:** {clusters['over_limit']} clusters exceed "
+                      f"{clusters['limit']} documents."]
+    if cfg.get("decontaminate"):
+        lines += ["", "## Decontamination", "",
+                  f"{counters.get('dropped:decontaminated', 0):,} pretraining documents shared a "
+                  f"{cfg['decontaminate_ngram']}-word n-gram with a document of an evaluation "
+                  "split (every split not in "
+                  f"{', '.join(cfg.get('pretraining_splits', []))}) and were removed; the "
+                  "evaluation splits themselves are never deduplicated."]
+    return lines + [""]
 
 
 def _size_category(n: int) -> str:
@@ -37,6 +101,7 @@ def _counter_table(counters: dict[str, int]) -> list[str]:
 
 def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
            extras: dict[str, Any]) -> str:
+    """The card's markdown; `extras["dedup_lines"]` is the already-rendered dedup section."""
     final_docs = manifests.get("dedup", {}).get("counters", {}).get("out", 0)
     sources = sorted({s["name"] or s["kind"]
                       for s in manifests.get("ingest", {}).get("config", {}).get("sources", [])})
@@ -65,6 +130,7 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
     for stage, manifest in manifests.items():
         lines += [f"### {stage}", "", f"key `{manifest['key']}`, {manifest['seconds']} s", ""]
         lines += _counter_table(manifest["counters"]) + [""]
+    lines += extras.get("dedup_lines", [])
     if "tokenizer" in extras:
         stats = extras["tokenizer"]
         overall = stats["sources"]["all"]
@@ -109,6 +175,8 @@ def run(cfg: CardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
             extras["index"] = json.loads((Path(folder) / "index.json").read_text("utf-8"))
         if (Path(folder) / "stats.json").exists():
             extras["tokenizer"] = json.loads((Path(folder) / "stats.json").read_text("utf-8"))
+        if stage == "dedup":
+            extras["dedup_lines"] = dedup_section(manifest, Path(folder), Path(out))
     title = cfg.pretty_name or "Sieve dataset"
     (Path(out) / "README.md").write_text(render(title, cfg, manifests, extras), "utf-8")
     return {"in": len(manifests), "out": len(manifests)}

@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--workers", type=int, default=1,
                        help="DirectRunner worker processes (>1: multi-processing mode)")
     build.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    build.add_argument("--card-out", help="also copy the data card to this path")
+    build.add_argument("--card-out", metavar="DIR",
+                       help="also copy the data card (README.md and its plots) to this folder")
     train = sub.add_parser("train", help="build what is missing, then pretrain, fine-tune and "
                                          "write the evaluation report")
     train.add_argument("recipe", help="path to a recipe TOML file")
@@ -85,12 +86,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sieve: {exc}", file=sys.stderr)
         return 2
     if args.card_out and "card" in summary:
-        shutil.copyfile(os.path.join(summary["card"]["path"], "README.md"), args.card_out)
+        _copy_outputs(summary["card"]["path"], args.card_out)
     if args.json:
         print(json.dumps(summary))
     else:
         _print_table(summary)
     return 0
+
+
+def _copy_outputs(folder: str, destination: str) -> None:
+    """A card's or report's markdown, JSON and plots (not its manifest) to a folder."""
+    os.makedirs(destination, exist_ok=True)
+    for name in sorted(os.listdir(folder)):
+        if name.endswith((".md", ".png", ".json")) and name != "manifest.json":
+            shutil.copyfile(os.path.join(folder, name), os.path.join(destination, name))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -110,10 +119,7 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     report_dir = summary["report"]["path"]
     if args.report_out:
-        os.makedirs(args.report_out, exist_ok=True)
-        for name in os.listdir(report_dir):
-            if name.endswith((".md", ".png", ".json")) and name != "manifest.json":
-                shutil.copyfile(os.path.join(report_dir, name), os.path.join(args.report_out, name))
+        _copy_outputs(report_dir, args.report_out)
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -137,6 +137,10 @@ def test_card_lists_every_stage_with_its_counts(demo_build):
         assert f"### {stage}" in card, stage
         assert f"| `in` | {summary[stage]['counters']['in']:,} |" in card
     assert "| `dropped:redirect` | 100 |" in card
+    assert "## Deduplication" in card and "![S-curve](s_curve.png)" in card
+    assert (Path(summary["card"]["path"]) / "s_curve.png").stat().st_size > 1000
+    dropped = summary["dedup"]["counters"]["dropped:duplicate_minhash"]
+    assert f"| duplicate_minhash | {dropped:,} |" in card
 
 
 def test_two_workers_give_byte_identical_shards(demo_build, tmp_path):
