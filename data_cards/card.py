@@ -17,7 +17,8 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 3  # 2: deduplication section, S-curve, cluster statistics; 3: numeric size order
+VERSION = 4  # 2: dedup section, S-curve, clusters; 3: numeric sizes; 4: sources, histograms,
+# limitations
 
 
 def plot_s_curve(bands: int, rows: int, threshold: float | None, path: Path) -> None:
@@ -43,6 +44,85 @@ def plot_s_curve(bands: int, rows: int, threshold: float | None, path: Path) -> 
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+LIMITATIONS = {
+    "wikipedia": "Wikipedia text is converted from wikitext: tables, infoboxes and templates are "
+                 "removed, so facts that live only there are missing.",
+    "commoncrawl": "Web pages are extracted with trafilatura; boilerplate that survives "
+                   "extraction and spam pages remain unless the cleaning rules remove them.",
+    "imdb": "IMDb reviews are opinionated user text about films, in English only.",
+    "conll2003": "CoNLL-2003 sentences are short Reuters news sentences from 1996; language "
+                 "identification is unreliable on such short texts.",
+}
+
+
+def source_section(ingest: dict[str, Any], docs: Any) -> list[str]:
+    """Per source: kind, licence, documents ingested and kept after dedup."""
+    import pyarrow.compute as pc
+
+    from pipelines.recipe import Source
+
+    counts = dict(zip(*pc.value_counts(docs.column("source")).flatten(), strict=True))
+    counts = {str(k): int(v.as_py()) for k, v in counts.items()}
+    lines = ["## Sources and licences", "", "| source | kind | documents kept | licence |",
+             "|---|---|---:|---|"]
+    for raw in ingest["config"]["sources"]:
+        src = Source.model_validate(raw)
+        lines.append(f"| {src.source_name} | {src.kind} | {counts.get(src.source_name, 0):,} | "
+                     f"{src.license_note} |")
+    return lines + [""]
+
+
+def plot_histograms(docs: Any, out: Path) -> tuple[dict, dict]:
+    """Document lengths (characters, log bins) and languages per source, as PNGs."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = docs.column("source").to_pylist()
+    lengths = [len(t) for t in docs.column("text").to_pylist()]
+    languages = [json.loads(m).get("language", "unknown") for m in docs.column("meta").to_pylist()]
+    by_source: dict[str, list[int]] = {}
+    lang_counts: dict[str, dict[str, int]] = {}
+    for src, n, lang in zip(sources, lengths, languages, strict=True):
+        by_source.setdefault(src, []).append(n)
+        lang_counts.setdefault(src, {}).setdefault(lang, 0)
+        lang_counts[src][lang] += 1
+    bins = np.logspace(0, np.log10(max(lengths) + 1), 40)
+    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=110)
+    for src in sorted(by_source):
+        ax.hist(by_source[src], bins=bins, histtype="step", lw=1.5, label=src)
+    ax.set_xscale("log")
+    ax.set_yscale("log")  # sources differ by orders of magnitude in size
+    ax.set_xlabel("document length (characters)")
+    ax.set_ylabel("documents")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "lengths.png")
+    plt.close(fig)
+    totals: dict[str, int] = {}
+    for per in lang_counts.values():
+        for lang, n in per.items():
+            totals[lang] = totals.get(lang, 0) + n
+    top = sorted(totals, key=lambda k: -totals[k])[:10]
+    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=110)
+    bottom = np.zeros(len(top))
+    for src in sorted(lang_counts):
+        heights = np.array([lang_counts[src].get(lang, 0) for lang in top])
+        ax.bar(top, heights, bottom=bottom, label=src)
+        bottom += heights
+    ax.set_yscale("symlog")
+    ax.set_ylabel("documents")
+    ax.set_xlabel("language (py3langid)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "languages.png")
+    plt.close(fig)
+    medians = {src: int(np.median(v)) for src, v in by_source.items()}
+    return medians, {lang: totals[lang] for lang in top}
 
 
 def dedup_section(manifest: dict[str, Any], folder: Path, out: Path) -> list[str]:
@@ -130,7 +210,9 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
     for stage, manifest in manifests.items():
         lines += [f"### {stage}", "", f"key `{manifest['key']}`, {manifest['seconds']} s", ""]
         lines += _counter_table(manifest["counters"]) + [""]
+    lines += extras.get("sources_lines", [])
     lines += extras.get("dedup_lines", [])
+    lines += extras.get("distribution_lines", [])
     if "tokenizer" in extras:
         stats = extras["tokenizer"]
         overall = stats["sources"]["all"]
@@ -155,6 +237,7 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
                   'ds = datasets.load_dataset(',
                   '    "arrow", data_files={"train": "<shard folder>/train/*.arrow"})',
                   "```", ""]
+    lines += extras.get("limitations_lines", [])
     lines += ["## Lineage", "", "| stage | key | inputs |", "|---|---|---|"]
     for stage, manifest in manifests.items():
         inputs = ", ".join(f"{v['stage']}:{v['key']}" for v in manifest["inputs"].values())
@@ -177,6 +260,23 @@ def run(cfg: CardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
             extras["tokenizer"] = json.loads((Path(folder) / "stats.json").read_text("utf-8"))
         if stage == "dedup":
             extras["dedup_lines"] = dedup_section(manifest, Path(folder), Path(out))
+            import pyarrow.parquet as pq
+
+            docs = pq.read_table(Path(folder) / "docs", columns=["source", "text", "meta"])
+            extras["sources_lines"] = source_section(manifests["ingest"], docs)
+            medians, languages = plot_histograms(docs, Path(out))
+            extras["distribution_lines"] = [
+                "## Lengths and languages", "",
+                "| source | median characters |", "|---|---:|",
+                *[f"| {s} | {m:,} |" for s, m in sorted(medians.items())], "",
+                "![document lengths](lengths.png)", "",
+                "Top languages: " + ", ".join(f"{k} {v:,}" for k, v in languages.items()), "",
+                "![languages](languages.png)", ""]
+            kinds = {s["kind"] for s in manifests["ingest"]["config"]["sources"]}
+            extras["limitations_lines"] = ["## Limitations", "", *[
+                f"- {LIMITATIONS[k]}" for k in sorted(kinds)],
+                "- Exact and near-duplicate removal works on word 5-grams: paraphrases and "
+                "translations are not detected.", ""]
     title = cfg.pretty_name or "Sieve dataset"
     (Path(out) / "README.md").write_text(render(title, cfg, manifests, extras), "utf-8")
     return {"in": len(manifests), "out": len(manifests)}

@@ -26,7 +26,7 @@ from pipelines.recipe import CleanConfig
 from pipelines.schema import Document
 
 NAME = "clean"
-VERSION = 1
+VERSION = 2  # 2: language identification
 
 
 class CleanDocument(beam.DoFn):
@@ -37,8 +37,15 @@ class CleanDocument(beam.DoFn):
         doc = Document.from_row(row)
         doc.text = filters.normalize(doc.text)
         override = self.cfg.sources.get(doc.source)
-        min_chars = override.min_chars if override else self.cfg.min_chars
-        yield doc.to_row(), filters.too_short(doc, min_chars)
+        min_chars = self.cfg.min_chars
+        languages = self.cfg.languages
+        if override is not None:
+            min_chars = override.min_chars if override.min_chars is not None else min_chars
+            languages = override.languages if override.languages is not None else languages
+        doc.meta["language"], doc.meta["language_score"] = filters.identify_language(doc.text)
+        reason = (filters.too_short(doc, min_chars)
+                  or filters.wrong_language(doc, languages, self.cfg.min_language_score))
+        yield doc.to_row(), reason
 
 
 def run(cfg: CleanConfig, inputs: dict[str, os.PathLike], out: os.PathLike,

@@ -6,6 +6,7 @@ reason is the exact string counted as `dropped:<reason>` and written to the reje
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -27,3 +28,25 @@ def normalize(text: str) -> str:
 
 def too_short(doc: Document, min_chars: int) -> str | None:
     return "too_short" if len(doc.text) < min_chars else None
+
+
+@functools.lru_cache(maxsize=1)
+def _language_identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def identify_language(text: str) -> tuple[str, float]:
+    """(ISO 639-1 code, probability) from py3langid, on the first 2,000 characters."""
+    language, score = _language_identifier().classify(text[:2000])
+    return language, round(float(score), 4)
+
+
+def wrong_language(doc: Document, languages: list[str], min_score: float) -> str | None:
+    """Needs meta.language / meta.language_score (set by the clean stage); [] keeps all."""
+    if not languages:
+        return None
+    if doc.meta.get("language") not in languages or doc.meta.get("language_score", 0) < min_score:
+        return "language"
+    return None

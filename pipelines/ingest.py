@@ -25,7 +25,7 @@ from pipelines.schema import Document
 from pipelines.sources import commoncrawl, conll2003, imdb, wikipedia
 
 NAME = "ingest"
-VERSION = 1
+VERSION = 2  # 2: WET language as meta.crawl_language
 
 READERS: dict[str, ModuleType] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,

@@ -22,6 +22,15 @@ from training.pretrain import PretrainConfig
 SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003"]
 
 
+DEFAULT_LICENSES = {
+    "wikipedia": "CC BY-SA 3.0 and GFDL (Wikimedia dump terms)",
+    "commoncrawl": "Common Crawl Terms of Use; page text remains the copyright of each site",
+    "imdb": "Large Movie Review Dataset (Maas et al., 2011): research use, cite the paper",
+    "conll2003": "CoNLL-2003 annotations over Reuters RCV1: research use under the Reuters "
+                 "Corpus agreement, no redistribution",
+}
+
+
 class RecipeError(ValueError):
     """A recipe that cannot be used; the message names the file and the problem."""
 
@@ -34,6 +43,11 @@ class Source(Strict):
     kind: SourceKind
     path: str  # a file, directory or glob; relative to the recipe file or absolute
     name: str | None = None  # the `source` column; defaults to `kind`
+    license: str | None = None  # for the data card; defaults to the kind's usual terms
+
+    @property
+    def license_note(self) -> str:
+        return self.license or DEFAULT_LICENSES[self.kind]
 
     @property
     def source_name(self) -> str:
@@ -46,15 +60,23 @@ class IngestConfig(Strict):
 
 
 class CleanRuleOverride(Strict):
-    min_chars: int = Field(ge=0, le=1_000_000)
+    """A source's own numbers; unset fields inherit the `[clean]` values."""
+
+    min_chars: int | None = Field(default=None, ge=0, le=1_000_000)
+    languages: list[str] | None = None
 
 
 class CleanConfig(Strict):
     # Documents shorter than this (after normalisation) carry too little text to learn from.
     min_chars: int = Field(default=32, ge=0, le=1_000_000)
+    # Language ID (py3langid, its model ships in the package) always annotates meta.language
+    # and meta.language_score; with `languages` set, other languages (or a score below the
+    # threshold) are dropped as `language`.
+    languages: list[str] = Field(default_factory=list)
+    min_language_score: float = Field(default=0.65, ge=0.0, le=1.0)
     # Per-source overrides: CoNLL sentences are short by nature and must not be emptied.
     sources: dict[str, CleanRuleOverride] = Field(
-        default_factory=lambda: {"conll2003": CleanRuleOverride(min_chars=1)}
+        default_factory=lambda: {"conll2003": CleanRuleOverride(min_chars=1, languages=[])}
     )
     num_shards: int = Field(default=4, ge=1, le=100_000)
 

@@ -139,6 +139,12 @@ def test_card_lists_every_stage_with_its_counts(demo_build):
     assert "| `dropped:redirect` | 100 |" in card
     assert "## Deduplication" in card and "![S-curve](s_curve.png)" in card
     assert (Path(summary["card"]["path"]) / "s_curve.png").stat().st_size > 1000
+    for section in ("## Sources and licences", "## Lengths and languages", "## Limitations",
+                    "## Tokenizer", "## Splits and sizes", "## How to load", "## Lineage"):
+        assert section in card, section
+    for plot in ("lengths.png", "languages.png"):
+        assert (Path(summary["card"]["path"]) / plot).stat().st_size > 1000, plot
+    assert "| imdb | imdb | " in card and "research use" in card
     dropped = summary["dedup"]["counters"]["dropped:duplicate_minhash"]
     assert f"| duplicate_minhash | {dropped:,} |" in card
 

@@ -79,7 +79,7 @@ def test_commoncrawl_takes_the_wet_conversion_record_as_it_is(corpora):
                                     "cc"))
     (doc,) = [doc for doc, reason in records if reason is None]
     assert doc.meta["url"] == "https://an.wikipedia.org/wiki/Escopete"
-    assert doc.meta["language"] == "spa"
+    assert doc.meta["crawl_language"] == "spa"
     assert doc.text.startswith("Escopete - Biquipedia, a enciclopedia libre")
 
 

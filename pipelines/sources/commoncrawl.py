@@ -50,7 +50,7 @@ def record_to_document(record: ArcWarcRecord, source: str) -> tuple[Document, st
     }
     language = headers.get_header("WARC-Identified-Content-Language")
     if language:
-        meta["language"] = language
+        meta["crawl_language"] = language  # Common Crawl's own CLD2 guess (ISO 639-3)
     doc = Document(id=f"{source}/{_record_id(record)}", source=source, split="train", text="",
                    meta=meta)
 
