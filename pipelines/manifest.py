@@ -155,7 +155,8 @@ def materialize(stage: ModuleType, cfg: Any,
     if existing is not None and not force:
         return StageOutput(name, key, final, existing, cached=True)
 
-    tmp = final.parent / f".{key}.tmp-{uuid.uuid4().hex[:8]}"
+    _remove_abandoned_attempts(final.parent, key)
+    tmp = final.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
         started = time.time()
@@ -178,6 +179,26 @@ def materialize(stage: ModuleType, cfg: Any,
     assert committed is not None, f"{final}: committed without a manifest"
     # A concurrent build that committed first has the same key, so the same output: reuse it.
     return StageOutput(name, key, final, committed, cached=not won)
+
+
+def _remove_abandoned_attempts(folder: Path, key: str) -> None:
+    """Delete temporary folders of this key left by a process that no longer runs (killed)."""
+    if not folder.exists():
+        return
+    for tmp in folder.glob(f".{key}.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[1].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _commit(tmp: Path, final: Path, force: bool) -> bool:
