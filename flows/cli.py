@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true",
                        help="print one JSON object: metrics and output paths")
     train.add_argument("--report-out", help="also copy report.md and its plots to this folder")
+    serve = sub.add_parser("serve", help="register and serve deployments: a (scheduled) build per "
+                                         "recipe and a training run triggered by each build")
+    serve.add_argument("recipes", nargs="+", help="recipe TOML files")
+    serve.add_argument("--root", default="out")
+    serve.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    runs = sub.add_parser("runs", help="recent flow runs with their state and stages")
+    runs.add_argument("--limit", type=int, default=10)
+    runs.add_argument("--json", action="store_true")
     return parser
 
 
@@ -76,6 +84,22 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     if args.command == "train":
         return _train(args)
+    if args.command == "serve":
+        from flows.serve import serve_recipes
+
+        serve_recipes(args.recipes, args.root, args.device)
+        return 0
+    if args.command == "runs":
+        from flows.serve import recent_runs
+
+        rows = recent_runs(args.limit)
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            for r in rows:
+                print(f"{(r['start'] or '-')[:19]:<20} {r['flow']:<14} {r['state'] or '-':<10} "
+                      f"{r['name']:<24} {' '.join(r['stages'])}")
+        return 0
     from flows.build import build_dataset
 
     try:

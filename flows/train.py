@@ -63,7 +63,9 @@ REPORT = SimpleNamespace(NAME="report", VERSION=1, run=report.run)
 
 @flow(name="train_model", log_prints=True)
 def train_model(recipe_path: str, root: str = "out", device: str = "cpu",
-                runner: str = "DirectRunner", workers: int = 1) -> dict[str, Any]:
+                runner: str = "DirectRunner", workers: int = 1,
+                build_flow_run: str | None = None) -> dict[str, Any]:
+    """`build_flow_run`: the build that triggered this run (a serve deployment), for lineage."""
     recipe = load_recipe(recipe_path)
     root = str(Path(root).resolve())
     options = RunOptions(runner=runner, workers=workers, device=device)
@@ -76,4 +78,5 @@ def train_model(recipe_path: str, root: str = "out", device: str = "cpu",
                      {**built, "pretrain": pre, "finetune": fine}, root, options)
     summary = summarize({**built, "pretrain": pre, "finetune": fine, "report": rep})
     summary["report"]["metrics"] = json.loads((rep.path / "report.json").read_text())["metrics"]
+    summary["triggered_by"] = build_flow_run
     return summary

@@ -154,6 +154,13 @@ class CardConfig(Strict):
     license: str = "other"
 
 
+class ScheduleConfig(Strict):
+    """`sieve serve`: when to rebuild, and whether a finished build starts training."""
+
+    cron: str | None = Field(default=None, pattern=r"^\S+( \S+){4}$")  # five cron fields, UTC
+    train_on_build: bool = True
+
+
 class Recipe(Strict):
     """One dataset: its sources, every stage's section, and optionally what to train on it."""
 
@@ -165,6 +172,7 @@ class Recipe(Strict):
     tokenizer: TokenizerConfig = TokenizerConfig()
     shard: ShardConfig = ShardConfig()
     tasks: TasksConfig = TasksConfig()
+    schedule: ScheduleConfig | None = None
     # `sieve train`: pretraining and fine-tuning (training/ owns these dataclasses, so that it
     # runs without pydantic on a GPU machine; pydantic validates them here all the same).
     train: PretrainConfig = PretrainConfig()

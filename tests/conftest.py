@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +48,48 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory, corpora: Path) -> tuple
     """The demo recipe built once through the real CLI (Prefect flow, Beam DirectRunner)."""
     root = tmp_path_factory.mktemp("demo-root")
     return root, build_json(DEMO_RECIPE, root)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def api(url: str, path: str, body: dict | None = None) -> object:
+    """POST (with a body) or GET one Prefect API path on the loopback server."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}{path}", data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+@contextlib.contextmanager
+def start_prefect_server(tmp_path: Path, services: bool) -> Iterator[tuple[str, dict]]:
+    """A real `prefect server start` on loopback with SQLite in tmp_path; stopped afterwards."""
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+               "--port", str(port)] + ([] if services else ["--no-services"])
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/api"
+        try:
+            deadline = time.time() + 120
+            while True:
+                if proc.poll() is not None:
+                    raise AssertionError(f"prefect server exited: {log_path.read_text()}")
+                try:
+                    api(url, "/health")
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise AssertionError(f"no answer: {log_path.read_text()}") from None
+                    time.sleep(0.5)
+            yield url, {**env, "PREFECT_API_URL": url}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
