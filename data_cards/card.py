@@ -17,8 +17,8 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 4  # 2: dedup section, S-curve, clusters; 3: numeric sizes; 4: sources, histograms,
-# limitations
+VERSION = 5  # 2: dedup section, S-curve, clusters; 3: numeric sizes; 4: sources, histograms,
+# limitations; 5: language tags from the data
 
 
 def plot_s_curve(bands: int, rows: int, threshold: float | None, path: Path) -> None:
@@ -189,7 +189,7 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
         "---",
         f"pretty_name: {json.dumps(title)}",
         f"license: {cfg.license}",
-        "language:\n- en",
+        "language:\n" + "\n".join(f"- {lang}" for lang in extras.get("languages", ["en"])),
         "task_categories:\n- text-generation",
         f"size_categories:\n- {_size_category(final_docs)}",
         "source_datasets:\n" + "\n".join(f"- {s}" for s in sources),
@@ -265,6 +265,8 @@ def run(cfg: CardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
             docs = pq.read_table(Path(folder) / "docs", columns=["source", "text", "meta"])
             extras["sources_lines"] = source_section(manifests["ingest"], docs)
             medians, languages = plot_histograms(docs, Path(out))
+            # The card's language tags: languages of at least 2% of the documents.
+            extras["languages"] = [k for k, v in languages.items() if v >= 0.02 * docs.num_rows]
             extras["distribution_lines"] = [
                 "## Lengths and languages", "",
                 "| source | median characters |", "|---|---:|",

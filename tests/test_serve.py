@@ -54,6 +54,9 @@ def test_scheduled_build_runs_and_triggers_training(demo_build, tmp_path):
             assert {("build_dataset", "COMPLETED"), ("train_model", "COMPLETED")} <= flows
             build_listed = next(r for r in listed if r["flow"] == "build_dataset")
             assert {"ingest", "dedup", "shard", "card"} <= set(build_listed["stages"])
+            artifacts = {a["key"]: a for a in api(url, "/artifacts/filter", {}) if a["key"]}
+            assert "data-card" in artifacts and "README.md" in artifacts["data-card"]["data"]
+            assert "| `in` |" in artifacts["dedup-counters"]["data"]
         finally:
             server.terminate()
             server.wait(timeout=30)
