@@ -13,37 +13,31 @@ import os
 from pathlib import Path
 from typing import Any
 
+from data_cards.plots import figure
 from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 5  # 2: dedup section, S-curve, clusters; 3: numeric sizes; 4: sources, histograms,
-# limitations; 5: language tags from the data
+VERSION = 6  # 2: dedup section, S-curve, clusters; 3: numeric sizes; 4: sources, histograms,
+# limitations; 5, 6: language tags from the data (confident identifications only)
 
 
 def plot_s_curve(bands: int, rows: int, threshold: float | None, path: Path) -> None:
-    import matplotlib
     import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from pipelines.minhash import detection_probability
 
     s = np.linspace(0, 1, 201)
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
-    ax.plot(s, detection_probability(s, bands, rows), lw=2)
-    if threshold is not None:
-        ax.axvline(threshold, color="grey", ls="--", lw=1,
-                   label=f"verification threshold {threshold}")
-        ax.legend(loc="lower right")
-    ax.set_xlabel("Jaccard similarity of word n-gram sets")
-    ax.set_ylabel("P(candidate pair)")
-    ax.set_title(f"MinHash LSH, {bands} bands x {rows} rows")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path, (5, 3.2)) as ax:
+        ax.plot(s, detection_probability(s, bands, rows), lw=2)
+        if threshold is not None:
+            ax.axvline(threshold, color="grey", ls="--", lw=1,
+                       label=f"verification threshold {threshold}")
+            ax.legend(loc="lower right")
+        ax.set_xlabel("Jaccard similarity of word n-gram sets")
+        ax.set_ylabel("P(candidate pair)")
+        ax.set_title(f"MinHash LSH, {bands} bands x {rows} rows")
+        ax.grid(alpha=0.3)
 
 
 LIMITATIONS = {
@@ -74,17 +68,22 @@ def source_section(ingest: dict[str, Any], docs: Any) -> list[str]:
     return lines + [""]
 
 
-def plot_histograms(docs: Any, out: Path) -> tuple[dict, dict]:
-    """Document lengths (characters, log bins) and languages per source, as PNGs."""
-    import matplotlib
+def plot_histograms(docs: Any, out: Path) -> tuple[dict, dict, list[str]]:
+    """Document lengths (characters, log bins) and languages per source, as PNGs; returns the
+    median lengths, the top languages, and the languages of at least 2% of the documents
+    identified with probability >= 0.9 (the card's language tags)."""
     import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     sources = docs.column("source").to_pylist()
     lengths = [len(t) for t in docs.column("text").to_pylist()]
-    languages = [json.loads(m).get("language", "unknown") for m in docs.column("meta").to_pylist()]
+    metas = [json.loads(m) for m in docs.column("meta").to_pylist()]
+    languages = [m.get("language", "unknown") for m in metas]
+    # Tags for the card's front matter count only confident identifications (short texts such
+    # as CoNLL sentences are often misidentified with low scores).
+    confident: dict[str, int] = {}
+    for m in metas:
+        if m.get("language_score", 0) >= 0.9:
+            confident[m["language"]] = confident.get(m["language"], 0) + 1
     by_source: dict[str, list[int]] = {}
     lang_counts: dict[str, dict[str, int]] = {}
     for src, n, lang in zip(sources, lengths, languages, strict=True):
@@ -92,37 +91,33 @@ def plot_histograms(docs: Any, out: Path) -> tuple[dict, dict]:
         lang_counts.setdefault(src, {}).setdefault(lang, 0)
         lang_counts[src][lang] += 1
     bins = np.logspace(0, np.log10(max(lengths) + 1), 40)
-    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=110)
-    for src in sorted(by_source):
-        ax.hist(by_source[src], bins=bins, histtype="step", lw=1.5, label=src)
-    ax.set_xscale("log")
-    ax.set_yscale("log")  # sources differ by orders of magnitude in size
-    ax.set_xlabel("document length (characters)")
-    ax.set_ylabel("documents")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "lengths.png")
-    plt.close(fig)
+    with figure(out / "lengths.png", (6, 3.4)) as ax:
+        for src in sorted(by_source):
+            ax.hist(by_source[src], bins=bins, histtype="step", lw=1.5, label=src)
+        ax.set_xscale("log")
+        ax.set_yscale("log")  # sources differ by orders of magnitude in size
+        ax.set_xlabel("document length (characters)")
+        ax.set_ylabel("documents")
+        ax.legend(fontsize=8)
     totals: dict[str, int] = {}
     for per in lang_counts.values():
         for lang, n in per.items():
             totals[lang] = totals.get(lang, 0) + n
     top = sorted(totals, key=lambda k: -totals[k])[:10]
-    fig, ax = plt.subplots(figsize=(6, 3.4), dpi=110)
-    bottom = np.zeros(len(top))
-    for src in sorted(lang_counts):
-        heights = np.array([lang_counts[src].get(lang, 0) for lang in top])
-        ax.bar(top, heights, bottom=bottom, label=src)
-        bottom += heights
-    ax.set_yscale("symlog")
-    ax.set_ylabel("documents")
-    ax.set_xlabel("language (py3langid)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "languages.png")
-    plt.close(fig)
+    with figure(out / "languages.png", (6, 3.4)) as ax:
+        bottom = np.zeros(len(top))
+        for src in sorted(lang_counts):
+            heights = np.array([lang_counts[src].get(lang, 0) for lang in top])
+            ax.bar(top, heights, bottom=bottom, label=src)
+            bottom += heights
+        ax.set_yscale("symlog")
+        ax.set_ylabel("documents")
+        ax.set_xlabel("language (py3langid)")
+        ax.legend(fontsize=8)
     medians = {src: int(np.median(v)) for src, v in by_source.items()}
-    return medians, {lang: totals[lang] for lang in top}
+    tags = [k for k, v in sorted(confident.items(), key=lambda kv: -kv[1])
+            if v >= 0.02 * len(metas)]
+    return medians, {lang: totals[lang] for lang in top}, tags
 
 
 def dedup_section(manifest: dict[str, Any], folder: Path, out: Path) -> list[str]:
@@ -264,9 +259,7 @@ def run(cfg: CardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
 
             docs = pq.read_table(Path(folder) / "docs", columns=["source", "text", "meta"])
             extras["sources_lines"] = source_section(manifests["ingest"], docs)
-            medians, languages = plot_histograms(docs, Path(out))
-            # The card's language tags: languages of at least 2% of the documents.
-            extras["languages"] = [k for k, v in languages.items() if v >= 0.02 * docs.num_rows]
+            medians, languages, extras["languages"] = plot_histograms(docs, Path(out))
             extras["distribution_lines"] = [
                 "## Lengths and languages", "",
                 "| source | median characters |", "|---|---:|",

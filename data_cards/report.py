@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from data_cards.plots import figure
 from pipelines.manifest import RunOptions, code_version, read_manifest
 
 NAME = "report"
@@ -50,61 +51,37 @@ def _bytes_per_token(tokenizer_dir: Path) -> float | None:
 
 
 def plot_loss(history: dict[str, list], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    ax.plot(history["step"], history["loss"], label="train", lw=1)
-    if history["val_step"]:
-        ax.plot(history["val_step"], history["val_loss"], "o-", label="validation")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats/token)")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path, (6, 3.5)) as ax:
+        ax.plot(history["step"], history["loss"], label="train", lw=1)
+        if history["val_step"]:
+            ax.plot(history["val_step"], history["val_loss"], "o-", label="validation")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats/token)")
+        ax.legend()
+        ax.grid(alpha=0.3)
 
 
 def plot_confusion(confusion: list[list[int]], labels: list[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(3.6, 3.2), dpi=110)
-    ax.imshow(confusion, cmap="Blues")
-    for r, row in enumerate(confusion):
-        for c, value in enumerate(row):
-            ax.text(c, r, str(value), ha="center", va="center")
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path, (3.6, 3.2)) as ax:
+        ax.imshow(confusion, cmap="Blues")
+        for r, row in enumerate(confusion):
+            for c, value in enumerate(row):
+                ax.text(c, r, str(value), ha="center", va="center")
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("gold")
 
 
 def plot_per_type(per_type: dict[str, dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     kinds = sorted(per_type)
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=110)
-    for k, metric in enumerate(("precision", "recall", "f1")):
-        ax.bar([i + 0.27 * (k - 1) for i in range(len(kinds))],
-               [per_type[t][metric] for t in kinds], width=0.27, label=metric)
-    ax.set_xticks(range(len(kinds)), kinds)
-    ax.set_ylim(0, 1)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with figure(path, (5, 3)) as ax:
+        for k, metric in enumerate(("precision", "recall", "f1")):
+            ax.bar([i + 0.27 * (k - 1) for i in range(len(kinds))],
+                   [per_type[t][metric] for t in kinds], width=0.27, label=metric)
+        ax.set_xticks(range(len(kinds)), kinds)
+        ax.set_ylim(0, 1)
+        ax.legend()
 
 
 def run(cfg: dict[str, Any], inputs: dict[str, os.PathLike], out: os.PathLike,
