@@ -60,10 +60,6 @@ class Document:
         )
 
 
-def rejected_row(doc: Document, reason: str) -> dict[str, str]:
-    return {**doc.to_row(), "reason": reason}
-
-
 def stable_hash(value: str) -> int:
     """A 64-bit hash that is the same in every process (Python's `hash()` is salted per process)."""
     return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "big")

@@ -58,9 +58,6 @@ def placements(doc_ids: list[str], validation_fraction: float,
     return is_validation, draws[:, 1] % np.uint64(num_buckets), draws[:, 2]
 
 
-def split_of(doc_id: str, validation_fraction: float) -> str:
-    return "validation" if placements([doc_id], validation_fraction, 1)[0][0] else "train"
-
 
 class DocTokens(NamedTuple):
     """Some documents of one (split, bucket): order keys, ids, token counts, flat token bytes."""
