@@ -70,7 +70,10 @@ def main() -> None:
     truth_s = time.perf_counter() - start
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, overrides in (("sieve, verified (threshold 0.75)", {}),
+        from pipelines.recipe import DedupConfig
+
+        threshold = DedupConfig().threshold
+        for label, overrides in ((f"sieve, verified (threshold {threshold})", {}),
                                  ("sieve, unverified", {"verify": False})):
             removed, seconds = run_sieve(corpus, Path(tmp), **overrides)
             rows.append({"run": label, "seconds": round(seconds, 2),
