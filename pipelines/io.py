@@ -24,8 +24,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.manifest import RunOptions
-from pipelines.schema import stable_hash
+from pipelines.manifest import CountersMismatch, RunOptions
+from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, stable_hash
 
 Row = dict[str, Any]
 
@@ -154,8 +154,6 @@ def check_document_outputs(stage: str, out: str, counters: dict[str, int]) -> No
     rejected = sum(pq.read_metadata(p).num_rows for p in parquet_files(out, "rejected"))
     lost = sum(v for k, v in counters.items() if k.startswith(("dropped:", "error:")))
     if kept != counters.get("out", 0) or rejected != lost:
-        from pipelines.manifest import CountersMismatch
-
         raise CountersMismatch(
             f"stage {stage}: files disagree with counters: {kept} kept rows vs out="
             f"{counters.get('out', 0)}, {rejected} rejected rows vs dropped+errors={lost}")
@@ -182,8 +180,6 @@ class Route(beam.DoFn):
 def write_kept_and_rejected(pairs: beam.PCollection, out: str, namespace: str,
                             num_shards: int) -> None:
     """`(row, reason | None)` pairs -> `<out>/docs/` and `<out>/rejected/`, counted."""
-    from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA
-
     routed = pairs | "Route" >> beam.ParDo(Route(namespace)).with_outputs("rejected", main="kept")
     _ = routed.kept | "WriteKept" >> WriteRows(FileSystems.join(out, "docs"), ARROW_SCHEMA,
                                                 num_shards)
