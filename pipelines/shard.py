@@ -30,6 +30,7 @@ from typing import NamedTuple
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -84,17 +85,15 @@ class Tokenize(beam.DoFn):
         self.dtype = token_dtype(self.sp.get_piece_size())
 
     def process(self, batch: pa.Table) -> Iterator[tuple[tuple[str, int], DocTokens]]:
-        doc_ids, splits = batch.column("id").to_pylist(), batch.column("split").to_pylist()
-        texts = batch.column("text").to_pylist()
-        count(NAME, "in", len(doc_ids))
-        keep = [i for i, split in enumerate(splits) if split in self.cfg.splits]
-        count(NAME, "dropped:not_pretraining_split", len(doc_ids) - len(keep))
+        count(NAME, "in", batch.num_rows)
+        packed = batch.filter(pc.is_in(batch.column("split"), pa.array(self.cfg.splits)))
+        count(NAME, "dropped:not_pretraining_split", batch.num_rows - packed.num_rows)
+        kept_ids = packed.column("id").to_pylist()
         # One thread per worker: Beam parallelises across workers (and cores) itself.
-        encoded = self.sp.encode([texts[i] for i in keep], num_threads=1)
+        encoded = self.sp.encode(packed.column("text").to_pylist(), num_threads=1)
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=self.dtype,
                            count=int(lengths.sum()))
-        kept_ids = [doc_ids[i] for i in keep]
         is_validation, buckets, orders = placements(kept_ids, self.cfg.validation_fraction,
                                                     self.cfg.num_buckets)
         # Group number per document (2 * bucket + is_validation; -1 for no tokens), then per token.
@@ -102,7 +101,7 @@ class Tokenize(beam.DoFn):
         token_group = np.repeat(group, lengths)
         empty = int((lengths == 0).sum())
         count(NAME, "dropped:no_tokens", empty)
-        count(NAME, "out", len(keep) - empty)
+        count(NAME, "out", len(kept_ids) - empty)
         count(NAME, "tokens", int(lengths.sum()))
         for g in np.unique(group[group >= 0]):
             js = np.flatnonzero(group == g)
@@ -129,8 +128,10 @@ class PackAndWrite(beam.DoFn):
         tokens_all = np.concatenate([np.frombuffer(b.tokens, dtype=self.dtype) for b in batches])
         starts_all = np.cumsum(lengths_all) - lengths_all
         # By order hash, then id: a deterministic shuffle, whatever order the batches came in.
-        perm = np.asarray(sorted(range(len(ids_all)),
-                                 key=lambda k: (int(order_keys[k]), ids_all[k])), dtype=np.int64)
+        perm = np.argsort(order_keys, kind="stable")
+        if np.any(np.diff(order_keys[perm]) == 0):  # a 64-bit tie: let the ids decide
+            perm = np.asarray(sorted(range(len(ids_all)),
+                                     key=lambda k: (int(order_keys[k]), ids_all[k])), np.int64)
         doc_lengths = lengths_all[perm]
         new_ends = np.cumsum(doc_lengths)
         # Gather every document's tokens in the new order, then put EOS after each.
