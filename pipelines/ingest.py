@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import apache_beam as beam
 
@@ -22,14 +22,17 @@ from pipelines.io import check_document_outputs, run_pipeline, write_kept_and_re
 from pipelines.manifest import RunOptions
 from pipelines.recipe import IngestConfig, Source, expand_source_files
 from pipelines.schema import Document
-from pipelines.sources import commoncrawl, conll2003, imdb, wikipedia
+from pipelines.sources import commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
-VERSION = 2  # 2: WET language as meta.crawl_language
+VERSION = 3  # 2: WET language as meta.crawl_language; 3: jsonl, parquet
 
-READERS: dict[str, ModuleType] = {
+READERS: dict[str, ModuleType | SimpleNamespace] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,
+    "jsonl": SimpleNamespace(read=userfiles.read_jsonl),
+    "parquet": SimpleNamespace(read=userfiles.read_parquet),
 }
+USER_KINDS = ("jsonl", "parquet")
 
 
 def list_files(src: Source) -> list[str]:
@@ -49,12 +52,12 @@ def fingerprint(cfg: IngestConfig) -> str:
 
 
 class ReadSourceFile(beam.DoFn):
-    """(kind, source name, path) -> (row, reason | None) for every record of the file."""
+    """(kind, source name, path, reader fields) -> (row, reason | None) for every record."""
 
-    def process(self, task: tuple[str, str, str]) -> Iterator[tuple[dict, str | None]]:
-        kind, source, path = task
+    def process(self, task: tuple[str, str, str, dict]) -> Iterator[tuple[dict, str | None]]:
+        kind, source, path, fields = task
         try:
-            for doc, reason in READERS[kind].read(path, source):
+            for doc, reason in READERS[kind].read(path, source, **fields):
                 yield doc.to_row(), reason
         except (OSError, EOFError, ValueError, UnicodeError) as exc:
             # The records read before the failure were yielded; the failure itself is recorded.
@@ -65,7 +68,10 @@ class ReadSourceFile(beam.DoFn):
 
 
 def run(cfg: IngestConfig, inputs: dict, out: os.PathLike, options: RunOptions) -> dict[str, int]:
-    tasks = [(src.kind, src.source_name, path) for src in cfg.sources for path in list_files(src)]
+    tasks = [(src.kind, src.source_name, path,
+              {"text_field": src.text_field, "id_field": src.id_field}
+              if src.kind in USER_KINDS else {})
+             for src in cfg.sources for path in list_files(src)]
 
     def build(p: beam.Pipeline) -> None:
         pairs = (

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from training.finetune import FinetuneConfig
 from training.pretrain import PretrainConfig
 
-SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003"]
+SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003", "jsonl", "parquet"]
 
 
 DEFAULT_LICENSES = {
@@ -28,6 +28,8 @@ DEFAULT_LICENSES = {
     "imdb": "Large Movie Review Dataset (Maas et al., 2011): research use, cite the paper",
     "conll2003": "CoNLL-2003 annotations over Reuters RCV1: research use under the Reuters "
                  "Corpus agreement, no redistribution",
+    "jsonl": "as stated by the corpus owner (set `license` in the recipe)",
+    "parquet": "as stated by the corpus owner (set `license` in the recipe)",
 }
 
 
@@ -44,6 +46,9 @@ class Source(Strict):
     path: str  # a file, directory or glob; relative to the recipe file or absolute
     name: str | None = None  # the `source` column; defaults to `kind`
     license: str | None = None  # for the data card; defaults to the kind's usual terms
+    # jsonl / parquet: which fields hold the text and the id (no id field: file and record no.)
+    text_field: str = "text"
+    id_field: str | None = "id"
 
     @property
     def license_note(self) -> str:

@@ -3,6 +3,7 @@
 Contract: `read(path, source)` yields one Document per sentence: `text` is the tokens joined by
 spaces, `meta` holds tokens, pos_tags, chunk_tags, ner_tags and the index of the `-DOCSTART-`
 document it belongs to. The split comes from the file name (train / valid|testa|dev / test|testb).
+IOB1 tags (the original eng.train/testa/testb) are converted to IOB2 (`meta.converted_from_iob1`).
 A line without exactly four columns is an error naming the file and line.
 Reference: Tjong Kim Sang & De Meulder, CoNLL 2003, https://aclanthology.org/W03-0419/
 """
@@ -31,6 +32,19 @@ def split_of(path: str) -> str:
                            f"(expected one of {sorted(_SPLIT_NAMES)})")
 
 
+def iob1_to_iob2(tags: list[str]) -> list[str]:
+    """IOB1 (B- only between adjacent entities of one type) -> IOB2 (B- opens every entity).
+    IOB2 input comes back unchanged, so the reader converts every sentence it reads."""
+    out = []
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and (previous == "O" or previous[2:] != tag[2:]):
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        previous = tag
+    return out
+
+
 def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
     split = split_of(path)
     doc_index = -1
@@ -39,12 +53,13 @@ def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
 
     def sentence() -> Document:
         tokens, pos, chunk, ner = (list(col) for col in zip(*rows, strict=True))
-        return Document(
-            id=f"{source}/{split}/{sentence_index:06d}", source=source, split=split,
-            text=" ".join(tokens),
-            meta={"tokens": tokens, "pos_tags": pos, "chunk_tags": chunk, "ner_tags": ner,
-                  "doc_index": doc_index, "sentence_index": sentence_index},
-        )
+        iob2_chunk, iob2_ner = iob1_to_iob2(chunk), iob1_to_iob2(ner)
+        meta = {"tokens": tokens, "pos_tags": pos, "chunk_tags": iob2_chunk,
+                "ner_tags": iob2_ner, "doc_index": doc_index, "sentence_index": sentence_index}
+        if iob2_ner != ner or iob2_chunk != chunk:
+            meta["converted_from_iob1"] = True
+        return Document(id=f"{source}/{split}/{sentence_index:06d}", source=source, split=split,
+                        text=" ".join(tokens), meta=meta)
 
     with open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):
