@@ -25,7 +25,7 @@ from pipelines.schema import Document
 from pipelines.sources import commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
-VERSION = 3  # 2: WET language as meta.crawl_language; 3: jsonl, parquet
+VERSION = 4  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast mode
 
 READERS: dict[str, ModuleType | SimpleNamespace] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,

@@ -76,8 +76,16 @@ def record_to_document(record: ArcWarcRecord, source: str) -> tuple[Document, st
     return (doc, None) if doc.text else (doc, "no_main_text")
 
 
+def decode_html(raw: bytes, content_type: str = "") -> str:
+    """HTML bytes -> text, by the HTTP or <meta> charset (UTF-8 otherwise), errors replaced."""
+    return _decode(raw, _charset(content_type.lower(), raw))[0]
+
+
 def extract_main_text(html: str, url: str = "") -> str:
-    return trafilatura.extract(html, url=url or None, include_comments=False) or ""
+    """trafilatura without its fallback extractors (`fast`) and without comment sections:
+    bench/extraction.py measured F1 0.962 at 1.5x the speed of trafilatura's defaults (F1 0.953)
+    on the Scrapinghub benchmark."""
+    return trafilatura.extract(html, url=url or None, fast=True, include_comments=False) or ""
 
 
 def _charset(content_type: str, raw: bytes) -> str:
