@@ -46,7 +46,7 @@ def fingerprint(cfg: IngestConfig) -> str:
     digest = hashlib.sha256()
     for src in cfg.sources:
         for path in list_files(src):
-            stat = os.stat(path)
+            stat = os.stat(path.split("#", 1)[0])  # multistream ranges: the dump's stat
             digest.update(f"{src.source_name}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 

@@ -1,5 +1,8 @@
 """Wikipedia pages-articles XML dumps (.xml or .xml.bz2) -> one Document per article.
 
+Multistream dumps (`*-multistream.xml.bz2` with `*-multistream-index.txt.bz2` beside them, as
+Wikimedia publishes them) are read by byte ranges of whole bz2 streams (`list_files`), one input per
+group of streams, so that several workers share one dump.
 Contract: `read(path, source) -> Iterator[(Document, reason | None)]`, streaming the dump with
 lxml's iterparse (entities not resolved, no DTD, no network) and clearing each page after use, so
 memory stays flat whatever the dump size. Namespace-0, non-redirect, non-empty pages are kept;
@@ -12,6 +15,8 @@ Reference: https://www.mediawiki.org/wiki/Help:Export (schema 0.10).
 from __future__ import annotations
 
 import bz2
+import io
+import os
 import re
 from collections.abc import Iterator
 from typing import IO
@@ -61,9 +66,83 @@ def open_dump(path: str) -> IO[bytes]:
     return bz2.open(path, "rb") if path.endswith(".bz2") else open(path, "rb")
 
 
+def index_of(path: str) -> str | None:
+    """The multistream index Wikimedia publishes beside a multistream dump, if it is there."""
+    if "multistream" not in os.path.basename(path) or "-index" in os.path.basename(path):
+        return None
+    candidate = re.sub(r"\.xml\.bz2$", "", path) + "-index.txt.bz2"
+    return candidate if os.path.exists(candidate) else None
+
+
+def stream_ranges(path: str, max_bytes: int = 64 * 2**20) -> list[tuple[int, int]]:
+    """Byte ranges of whole bz2 streams (from the index), grouped up to `max_bytes` each."""
+    index = index_of(path)
+    if index is None:
+        raise ValueError(f"{path}: no multistream index beside it")
+    offsets = set()
+    with bz2.open(index, "rt", encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            offset, _, rest = line.partition(":")
+            if not offset.isdigit() or ":" not in rest:
+                raise ValueError(f"{index}:{line_no}: expected offset:page_id:title")
+            offsets.add(int(offset))
+    size = os.path.getsize(path)
+    bounds = sorted(offsets) + [size]
+    ranges, start = [], bounds[0]
+    for end in bounds[1:]:
+        if end - start >= max_bytes:
+            ranges.append((start, end))
+            start = end
+    if start < size:
+        ranges.append((start, size))
+    return ranges
+
+
+def list_files(path: str) -> list[str]:
+    """Dump files under a path; a multistream dump with its index becomes one input per group of
+    streams (`<path>#<start>-<end>`), so several workers share one dump."""
+    import glob as globmod
+
+    matches = sorted(globmod.glob(path))
+    files = []
+    for match in matches:
+        if os.path.isdir(match):
+            files += [os.path.join(d, f) for d, _, names in sorted(os.walk(match))
+                      for f in sorted(names)]
+        else:
+            files.append(match)
+    inputs = []
+    for f in files:
+        if "-index" in os.path.basename(f) and "multistream" in os.path.basename(f):
+            continue  # read through its dump
+        if index_of(f):
+            inputs += [f"{f}#{start}-{end}" for start, end in stream_ranges(f)]
+        else:
+            inputs.append(f)
+    return inputs
+
+
 def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
+    if "#" in path:
+        dump, _, span = path.rpartition("#")
+        start, end = (int(x) for x in span.split("-"))
+        yield from read_streams(dump, start, end, source)
+        return
     with open_dump(path) as fh:
         yield from read_pages(fh, source)
+
+
+def read_streams(path: str, start: int, end: int, source: str,
+                 ) -> Iterator[tuple[Document, str | None]]:
+    """The pages in bytes [start, end) of a multistream dump: whole bz2 streams of <page>s."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = bz2.decompress(fh.read(end - start))
+    body = data.replace(b"</mediawiki>", b"")
+    first = body.find(b"<page>")
+    if first < 0:
+        return  # the header or footer stream: no pages
+    yield from read_pages(io.BytesIO(b"<pages>" + body[first:] + b"</pages>"), source)
 
 
 def read_pages(fh: IO[bytes], source: str) -> Iterator[tuple[Document, str | None]]:
