@@ -25,7 +25,7 @@ from pipelines.schema import Document
 from pipelines.sources import commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
-VERSION = 4  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast mode
+VERSION = 5  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync
 
 READERS: dict[str, ModuleType | SimpleNamespace] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,

@@ -12,25 +12,62 @@ Reference: https://iipc.github.io/warc-specifications/ (WARC 1.1), https://commo
 from __future__ import annotations
 
 import codecs
+import os
 import re
+import zlib
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import trafilatura
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
 from pipelines.schema import Document
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_GZIP_MAGIC = b"\x1f\x8b\x08"
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
 
 
 def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
+    """Every record of a WARC/WET/WAT file. A record that cannot be read (a truncated gzip member,
+    bytes that are not gzip, a broken header) becomes an `error:corrupt_record` naming the file
+    and offset, and reading resumes at the next record boundary found after it."""
     with open(path, "rb") as fh:
-        for record in ArchiveIterator(fh, arc2warc=True):
-            yield record_to_document(record, source)
+        start = 0
+        while start is not None:
+            fh.seek(start)
+            iterator = ArchiveIterator(fh, arc2warc=True)
+            record_start = start  # where the record being read begins
+            try:
+                for record in iterator:
+                    doc = record_to_document(record, source)
+                    # Only now: warcio reads a record to its end to report its offset.
+                    iterator.read_to_end(record)
+                    record_start = (start + iterator.get_record_offset()
+                                    + iterator.get_record_length())  # the next record's start
+                    yield doc
+                start = None
+            except (ArchiveLoadFailed, OSError, EOFError, zlib.error, ValueError) as exc:
+                yield Document(id=f"{source}/corrupt:{os.path.basename(path)}@{record_start}",
+                               source=source, split="train", text="",
+                               meta={"path": path, "offset": record_start,
+                                     "error": f"{path}@{record_start}: {exc}"[:500]},
+                               ), "error:corrupt_record"
+                start = _next_record_boundary(fh, record_start + 1)
+
+
+def _next_record_boundary(fh, offset: int) -> int | None:
+    """The next gzip member (per-record compressed WARC) or `WARC/` line after `offset`."""
+    fh.seek(offset)
+    data = fh.read()
+    hits = [i for i in (data.find(_GZIP_MAGIC), data.find(b"\nWARC/1.")) if i >= 0]
+    if not hits:
+        return None
+    first = min(hits)
+    return offset + first + (1 if data[first:first + 1] == b"\n" else 0)
 
 
 def _record_id(record: ArcWarcRecord) -> str:
