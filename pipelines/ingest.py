@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tarfile
+import zlib
 from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
 
 import apache_beam as beam
+import pyarrow as pa
+from lxml import etree
 
 from pipelines.io import check_document_outputs, run_pipeline, write_kept_and_rejected
 from pipelines.manifest import RunOptions
@@ -51,6 +55,12 @@ def fingerprint(cfg: IngestConfig) -> str:
     return digest.hexdigest()
 
 
+# What a damaged or hostile input file raises while it is read: the file's failure is recorded as
+# `error:<exception type>` and the job goes on. Anything else is a bug and stops the job.
+READ_ERRORS = (OSError, EOFError, ValueError, UnicodeError, zlib.error, tarfile.TarError,
+               etree.LxmlError, pa.ArrowException)
+
+
 class ReadSourceFile(beam.DoFn):
     """(kind, source name, path, reader fields) -> (row, reason | None) for every record."""
 
@@ -59,7 +69,7 @@ class ReadSourceFile(beam.DoFn):
         try:
             for doc, reason in READERS[kind].read(path, source, **fields):
                 yield doc.to_row(), reason
-        except (OSError, EOFError, ValueError, UnicodeError) as exc:
+        except READ_ERRORS as exc:
             # The records read before the failure were yielded; the failure itself is recorded.
             kind_name = type(exc).__name__
             failed = Document(id=f"{source}/file:{path}", source=source, split="train", text="",

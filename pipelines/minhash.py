@@ -26,6 +26,7 @@ _POSITION_MULTIPLIERS = np.array(
     [0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1, 0xD3A2646C | 1, 0xFD7046C5,
      0xB55A4F09, 0x7FEB352D, 0x846CA68B, 0x2C1B3C6D, 0x297A2D39, 0xE6546B64], dtype=np.uint32)
 MAX_NGRAM = len(_POSITION_MULTIPLIERS)
+_MAX_SHINGLES_PER_PASS = 1 << 18  # 262,144 x 128 permutations x 4 bytes = 128 MiB at most
 # 64-bit odd multipliers for n-gram membership tests (decontamination), where 32 bits collide:
 # a document with thousands of n-grams against an evaluation set of a million would match by
 # chance about half the time.
@@ -104,12 +105,27 @@ class MinHasher:
         nonempty = np.flatnonzero(counts)
         if len(nonempty) == 0:
             return sigs
+        if counts.sum() > _MAX_SHINGLES_PER_PASS:  # a huge document: one at a time, in chunks
+            for i in nonempty:
+                sigs[i] = self._min_hash(per_doc[i])
+            return sigs
         hv = _fmix32(np.concatenate([per_doc[i] for i in nonempty]))
         permuted = hv[:, None] * self.a[None, :]
         permuted += self.b[None, :]
         starts = np.concatenate([[0], np.cumsum(counts[nonempty])[:-1]])
         sigs[nonempty] = np.minimum.reduceat(permuted, starts, axis=0)
         return sigs
+
+    def _min_hash(self, shingles: np.ndarray) -> np.ndarray:
+        """One document's signature, `_MAX_SHINGLES_PER_PASS` shingles at a time (bounded memory:
+        a 50 MB document would otherwise need a 3.6 GB permutation matrix)."""
+        sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
+        for first in range(0, len(shingles), _MAX_SHINGLES_PER_PASS):
+            hv = _fmix32(shingles[first: first + _MAX_SHINGLES_PER_PASS])
+            permuted = hv[:, None] * self.a[None, :]
+            permuted += self.b[None, :]
+            np.minimum(sig, permuted.min(axis=0), out=sig)
+        return sig
 
     def datasketch_minhash(self, text: str) -> MinHash:
         """The reference: datasketch's own MinHash over the same shingles and hash family."""

@@ -17,6 +17,7 @@ Reference: the `imdb` and `conll2003` datasets on the Hugging Face Hub use these
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -103,7 +104,13 @@ def run(cfg: TasksConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
             counters["dropped:not_a_task_source"] += 1
             continue
         task, make, _ = makers[row["source"]]
-        examples[task][row["split"]].append(make(row, json.loads(row["meta"]), sp, cfg.max_length))
+        try:
+            example = make(row, json.loads(row["meta"]), sp, cfg.max_length)
+        except UnknownTagError as exc:  # counted, named in the log, never silently lost
+            counters["dropped:unknown_ner_tag"] = counters.get("dropped:unknown_ner_tag", 0) + 1
+            logging.warning("tasks: %s", exc)
+            continue
+        examples[task][row["split"]].append(example)
         counters["out"] += 1
     for task, _, features in makers.values():
         if task not in examples:

@@ -36,6 +36,11 @@ def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
     bytes that are not gzip, a broken header) becomes an `error:corrupt_record` naming the file
     and offset, and reading resumes at the next record boundary found after it."""
     with open(path, "rb") as fh:
+        head = fh.read(8)
+        if path.endswith(".gz") and head and not head.startswith(_GZIP_MAGIC[:2]):
+            raise ValueError(f"{path}: named .gz but is not gzip (starts with {head!r})")
+        if not path.endswith(".gz") and head and not head.startswith((b"WARC/", b"\x1f\x8b")):
+            raise ValueError(f"{path}: not a WARC file (starts with {head!r})")
         start = 0
         while start is not None:
             fh.seek(start)

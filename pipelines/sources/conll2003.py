@@ -11,12 +11,16 @@ Reference: Tjong Kim Sang & De Meulder, CoNLL 2003, https://aclanthology.org/W03
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 from pipelines.schema import Document
 
 _SPLIT_NAMES = {"train": "train", "valid": "validation", "dev": "validation", "testa": "validation",
                 "test": "test", "testb": "test"}
+
+
+_TAG = re.compile(r"^(O|[BI]-[A-Za-z][\w-]*)$")
 
 
 class ConllFormatError(ValueError):
@@ -61,7 +65,7 @@ def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
         return Document(id=f"{source}/{split}/{sentence_index:06d}", source=source, split=split,
                         text=" ".join(tokens), meta=meta)
 
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:  # bad bytes -> U+FFFD
         for line_no, line in enumerate(fh, start=1):
             cols = line.split()
             if not cols:
@@ -81,6 +85,11 @@ def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
                 raise ConllFormatError(
                     f"{path}:{line_no}: expected 4 columns (token POS chunk NER), got {len(cols)}: "
                     f"{line.rstrip()[:80]!r}")
+            for column, tag in ((2, cols[2]), (3, cols[3])):
+                if not _TAG.match(tag):
+                    raise ConllFormatError(
+                        f"{path}:{line_no}: column {column + 1} {tag!r} is not an IOB tag "
+                        "(O, B-TYPE or I-TYPE)")
             rows.append(cols)
     if rows:
         yield sentence(), None

@@ -15,6 +15,7 @@ Reference: https://www.mediawiki.org/wiki/Help:Export (schema 0.10).
 from __future__ import annotations
 
 import bz2
+import codecs
 import io
 import os
 import re
@@ -129,7 +130,39 @@ def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
         yield from read_streams(dump, start, end, source)
         return
     with open_dump(path) as fh:
-        yield from read_pages(fh, source)
+        stream = _Utf8Repair(fh)
+        try:
+            yield from read_pages(stream, source)
+        except etree.XMLSyntaxError:
+            if stream.error is not None:  # a truncated file: the pages before the cut were kept
+                raise stream.error from None
+            raise
+
+
+class _Utf8Repair(io.RawIOBase):
+    """Bytes in, valid UTF-8 out: invalid sequences become U+FFFD instead of stopping the XML
+    parser; a read error (a truncated .bz2) ends the stream and is kept in `error`."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.raw, self.error, self.pending = raw, None, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.pending and self.error is None:
+            try:
+                chunk = self.raw.read(1 << 16)
+            except (EOFError, OSError) as exc:
+                self.error = exc
+                break
+            self.pending = self.text.decode(chunk, final=not chunk).encode("utf-8")
+            if not chunk:
+                break
+        size = len(self.pending) if size is None or size < 0 else size
+        out, self.pending = self.pending[:size], self.pending[size:]
+        return out
 
 
 def read_streams(path: str, start: int, end: int, source: str,
@@ -160,7 +193,9 @@ def read_pages(fh: IO[bytes], source: str) -> Iterator[tuple[Document, str | Non
 def _child_text(elem: etree._Element, name: str) -> str:
     for child in elem:
         if etree.QName(child).localname == name:
-            return child.text or ""
+            # Entity references stay unresolved (no bombs, no external fetches): an entity is a
+            # child node, of which only the text after it (its tail) is kept.
+            return (child.text or "") + "".join(node.tail or "" for node in child)
     return ""
 
 
