@@ -103,7 +103,8 @@ def count_rows(path: Path) -> int | None:
 
 def describe_files(folder: Path) -> dict[str, dict[str, Any]]:
     files = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST
+                       and p.name != ".outputs-written"):
         rel = path.relative_to(folder).as_posix()
         files[rel] = {"bytes": path.stat().st_size, "rows": count_rows(path),
                       "sha256": _sha256(path)}
@@ -162,6 +163,9 @@ def materialize(stage: ModuleType, cfg: Any,
         started = time.time()
         counters = stage.run(cfg, {k: v.path for k, v in inputs.items()}, tmp, options)
         counters = {k: int(v) for k, v in sorted(counters.items())}
+        if os.environ.get("SIEVE_FAULT_PAUSE") == name:  # crash tests: widen the window between
+            (tmp / ".outputs-written").touch()          # outputs written and commit, to kill in
+            time.sleep(600)                             # it (tests/test_crash.py)
         check_counters(name, counters)
         manifest = {
             "stage": name, "version": version, "key": key, "config": config,
