@@ -56,6 +56,8 @@ def test_invalid_utf8_is_replaced_not_fatal_in_every_format():
     assert [r["text"] for r, _ in conll] == ["EU rejects", "G\ufffdr"]
     imdb = {r["id"]: r for r, reason in read("imdb", "aclImdb_hostile.tar.gz") if reason is None}
     assert json.loads(imdb["s/train/neg/2"]["meta"])["decode_errors"] == 2
+    (line, reason), = read("jsonl", "invalid_utf8.jsonl", text_field="text", id_field="id")
+    assert reason is None and line["text"] == "caf\ufffd au lait"
 
 
 def test_truncated_gzip_member_and_non_gzip_bytes_in_warc_gz():
