@@ -84,7 +84,7 @@ def check_counters(stage: str, counters: Mapping[str, int]) -> None:
         )
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -107,7 +107,7 @@ def describe_files(folder: Path) -> dict[str, dict[str, Any]]:
                        and p.name != ".outputs-written"):
         rel = path.relative_to(folder).as_posix()
         files[rel] = {"bytes": path.stat().st_size, "rows": count_rows(path),
-                      "sha256": _sha256(path)}
+                      "sha256": sha256_file(path)}
     return files
 
 

@@ -35,7 +35,13 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import ReadDocumentBatches, count, run_pipeline
-from pipelines.manifest import CountersMismatch, RunOptions, read_manifest
+from pipelines.manifest import (
+    CountersMismatch,
+    RunOptions,
+    count_rows,
+    read_manifest,
+    sha256_file,
+)
 from pipelines.recipe import ShardConfig
 from tokenizer import spm
 
@@ -175,24 +181,19 @@ def _write_atomically(path: str, data: bytes) -> str:
     return path
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_index(out: Path, cfg: ShardConfig, model_path: Path, vocab_size: int,
                 inputs: dict[str, str]) -> dict:
     shards = []
     for path in sorted(out.glob("*/part-*.arrow")):
-        with pa.ipc.open_stream(pa.memory_map(str(path))) as reader:
-            rows = sum(batch.num_rows for batch in reader)
+        rows = count_rows(path)
         shards.append({"path": path.relative_to(out).as_posix(), "split": path.parent.name,
                        "rows": rows, "tokens": rows * cfg.seq_len,
-                       "bytes": path.stat().st_size, "sha256": _sha256(path)})
+                       "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     splits = sorted({s["split"] for s in shards})
     index = {
         "format": "arrow-ipc-stream", "column": "input_ids", "seq_len": cfg.seq_len,
         "dtype": token_dtype(vocab_size).name, "vocab_size": vocab_size, "eos_id": spm.EOS_ID,
-        "tokenizer_sha256": _sha256(model_path), "inputs": inputs, "shards": shards,
+        "tokenizer_sha256": sha256_file(model_path), "inputs": inputs, "shards": shards,
         "totals": {split: {"rows": sum(s["rows"] for s in shards if s["split"] == split),
                            "tokens": sum(s["tokens"] for s in shards if s["split"] == split)}
                    for split in splits},
