@@ -159,6 +159,34 @@ def dedup_section(manifest: dict[str, Any], folder: Path, out: Path) -> list[str
     return lines + [""]
 
 
+def clean_section(manifest: dict[str, Any]) -> list[str]:
+    """Per source: documents in, kept, and dropped by each rule; the rules that ran."""
+    from pipelines.clean import reason_table
+    from pipelines.recipe import CleanConfig
+
+    sources, rows = reason_table(manifest["counters"])
+    if not sources:
+        return []
+    cfg = CleanConfig.model_validate(manifest["config"])
+    lines = ["Documents per source and the rule that dropped them (the first that applied):",
+             "", "| | " + " | ".join(sources) + " | total |",
+             "|---|" + "---:|" * (len(sources) + 1)]
+    lines += [f"| {reason} | " + " | ".join(f"{v:,}" for v in values) + f" | {sum(values):,} |"
+              for reason, values in rows]
+    lines += ["", "| source | rule sets, in order | PII redacted | min chars | languages |",
+              "|---|---|---|---:|---|"]
+    for source in sources:
+        rules = cfg.rules_for(source)
+        lines.append(f"| {source} | {', '.join(rules.filters) or '-'} | "
+                     f"{', '.join(rules.pii) or '-'} | {rules.min_chars} | "
+                     f"{', '.join(rules.languages) or 'all'} |")
+    min_words, min_sentences, _ = cfg.c4.resolved()
+    lines += ["", f"C4 follows the {cfg.c4.variant} variant: lines of at least {min_words} words "
+              f"ending in terminal punctuation, pages of at least {min_sentences} sentences. "
+              "Thresholds of every rule set are in the clean stage's manifest.", ""]
+    return lines
+
+
 def _size_category(n: int) -> str:
     for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
                          (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
@@ -204,7 +232,10 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
     ]
     for stage, manifest in manifests.items():
         lines += [f"### {stage}", "", f"key `{manifest['key']}`, {manifest['seconds']} s", ""]
-        lines += _counter_table(manifest["counters"]) + [""]
+        lines += _counter_table({k: v for k, v in manifest["counters"].items()
+                                 if not k.startswith("source:")}) + [""]
+        if stage == "clean":
+            lines += clean_section(manifest)
     lines += extras.get("sources_lines", [])
     lines += extras.get("dedup_lines", [])
     lines += extras.get("distribution_lines", [])

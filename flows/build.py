@@ -49,6 +49,9 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 
 def stage_config(recipe: Recipe, name: str) -> Any:
     cfg = getattr(recipe, name)
+    if name == "clean":  # per-source rules are keyed by source name or by kind
+        cfg = cfg.model_copy(update={"source_kinds": {
+            s.source_name: s.kind for s in recipe.ingest.sources}})
     if name == "card" and cfg.pretty_name is None:
         cfg = cfg.model_copy(update={"pretty_name": recipe.name})
     return cfg

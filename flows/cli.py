@@ -57,6 +57,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_clean_table(counters: dict[str, int]) -> None:
+    """Documents in, kept and dropped per reason, one column per source."""
+    from pipelines.clean import reason_table
+
+    sources, rows = reason_table(counters)
+    width = max([len(r) for r, _ in rows] + [12])
+    cols = [max(len(s), 9) for s in sources]
+    print("clean, per source:")
+    print(f"  {'':<{width}} " + " ".join(f"{s:>{w}}" for s, w in zip(sources, cols, strict=True))
+          + f" {'total':>9}")
+    for reason, values in rows:
+        print(f"  {reason:<{width}} " + " ".join(f"{v:>{w},}" for v, w in
+                                                 zip(values, cols, strict=True))
+              + f" {sum(values):>9,}")
+    pii = {k.removeprefix("pii:"): v for k, v in counters.items() if k.startswith("pii:")}
+    if pii:
+        print("  PII redacted in kept documents: "
+              + ", ".join(f"{k} {v:,}" for k, v in sorted(pii.items())))
+    print()
+
+
 def _print_table(summary: dict) -> None:
     header = f"{'stage':<10} {'state':<8} {'in':>10} {'out':>10} {'dropped':>9}  key"
     print(header)
@@ -70,7 +91,9 @@ def _print_table(summary: dict) -> None:
     for stage, info in summary.items():
         reasons = {k: v for k, v in info["counters"].items()
                    if k.startswith(("dropped:", "error:")) and v}
-        if reasons:
+        if stage == "clean":
+            _print_clean_table(info["counters"])
+        elif reasons:
             print(f"{stage} drop reasons:")
             for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
                 print(f"  {reason:<40} {n:>10,}")

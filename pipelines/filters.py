@@ -1,7 +1,9 @@
 """Cleaning rules: normalisation and document filters, each a pure function.
 
-Contract: `normalize(text) -> text`; every rule is `(doc, cfg) -> reason | None`, where the
-reason is the exact string counted as `dropped:<reason>` and written to the rejected output.
+Contract: `normalize(text, fix_mojibake) -> text`; every rule is `(doc, cfg) -> reason | None`,
+where the reason is the exact string counted as `dropped:<reason>` and written to the rejected
+output. `apply_quality(text, names, settings)` runs the web-text rule sets of `quality.py` in
+the recipe's order. The clean stage (clean.py) is the only caller that sees Beam.
 """
 
 from __future__ import annotations
@@ -9,21 +11,67 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from typing import Any
 
+from pipelines import quality
 from pipelines.schema import Document
 
-# C0/C1 control characters except tab and newline, plus zero-width/bidi formatting marks.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\ufeff]")
+# C0 control characters except tab and newline, plus zero-width/bidi formatting marks; C1 control
+# characters go after the mojibake repair, which needs them ("â\x80\x99" is UTF-8's ’ read as
+# Latin-1).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\u200e\u200f\u202a-\u202e\ufeff]")
+_C1 = re.compile(r"[\x80-\x9f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-def normalize(text: str) -> str:
-    """NFC, control characters removed, runs of spaces collapsed, lines stripped, \\r\\n -> \\n."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _CONTROL.sub("", text)
+# UTF-8 read as Latin-1 or Windows-1252: a lead byte (Â..ô) followed by what a continuation
+# byte (0x80-0xBF) becomes in either code page. Text without such a pair is never handed to ftfy,
+# which costs a millisecond per 3 KB even when there is nothing to fix.
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
+    "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac"
+    "\u2122]")
+
+
+@functools.lru_cache(maxsize=1)
+def _ftfy_config():
+    from ftfy import TextFixerConfig
+
+    # Only the encoding repairs: quotes, ligatures, widths and HTML entities stay as written.
+    return TextFixerConfig(unescape_html=False, uncurl_quotes=False, fix_latin_ligatures=False,
+                           fix_character_width=False, normalization=None, explain=False)
+
+
+def fix_mojibake(text: str) -> str:
+    """Repair text decoded with the wrong code page (ftfy): "doesnâ€™t" -> "doesn’t"."""
+    if text.isascii() or not _MOJIBAKE_HINT.search(text):
+        return text
+    import ftfy
+
+    return ftfy.fix_text(text, _ftfy_config())
+
+
+def normalize(text: str, mojibake: bool = True) -> str:
+    """Control characters removed, mojibake repaired (ftfy), NFC, runs of spaces collapsed, lines
+    stripped, \\r\\n -> \\n."""
+    return normalize_counted(text, mojibake)[0]
+
+
+def normalize_counted(text: str, mojibake: bool = True) -> tuple[str, bool]:
+    """`normalize`, and whether the mojibake repair changed the text."""
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    fixed = False
+    if mojibake:
+        repaired = fix_mojibake(text)
+        if _C1.search(repaired):
+            repaired = fix_mojibake(_C1.sub("", repaired))
+        fixed = repaired != text
+        text = repaired
+    text = _C1.sub("", text)
+    text = unicodedata.normalize("NFC", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip(), fixed
 
 
 def too_short(doc: Document, min_chars: int) -> str | None:
@@ -50,3 +98,32 @@ def wrong_language(doc: Document, languages: list[str], min_score: float) -> str
     if doc.meta.get("language") not in languages or doc.meta.get("language_score", 0) < min_score:
         return "language"
     return None
+
+
+QUALITY_RULES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+
+
+def apply_quality(text: str, names: tuple[str, ...] | list[str], settings: Any
+                  ) -> tuple[str, str | None]:
+    """Run the named rule sets in order; `settings` has one attribute per rule set (its
+    thresholds). C4 removes lines, and the rules after it see the cleaned text.
+    Returns (text, first drop reason or None)."""
+    tokens: list[str] | None = None
+    for name in names:
+        if name == "c4":
+            text, reason = quality.c4_clean(text, settings.c4)
+            tokens = None
+        else:
+            if tokens is None:
+                tokens = quality.words(text)
+            if name == "gopher_repetition":
+                reason = quality.gopher_repetition(text, tokens, settings.gopher_repetition)
+            elif name == "gopher_quality":
+                reason = quality.gopher_quality(text, tokens, settings.gopher_quality)
+            elif name == "fineweb":
+                reason = quality.fineweb(text, tokens, settings.fineweb)
+            else:
+                raise ValueError(f"unknown quality rule set {name!r}; known: {QUALITY_RULES}")
+        if reason is not None:
+            return text, reason
+    return text, None

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.quality import C4, FineWeb, GopherQuality, GopherRepetition
 from training.finetune import FinetuneConfig
 from training.pretrain import PretrainConfig
 
@@ -64,14 +65,39 @@ class IngestConfig(Strict):
     num_shards: int = Field(default=4, ge=1, le=100_000)  # Parquet files written
 
 
+QualityRule = Literal["gopher_repetition", "gopher_quality", "c4", "fineweb"]
+PiiKind = Literal["email", "ip", "phone"]
+LABELLED_KINDS = ("imdb", "conll2003")
+
+
 class CleanRuleOverride(Strict):
-    """A source's own numbers; unset fields inherit the `[clean]` values."""
+    """A source's own rules; unset fields inherit the `[clean]` values."""
 
     min_chars: int | None = Field(default=None, ge=0, le=1_000_000)
     languages: list[str] | None = None
+    filters: list[QualityRule] | None = None
+    pii: list[PiiKind] | None = None
+
+
+# Built-in rules per source kind, used unless `[clean.sources.<name or kind>]` says otherwise.
+# Labelled sets are not web text: the web rules would drop reviews and sentences from their
+# published splits (CoNLL-2003 sentences are short by nature), so they only get normalised and
+# language-annotated. Wikipedia is edited text: C4's line rules would strip its headings and lists,
+# and Gopher quality's alpha-word ratio (which counts punctuation tokens as words, as datatrove
+# does) drops a fifth of the sample's articles, prose among them; only Gopher repetition applies.
+KIND_DEFAULTS: dict[str, CleanRuleOverride] = {
+    "imdb": CleanRuleOverride(min_chars=1, languages=[], filters=[], pii=[]),
+    "conll2003": CleanRuleOverride(min_chars=1, languages=[], filters=[], pii=[]),
+    "wikipedia": CleanRuleOverride(filters=["gopher_repetition"]),
+}
 
 
 class CleanConfig(Strict):
+    """Normalisation, then the rules in this order: URL blocklist, minimum length, language,
+    the quality rule sets listed in `filters` (in their order), and PII redaction of what is
+    kept. Thresholds default to the published values (pipelines/quality.py)."""
+
+    fix_mojibake: bool = True  # ftfy's encoding repairs, before NFC and whitespace normalisation
     # Documents shorter than this (after normalisation) carry too little text to learn from.
     min_chars: int = Field(default=32, ge=0, le=1_000_000)
     # Language ID (py3langid, its model ships in the package) always annotates meta.language
@@ -79,11 +105,33 @@ class CleanConfig(Strict):
     # threshold) are dropped as `language`.
     languages: list[str] = Field(default_factory=list)
     min_language_score: float = Field(default=0.65, ge=0.0, le=1.0)
-    # Per-source overrides: CoNLL sentences are short by nature and must not be emptied.
-    sources: dict[str, CleanRuleOverride] = Field(
-        default_factory=lambda: {"conll2003": CleanRuleOverride(min_chars=1, languages=[])}
-    )
+    filters: list[QualityRule] = Field(
+        default_factory=lambda: ["gopher_repetition", "gopher_quality", "c4", "fineweb"])
+    gopher_repetition: GopherRepetition = GopherRepetition()
+    gopher_quality: GopherQuality = GopherQuality()
+    c4: C4 = C4()
+    fineweb: FineWeb = FineWeb()
+    pii: list[PiiKind] = Field(default_factory=lambda: ["email", "ip", "phone"])
+    # A text file of domains (each blocks its subdomains) and URLs, one per line; documents whose
+    # meta.url / meta.domain match are dropped as blocklist:domain or blocklist:url.
+    blocklist: str | None = None
+    # Per-source rules, keyed by source name or kind; see KIND_DEFAULTS for the built-in ones.
+    sources: dict[str, CleanRuleOverride] = Field(default_factory=dict)
+    source_kinds: dict[str, str] = Field(default_factory=dict)  # set by the build from [ingest]
     num_shards: int = Field(default=4, ge=1, le=100_000)
+
+    def rules_for(self, source: str) -> CleanRuleOverride:
+        """The resolved rules of one source: its name's override, else its kind's, else the
+        built-in kind default; unset fields from `[clean]`."""
+        kind = self.source_kinds.get(source, source)
+        override = (self.sources.get(source) or self.sources.get(kind)
+                    or KIND_DEFAULTS.get(kind) or CleanRuleOverride())
+        return CleanRuleOverride(
+            min_chars=self.min_chars if override.min_chars is None else override.min_chars,
+            languages=self.languages if override.languages is None else override.languages,
+            filters=self.filters if override.filters is None else override.filters,
+            pii=self.pii if override.pii is None else override.pii,
+        )
 
 
 class DedupConfig(Strict):
@@ -216,7 +264,14 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
                 f"{path}: source {src.source_name!r}: path {resolved} matches nothing")
         sources.append(src.model_copy(update={"path": os.path.normpath(resolved)}))
     ingest = recipe.ingest.model_copy(update={"sources": sources})
-    return recipe.model_copy(update={"ingest": ingest})
+    clean = recipe.clean
+    if clean.blocklist is not None:
+        resolved = os.path.normpath(clean.blocklist if os.path.isabs(clean.blocklist)
+                                    else str(base / clean.blocklist))
+        if not os.path.isfile(resolved):
+            raise RecipeError(f"{path}: [clean] blocklist {resolved} is not a file")
+        clean = clean.model_copy(update={"blocklist": resolved})
+    return recipe.model_copy(update={"ingest": ingest, "clean": clean})
 
 
 def expand_source_files(src: Source) -> list[str]:

@@ -25,7 +25,10 @@ def test_a_recipe_needs_only_a_name_and_sources_and_gets_published_defaults(tmp_
     recipe = load_recipe(write(tmp_path, MINIMAL))
     assert recipe.name == "tiny"
     assert recipe.clean.min_chars == 32
-    assert recipe.clean.sources["conll2003"].min_chars == 1
+    assert recipe.clean.rules_for("conll2003").min_chars == 1  # built-in labelled-set rules
+    assert recipe.clean.filters == ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
+    assert recipe.clean.gopher_quality.min_doc_words == 50
+    assert recipe.clean.c4.variant == "paper" and recipe.clean.fineweb.line_punct_thr == 0.12
     assert recipe.tokenizer.vocab_size == 8000
     assert recipe.shard.seq_len == 512
     assert recipe.ingest.sources[0].path == str(CORPORA / "conll2003" / "valid.txt")
@@ -70,3 +73,19 @@ def test_a_missing_recipe_file_is_named(tmp_path):
 def test_invalid_toml_is_reported_with_the_file(tmp_path):
     with pytest.raises(RecipeError, match="r.toml: not valid TOML"):
         load_recipe(write(tmp_path, "name = \n"))
+
+
+def test_quality_thresholds_are_checked_and_the_blocklist_resolved(tmp_path):
+    from pipelines.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match="min_doc_word"):
+        load_recipe(write(tmp_path, MINIMAL + "[clean.gopher_quality]\nmin_doc_word = 3\n"))
+    with pytest.raises(RecipeError, match="fineweb_quality"):
+        load_recipe(write(tmp_path, MINIMAL + '[clean]\nfilters = ["fineweb_quality"]\n'))
+    with pytest.raises(RecipeError, match="blocklist"):
+        load_recipe(write(tmp_path, MINIMAL + '[clean]\nblocklist = "missing.txt"\n'))
+    (tmp_path / "block.txt").write_text("spam.example\n")
+    recipe = load_recipe(write(tmp_path, MINIMAL + '[clean]\nblocklist = "block.txt"\n'
+                                         '[clean.c4]\nvariant = "tfds"\n'))
+    assert recipe.clean.blocklist == str(tmp_path / "block.txt")
+    assert recipe.clean.c4.resolved()[:2] == (5, 3)

@@ -1,0 +1,317 @@
+"""Web-text quality rules (pipelines/quality.py): one test per rule, each with a kept and a dropped
+example and the exact reason string. Each rule set's function is called with its published
+defaults unless the test narrows the thresholds to isolate one rule."""
+
+import pytest
+
+from pipelines import filters, quality
+from pipelines.quality import C4, FineWeb, GopherQuality, GopherRepetition
+
+# Passes every rule set with the published defaults: 3 lines, 7 sentences, about 110 words.
+GOOD = (
+    "The river flooded the lower town after three days of heavy rain. Volunteers carried "
+    "sandbags to the school and the old church before the water rose again.\n"
+    "By Friday the council had opened two shelters with beds, food and dry clothes for the "
+    "families that lost their homes. Engineers inspected the bridge and declared it safe.\n"
+    "Farmers upstream say the fields will need months to recover, and that the insurance "
+    "payments have been slow. The mayor promised a review of the flood defences with the "
+    "national agency. Schools will reopen on Monday."
+)
+WORDS = ["river", "harbour", "meadow", "lantern", "orchard", "granite", "willow", "falcon",
+         "ember", "thistle", "copper", "saffron", "juniper", "quarry", "tundra", "marble",
+         "cobalt", "prairie", "glacier", "canyon"]
+
+
+def filler(n: int, start: int = 0) -> list[str]:
+    """n distinct made-up words (no stop words, about 8 letters each)."""
+    return [f"{WORDS[(i // 20) % 20]}{WORDS[i % 20][:3]}" for i in range(start, start + n)]
+
+
+def rep(text: str, cfg: GopherRepetition | None = None) -> str | None:
+    return quality.gopher_repetition(text, quality.words(text), cfg or GopherRepetition())
+
+
+def qual(text: str, cfg: GopherQuality | None = None) -> str | None:
+    return quality.gopher_quality(text, quality.words(text), cfg or GopherQuality())
+
+
+def fw(text: str, cfg: FineWeb | None = None) -> str | None:
+    return quality.fineweb(text, quality.words(text), cfg or FineWeb())
+
+
+def test_the_reference_text_passes_every_rule_set():
+    assert rep(GOOD) is None and qual(GOOD) is None and fw(GOOD) is None
+    assert quality.c4_clean(GOOD, C4()) == (GOOD, None)
+
+
+# --- words -----------------------------------------------------------------------------------
+def test_words_split_like_spacys_english_rules():
+    text = ("Mr. Smith's dog don't go... U.S. well-known 2010-2011 $5.00 (10%) a/b 50th "
+            "Covid-19 http://x.com/a?b=1. end.Start :) 512GB dont cannot")
+    assert quality.words(text) == [
+        "Mr.", "Smith", "'s", "dog", "do", "n't", "go", "...", "U.S.", "well", "-", "known",
+        "2010", "-", "2011", "$", "5.00", "(", "10", "%", ")", "a", "/", "b", "50th",
+        "Covid-19", "http://x.com/a?b=1", ".", "end", ".", "Start", ":)", "512", "GB", "do",
+        "nt", "can", "not"]
+
+
+def test_sentences_start_after_a_final_mark_and_not_after_an_abbreviation():
+    assert quality.count_sentences("One. Two! Three? Mr. Smith stayed.") == 4
+    assert quality.count_sentences('He said "stop." Then he left...') == 2
+
+
+# --- Gopher repetition -----------------------------------------------------------------------
+LINES = GOOD.split("\n")
+
+
+def test_dup_para_frac():
+    assert rep("\n\n".join(LINES)) is None
+    assert rep("\n\n".join([LINES[0], LINES[0], LINES[1], LINES[1], LINES[2]])) == \
+        "gopher_repetition:dup_para_frac"  # 2 of 5 paragraphs repeat
+
+
+def test_dup_para_char_frac():
+    long_para = " ".join(filler(60)) + "."
+    text = "\n\n".join([long_para, long_para] + [f"Short note {w}." for w in filler(6, 100)])
+    assert rep(text) == "gopher_repetition:dup_para_char_frac"  # 1 of 8 repeats, most chars
+    assert rep("\n\n".join([long_para] + [f"Short note {w}." for w in filler(6, 100)])) is None
+
+
+def test_dup_line_frac():
+    assert rep("\n".join(LINES)) is None
+    assert rep("\n".join([LINES[0], LINES[0], LINES[1], LINES[1], LINES[2]])) == \
+        "gopher_repetition:dup_line_frac"  # one paragraph, 2 of its 5 lines repeat
+
+
+def test_dup_line_char_frac():
+    long_line = " ".join(filler(60)) + "."
+    shorts = [f"Short note {w}." for w in filler(6, 100)]
+    assert rep("\n".join([long_line, long_line] + shorts)) == \
+        "gopher_repetition:dup_line_char_frac"
+    assert rep("\n".join([long_line] + shorts)) is None
+
+
+@pytest.mark.parametrize("n,frac", [(2, 0.2), (3, 0.18), (4, 0.16)])
+def test_top_n_gram(n, frac):
+    cfg = GopherRepetition(top_n_grams=((n, frac),), dup_n_grams=())
+    phrase = " ".join(["alpha", "beta", "gamma", "delta"][:n])
+    words_ = []
+    for i, w in enumerate(filler(40)):
+        words_ += [phrase, w] if i % 2 == 0 else [w]
+    assert rep(" ".join(words_) + ".", cfg) == f"gopher_repetition:top_{n}_gram"
+    assert rep(" ".join(filler(60)) + ".", cfg) is None
+
+
+@pytest.mark.parametrize("n", [5, 6, 7, 8, 9, 10])
+def test_dup_n_grams(n):
+    cfg = GopherRepetition(top_n_grams=(), dup_n_grams=((n, 0.15),))
+    passage = filler(n, 500)
+    text = " ".join(filler(30) + passage + filler(5, 100) + passage + filler(5, 200) + passage)
+    assert rep(text, cfg) == f"gopher_repetition:dup_{n}_gram"
+    once = " ".join(filler(30) + passage + filler(5, 100) + passage[:-1] + filler(5, 200))
+    assert rep(once, cfg) is None  # the passage minus one word never repeats in full
+
+
+def test_dup_n_grams_count_like_datatrove_with_jumps():
+    # "a b c d e" twice, overlapping matches are jumped over: 2 repeats of 5 one-letter words.
+    tokens = list("abcdeabcdeabcde")
+    grams, repeated = quality._repeated_positions(tokens, 5, None)
+    assert quality._dup_ngram_chars(grams, repeated, 5) == 10
+
+
+def test_empty_text():
+    assert rep("") == "gopher_repetition:empty"
+
+
+# --- Gopher quality --------------------------------------------------------------------------
+def test_short_doc():
+    assert qual("Too short to be a document, this one.") == "gopher_quality:short_doc"
+
+
+def test_long_doc():
+    assert qual(GOOD, GopherQuality(max_doc_words=50)) == "gopher_quality:long_doc"
+    assert qual(GOOD, GopherQuality(max_doc_words=500)) is None
+
+
+def test_below_avg_word_length():
+    text = " ".join(["it is to be or an as of the we"] * 6) + "."
+    assert qual(text) == "gopher_quality:below_avg_word_length"
+
+
+def test_above_avg_word_length():
+    text = "The " + " ".join(w * 3 for w in filler(60)) + " and the end."
+    assert qual(text) == "gopher_quality:above_avg_word_length"
+
+
+def test_too_many_hashes():
+    assert qual(GOOD + " #tag" * 15) == "gopher_quality:too_many_hashes"
+    assert qual(GOOD + " #tag" * 3) is None
+
+
+def test_too_many_ellipsis():
+    assert qual(GOOD + " and so..." * 15) == "gopher_quality:too_many_ellipsis"
+    assert qual(GOOD + " and so..." * 2 + " The end.") is None
+
+
+def test_too_many_bullets():
+    lines = [f"- the {w} and the {v} of the town to be seen with care" for w, v in
+             zip(filler(10), filler(10, 50), strict=True)]
+    assert qual("\n".join(lines)) == "gopher_quality:too_many_bullets"
+    assert qual("\n".join(lines[:5] + [GOOD])) is None
+
+
+def test_too_many_end_ellipsis():
+    sentences = GOOD.replace("\n", " ").removesuffix(".").split(". ")
+    cut = [s + "..." if i % 2 else s + "." for i, s in enumerate(sentences)]  # 3 of 7
+    assert qual("\n".join(cut)) == "gopher_quality:too_many_end_ellipsis"
+    assert qual("\n".join(s + "." for s in sentences)) is None
+
+
+def test_below_alpha_ratio():
+    numbers = " ".join(str(1000 + i) for i in range(40))
+    assert qual(GOOD + "\n" + numbers) == "gopher_quality:below_alpha_ratio"
+    assert qual(GOOD + "\n" + numbers[:40]) is None
+
+
+def test_few_stop_words():
+    text = " ".join(filler(60)) + "."
+    assert qual(text) == "gopher_quality:few_stop_words"
+    assert qual("the " + text[:-1] + " with them.") is None  # stop words are lower case
+
+
+# --- C4 --------------------------------------------------------------------------------------
+def test_c4_line_rules_keep_only_sentences():
+    page = "\n".join([
+        "Home | News | Contact",  # no terminal punctuation
+        GOOD.split("\n")[0].replace("rain.", "rain.[1][citation needed]"),  # removed
+        "Too short.",  # fewer than 3 words
+        "Please enable JavaScript to view the comments.",
+        "This site uses cookies to improve your experience.",
+        "A line with a " + "x" * 1001 + " word in it.",
+        "Read more...",  # an ellipsis is not a terminal mark
+        GOOD.split("\n")[1],
+        GOOD.split("\n")[2],
+    ])
+    text, reason = quality.c4_clean(page, C4())
+    assert reason is None
+    assert text == GOOD
+
+
+def test_c4_too_few_sentences():
+    assert quality.c4_clean("One sentence here. And a second one.", C4())[1] == \
+        "c4:too_few_sentences"
+    assert quality.c4_clean(GOOD, C4())[1] is None
+
+
+def test_c4_lorem_ipsum():
+    assert quality.c4_clean(GOOD + "\nLorem ipsum dolor sit amet.", C4())[1] == "c4:lorem_ipsum"
+
+
+def test_c4_curly_bracket():
+    assert quality.c4_clean(GOOD + "\nThe value is {x} in the code.", C4())[1] == \
+        "c4:curly_bracket"
+    # A bracket on a line the line rules remove anyway does not drop the page.
+    assert quality.c4_clean(GOOD + "\nfunction f() { return 1 }", C4())[1] is None
+
+
+def test_c4_variants_differ_in_their_constants():
+    line = "Four words are here."  # 4 words: kept by the paper (>= 3), removed by TFDS (>= 5)
+    page = GOOD + "\n" + line
+    assert quality.c4_clean(page, C4())[0].endswith(line)
+    assert not quality.c4_clean(page, C4(variant="tfds"))[0].endswith(line)
+    assert C4(variant="tfds").resolved() == (5, 3, (".", "?", "!", '"'))
+    assert C4().resolved() == (3, 5, (".", "?", "!", '"', "'"))
+
+
+# --- FineWeb ---------------------------------------------------------------------------------
+def test_fineweb_line_punct_ratio():
+    menu = "\n".join(f"Menu entry {w} and more words here" for w in filler(10))
+    assert fw(menu) == "fineweb:line_punct_ratio"
+    assert fw(menu + "\n" + GOOD) is None  # 3 of 13 lines end a sentence: >= 0.12
+
+
+def test_fineweb_short_line_ratio():
+    lines = [f"Short {w}." for w in filler(8)]
+    assert fw("\n".join(lines + [GOOD])) == "fineweb:short_line_ratio"
+    assert fw("\n".join(lines[:2] + [GOOD])) is None
+
+
+def test_fineweb_char_dup_ratio():
+    line = "This line is repeated on the page twice over."
+    assert fw(GOOD + "\n" + line + "\n" + line) == "fineweb:char_dup_ratio"
+    assert fw(GOOD + "\n" + line) is None
+
+
+def test_fineweb_list_ratio():
+    lines = [f"{a}{b}{a} {b}{a}{b}." for a, b in zip(WORDS, reversed(WORDS), strict=True)]
+    assert fw("\n".join(lines)) == "fineweb:list_ratio"  # 2 words and a mark per line
+    assert fw(GOOD) is None
+
+
+def test_fineweb_empty():
+    assert fw(" \n \n") == "fineweb:empty"
+
+
+# --- the rule sets in order ------------------------------------------------------------------
+def test_apply_quality_runs_rule_sets_in_order_and_c4_cleans_for_the_next():
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(c4=C4(), fineweb=FineWeb(), gopher_quality=GopherQuality(),
+                          gopher_repetition=GopherRepetition())
+    page = "Home | News\n" + GOOD
+    assert filters.apply_quality(page, ["c4", "fineweb"], cfg) == (GOOD, None)
+    assert filters.apply_quality("Short.", ["gopher_quality", "c4"], cfg)[1] == \
+        "gopher_quality:short_doc"
+    with pytest.raises(ValueError, match="unknown quality rule set 'gopher'"):
+        filters.apply_quality(GOOD, ["gopher"], cfg)
+
+
+# --- PII -------------------------------------------------------------------------------------
+def test_email_is_redacted_and_counted():
+    text, counts = quality.redact_pii("Write to jane.doe+news@example.co.uk today.", ["email"])
+    assert text == "Write to <EMAIL> today." and counts == {"email": 1}
+    assert quality.redact_pii("No address @ here.", ["email"]) == ("No address @ here.", {})
+
+
+def test_public_ip_addresses_are_redacted_private_ones_kept():
+    text, counts = quality.redact_pii(
+        "Server 8.8.8.8 and 2001:4860:4860::8888 answered; 192.168.1.1 and 127.0.0.1 are "
+        "local; version 1.2.3.4.5 is not an address.", ["ip"])
+    assert text == ("Server <IP_ADDRESS> and <IP_ADDRESS> answered; 192.168.1.1 and 127.0.0.1 "
+                    "are local; version 1.2.3.4.5 is not an address.")
+    assert counts == {"ip": 2}
+
+
+def test_phone_numbers_are_redacted():
+    text, counts = quality.redact_pii(
+        "Call (555) 123-4567 or +44 20 7946 0958; the year 2019 and 3.14159 stay.", ["phone"])
+    assert text == "Call <PHONE> or <PHONE>; the year 2019 and 3.14159 stay."
+    assert counts == {"phone": 2}
+
+
+def test_pii_kinds_not_asked_for_are_left_alone():
+    text = "Mail jane@example.com from 8.8.8.8."
+    assert quality.redact_pii(text, ["phone"]) == (text, {})
+
+
+# --- blocklist -------------------------------------------------------------------------------
+def test_blocklist_blocks_domains_with_subdomains_and_exact_urls(tmp_path):
+    path = tmp_path / "block.txt"
+    path.write_text("# spam\nspam.example\nwww.casino.test  # and its subdomains\n"
+                    "https://news.example/bad-page\n", encoding="utf-8")
+    blocklist = quality.Blocklist.from_file(str(path))
+    assert blocklist.reason("http://spam.example/x", "spam.example") == "blocklist:domain"
+    assert blocklist.reason("http://a.b.casino.test/", "a.b.casino.test") == "blocklist:domain"
+    assert blocklist.reason("https://news.example/bad-page/", "news.example") == "blocklist:url"
+    assert blocklist.reason("https://news.example/good", "news.example") is None
+    assert blocklist.reason("http://notspam.example/", "notspam.example") is None
+
+
+# --- normalisation ---------------------------------------------------------------------------
+def test_mojibake_is_repaired_and_clean_text_untouched():
+    assert filters.fix_mojibake("The Mona Lisa doesnâ€™t have eyebrows.") == \
+        "The Mona Lisa doesn’t have eyebrows."
+    assert filters.fix_mojibake("cafÃ© au lait") == "café au lait"
+    for clean in ("naïve café — “quoted”", "plain ASCII text", "Ελληνικά και русский"):
+        assert filters.fix_mojibake(clean) == clean
+    assert filters.normalize("doesnâ€™t  stop\r\n") == "doesn’t stop"
