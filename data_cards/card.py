@@ -18,8 +18,9 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 6  # 2: dedup section, S-curve, clusters; 3: numeric sizes; 4: sources, histograms,
-# limitations; 5, 6: language tags from the data (confident identifications only)
+VERSION = 7  # 2: dedup section, S-curve, clusters; 3: numeric sizes; 4: sources, histograms,
+# limitations; 5, 6: language tags from the data (confident identifications only); 7: cleaning
+# table per source
 
 
 def plot_s_curve(bands: int, rows: int, threshold: float | None, path: Path) -> None:
@@ -43,8 +44,10 @@ def plot_s_curve(bands: int, rows: int, threshold: float | None, path: Path) -> 
 LIMITATIONS = {
     "wikipedia": "Wikipedia text is converted from wikitext: tables, infoboxes and templates are "
                  "removed, so facts that live only there are missing.",
-    "commoncrawl": "Web pages are extracted with trafilatura; boilerplate that survives "
-                   "extraction and spam pages remain unless the cleaning rules remove them.",
+    "commoncrawl": "Web pages are extracted with trafilatura and judged by heuristic rules "
+                   "(C4, Gopher, FineWeb): spam written in fluent prose passes them, and the "
+                   "English-centred word and stop-word rules drop much non-English text. PII "
+                   "redaction covers e-mail, IP addresses and phone numbers only, not names.",
     "imdb": "IMDb reviews are opinionated user text about films, in English only.",
     "conll2003": "CoNLL-2003 sentences are short Reuters news sentences from 1996; language "
                  "identification is unreliable on such short texts.",
