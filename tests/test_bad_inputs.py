@@ -150,7 +150,8 @@ def test_a_50_mb_single_line_document_goes_through_clean_and_dedup(tmp_path):
                                         json.dumps({"id": "small", "text": "a small doc"}) + "\n")
     recipe = tmp_path / "r.toml"
     recipe.write_text(f'name = "big"\n[[ingest.sources]]\nkind = "jsonl"\n'
-                      f'path = "{tmp_path}/big.jsonl"\n[clean]\nmin_chars = 1\n', "utf-8")
+                      f'path = "{tmp_path}/big.jsonl"\n[clean]\nmin_chars = 1\nfilters = []\n',
+                      "utf-8")
     r = load_recipe(recipe)
     i = materialize(ingest, r.ingest, {}, tmp_path / "root")
     c = materialize(clean, r.clean, {"ingest": i}, tmp_path / "root")
