@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,18 +48,27 @@ from tokenizer import spm
 NAME = "shard"
 VERSION = 3  # 2: size-bounded files, document lineage, input keys; 3: batched tokenize
 _FRACTION_SCALE = 1_000_000
+_ENCODE_CHUNK = 2048  # documents per SentencePiece call in the shard stage
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
 
 
+_PLACEMENT_HASH = hashlib.blake2b(digest_size=24, person=b"sieve-shard")
+
+
+def _placement_digest(doc_id: str) -> bytes:
+    h = _PLACEMENT_HASH.copy()  # cheaper than a new keyed object per document
+    h.update(doc_id.encode("utf-8"))
+    return h.digest()
+
+
 def placements(doc_ids: list[str], validation_fraction: float,
                num_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per document: is it validation, its bucket, its order key; from one 24-byte stable hash
     of its id (three independent 64-bit draws), vectorised over the batch."""
-    digests = b"".join(hashlib.blake2b(d.encode("utf-8"), digest_size=24,
-                                       person=b"sieve-shard").digest() for d in doc_ids)
+    digests = b"".join(map(_placement_digest, doc_ids))
     draws = np.frombuffer(digests, dtype=">u8").reshape(-1, 3).astype(np.uint64)
     is_validation = draws[:, 0] % _FRACTION_SCALE < round(validation_fraction * _FRACTION_SCALE)
     return is_validation, draws[:, 1] % np.uint64(num_buckets), draws[:, 2]
@@ -67,12 +76,30 @@ def placements(doc_ids: list[str], validation_fraction: float,
 
 
 class DocTokens(NamedTuple):
-    """Some documents of one (split, bucket): order keys, ids, token counts, flat token bytes."""
+    """Some documents of one (split, bucket): order keys, ids (joined by newlines: one string
+    pickles far faster than a list of them), token counts with EOS, flat token bytes (each
+    document's tokens followed by EOS)."""
 
     orders: np.ndarray
-    ids: list[str]
+    ids: str
     lengths: np.ndarray
     tokens: bytes
+
+    def encode(self) -> bytes:
+        """One bytes value: Beam's coder copies it as is, where a tuple of arrays is pickled."""
+        ids = self.ids.encode("utf-8")
+        header = np.asarray([len(self.orders), len(ids)], np.int64)
+        return b"".join([header.tobytes(), self.orders.astype(np.uint64).tobytes(),
+                         self.lengths.astype(np.int64).tobytes(), ids, self.tokens])
+
+    @classmethod
+    def decode(cls, data: bytes) -> DocTokens:
+        n, n_ids = np.frombuffer(data, np.int64, 2)
+        at = 16 + 16 * int(n)
+        orders = np.frombuffer(data, np.uint64, int(n), 16)
+        lengths = np.frombuffer(data, np.int64, int(n), 16 + 8 * int(n))
+        ids = data[at:at + int(n_ids)].decode("utf-8")
+        return cls(orders, ids, lengths, data[at + int(n_ids):])
 
 
 class Tokenize(beam.DoFn):
@@ -89,31 +116,47 @@ class Tokenize(beam.DoFn):
     def setup(self) -> None:
         self.sp = spm.load(self.model_path)
         self.dtype = token_dtype(self.sp.get_piece_size())
+        self.eos = (spm.EOS_ID,)
 
-    def process(self, batch: pa.Table) -> Iterator[tuple[tuple[str, int], DocTokens]]:
+    def process(self, batch: pa.Table) -> Iterator[tuple[tuple[str, int], bytes]]:
         count(NAME, "in", batch.num_rows)
-        packed = batch.filter(pc.is_in(batch.column("split"), pa.array(self.cfg.splits)))
+        wanted = pc.is_in(batch.column("split"), pa.array(self.cfg.splits))
+        # Filtering copies every column, the text included: only when something is left out.
+        packed = batch if pc.all(wanted).as_py() else batch.filter(wanted)
         count(NAME, "dropped:not_pretraining_split", batch.num_rows - packed.num_rows)
         kept_ids = packed.column("id").to_pylist()
-        # One thread per worker: Beam parallelises across workers (and cores) itself.
-        encoded = self.sp.encode(packed.column("text").to_pylist(), num_threads=1)
-        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=self.dtype,
-                           count=int(lengths.sum()))
+        texts = packed.column("text").to_pylist()
         is_validation, buckets, orders = placements(kept_ids, self.cfg.validation_fraction,
                                                     self.cfg.num_buckets)
-        # Group number per document (2 * bucket + is_validation; -1 for no tokens), then per token.
-        group = np.where(lengths > 0, 2 * buckets.astype(np.int64) + is_validation, -1)
-        token_group = np.repeat(group, lengths)
+        # Group number per document: 2 * bucket + is_validation.
+        group = 2 * buckets.astype(np.int64) + is_validation
+        lengths = np.zeros(len(texts), np.int64)
+        pieces: dict[int, list[np.ndarray]] = {}
+        # Encode a chunk at a time and flatten it at once: the chunk's Python int lists are freed
+        # while still in cache, instead of millions of them living until the batch is done.
+        for lo in range(0, len(texts), _ENCODE_CHUNK):
+            # One thread per worker: Beam parallelises across workers (and cores) itself.
+            encoded = self.sp.encode(texts[lo:lo + _ENCODE_CHUNK], num_threads=1)
+            chunk_lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+            lengths[lo:lo + len(encoded)] = chunk_lengths
+            chunk_group = np.where(chunk_lengths > 0, group[lo:lo + len(encoded)], -1)
+            for g in np.unique(chunk_group[chunk_group >= 0]).tolist():
+                js = np.flatnonzero(chunk_group == g).tolist()
+                # Each document's tokens followed by EOS, straight into one flat array.
+                pieces.setdefault(g, []).append(np.fromiter(
+                    itertools.chain.from_iterable(x for j in js for x in (encoded[j], self.eos)),
+                    dtype=self.dtype, count=int(chunk_lengths[js].sum()) + len(js)))
+            del encoded
+        group = np.where(lengths > 0, group, -1)  # no tokens: not packed
         empty = int((lengths == 0).sum())
         count(NAME, "dropped:no_tokens", empty)
         count(NAME, "out", len(kept_ids) - empty)
         count(NAME, "tokens", int(lengths.sum()))
-        for g in np.unique(group[group >= 0]):
+        for g in sorted(pieces):
             js = np.flatnonzero(group == g)
             key = ("validation" if g % 2 else "train", int(g // 2))
-            yield key, DocTokens(orders[js], [kept_ids[j] for j in js], lengths[js],
-                                 flat[token_group == g].tobytes())
+            yield key, DocTokens(orders[js], "\n".join([kept_ids[j] for j in js]),
+                                 lengths[js] + 1, np.concatenate(pieces[g]).tobytes()).encode()
 
 
 class PackAndWrite(beam.DoFn):
@@ -125,11 +168,11 @@ class PackAndWrite(beam.DoFn):
     def setup(self) -> None:
         self.dtype = token_dtype(spm.load(self.model_path).get_piece_size())
 
-    def process(self, group: tuple[tuple[str, int], Iterable[DocTokens]]):
+    def process(self, group: tuple[tuple[str, int], Iterable[bytes]]):
         (split, bucket), batches = group
-        batches = list(batches)
+        batches = [DocTokens.decode(b) for b in batches]
         order_keys = np.concatenate([b.orders for b in batches])
-        ids_all = [doc_id for b in batches for doc_id in b.ids]
+        ids_all = [doc_id for b in batches for doc_id in b.ids.split("\n")]
         lengths_all = np.concatenate([b.lengths for b in batches])
         tokens_all = np.concatenate([np.frombuffer(b.tokens, dtype=self.dtype) for b in batches])
         starts_all = np.cumsum(lengths_all) - lengths_all
@@ -138,14 +181,14 @@ class PackAndWrite(beam.DoFn):
         if np.any(np.diff(order_keys[perm]) == 0):  # a 64-bit tie: let the ids decide
             perm = np.asarray(sorted(range(len(ids_all)),
                                      key=lambda k: (int(order_keys[k]), ids_all[k])), np.int64)
-        doc_lengths = lengths_all[perm]
-        new_ends = np.cumsum(doc_lengths)
-        # Gather every document's tokens in the new order, then put EOS after each.
-        gather = np.repeat(starts_all[perm] - (new_ends - doc_lengths), doc_lengths)
-        gather += np.arange(len(gather), dtype=np.int64)
-        stream = np.insert(tokens_all[gather], new_ends, np.asarray(spm.EOS_ID, self.dtype))
+        lengths = lengths_all[perm]  # tokens and EOS
+        # Every document's tokens (and EOS) in the new order: one concatenation of slices
+        # (views), cheaper than gathering token by token.
+        starts_old, ends_old = starts_all[perm].tolist(), (starts_all + lengths_all)[perm].tolist()
+        stream = (np.concatenate([tokens_all[a:b] for a, b in zip(starts_old, ends_old,
+                                                                    strict=True)])
+                  if len(perm) else np.zeros(0, self.dtype))
         ids_col = [ids_all[k] for k in perm]
-        lengths = doc_lengths + 1
         starts = np.cumsum(lengths) - lengths
         seq_len = self.cfg.seq_len
         n_seq = len(stream) // seq_len
@@ -155,28 +198,29 @@ class PackAndWrite(beam.DoFn):
         count(NAME, "tokens_dropped_tail", len(stream) - n_seq * seq_len)
         documents = pa.table({"id": ids_col, "start_token": pa.array(starts, pa.int64()),
                               "num_tokens": pa.array(lengths, pa.int64())})
-        sink = pa.BufferOutputStream()
-        pq.write_table(documents, sink, compression="zstd")
         name = f"documents-{bucket:05d}.parquet"
         yield _write_atomically(FileSystems.join(self.out, split, name),
-                                sink.getvalue().to_pybytes())
+                                lambda sink: pq.write_table(documents, sink, compression="zstd"))
         rows_per_file = max(1, self.cfg.shard_bytes // (seq_len * self.dtype.itemsize))
         for file_no, first in enumerate(range(0, n_seq, rows_per_file)):
             last = min(first + rows_per_file, n_seq)
             values = pa.array(stream[first * seq_len: last * seq_len])
             offsets = pa.array(np.arange(0, (last - first) * seq_len + 1, seq_len, dtype=np.int32))
             table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table)
             name = f"part-{bucket:05d}-{file_no:04d}.arrow"
             yield _write_atomically(FileSystems.join(self.out, split, name),
-                                    sink.getvalue().to_pybytes())
+                                    lambda sink, table=table: _write_stream(sink, table))
 
 
-def _write_atomically(path: str, data: bytes) -> str:
+def _write_stream(sink: pa.NativeFile, table: pa.Table) -> None:
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _write_atomically(path: str, write: Callable[[pa.NativeFile], None]) -> str:
+    """`write(sink)` into `path` + ".tmp" (any Beam filesystem), then rename into place."""
     with FileSystems.create(path + ".tmp") as fh:
-        fh.write(data)
+        write(pa.PythonFile(fh, mode="w"))
     FileSystems.rename([path + ".tmp"], [path])
     return path
 
@@ -214,7 +258,7 @@ def run(cfg: ShardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         _ = (
             p
             | "Read" >> ReadDocumentBatches(str(inputs["dedup"]), ["id", "split", "text"])
-            | "Tokenize" >> beam.ParDo(Tokenize(cfg, model_path))  # (split, bucket) -> [doc]
+            | "Tokenize" >> beam.ParDo(Tokenize(cfg, model_path))  # (split, bucket) -> bytes
             | "GroupByShard" >> beam.GroupByKey()
             | "PackAndWrite" >> beam.ParDo(PackAndWrite(cfg, str(out), model_path))
         )
