@@ -30,7 +30,8 @@ clean-out:
 .venv-bench/.installed:
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet --upgrade pip
-	.venv-bench/bin/python -m pip install --quiet 'datatrove[processing]==0.10.1' orjson spacy
+	.venv-bench/bin/python -m pip install --quiet 'datatrove[processing]==0.10.1' orjson spacy \
+	    resiliparse==2.0.1
 	touch .venv-bench/.installed
 
 bench-env: .venv-bench/.installed

@@ -42,11 +42,14 @@ class EmptiedSplit(RuntimeError):
     """The rules dropped every document of a split that must not be emptied."""
 
 
-def fingerprint(cfg: CleanConfig) -> str | None:
-    """The blocklist's content is part of the stage key: an edited list rebuilds."""
+def fingerprint(cfg: CleanConfig) -> dict:
+    """Part of the stage key beyond the recipe section: the blocklist's content (an edited list
+    rebuilds) and each source's resolved rules (the built-in per-kind defaults live in code)."""
     from pathlib import Path
 
-    return sha256_file(Path(cfg.blocklist)) if cfg.blocklist else None
+    return {"blocklist_sha256": sha256_file(Path(cfg.blocklist)) if cfg.blocklist else None,
+            "rules": {source: cfg.rules_for(source).model_dump(mode="json")
+                      for source in sorted(cfg.source_kinds)}}
 
 
 class CleanDocument(beam.DoFn):
