@@ -27,7 +27,7 @@ clean-out:
 	rm -rf out
 
 # Peers for side-by-side benchmarks live in their own environment (bench/dedup_vs_datatrove.py).
-.venv-bench/.installed:
+.venv-bench/.installed: Makefile
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet --upgrade pip
 	.venv-bench/bin/python -m pip install --quiet 'datatrove[processing]==0.10.1' orjson spacy \

@@ -35,7 +35,8 @@ from pipelines.recipe import LABELLED_KINDS, CleanConfig, CleanRuleOverride
 from pipelines.schema import Document
 
 NAME = "clean"
-VERSION = 3  # 3: mojibake, C4 / Gopher / FineWeb rules, PII redaction, blocklist, per-source
+VERSION = 4  # 3: mojibake, C4 / Gopher / FineWeb rules, PII redaction, blocklist, per-source;
+# 4: mojibake_fixed counts only repairs that change the normalised text
 
 
 class EmptiedSplit(RuntimeError):

@@ -66,7 +66,8 @@ def normalize_counted(text: str, mojibake: bool = True) -> tuple[str, bool]:
         repaired = fix_mojibake(text)
         if _C1.search(repaired):
             repaired = fix_mojibake(_C1.sub("", repaired))
-        fixed = repaired != text
+        # Counted only when it changed more than the C1 characters removed below anyway.
+        fixed = repaired != text and _C1.sub("", repaired) != _C1.sub("", text)
         text = repaired
     text = _C1.sub("", text)
     text = unicodedata.normalize("NFC", text)

@@ -119,13 +119,10 @@ def test_dup_n_grams_count_like_datatrove_with_jumps():
     assert quality._dup_ngram_chars(grams, repeated, 5) == 10
 
 
-def test_empty_text():
-    assert rep("") == "gopher_repetition:empty"
-
-
 # --- Gopher quality --------------------------------------------------------------------------
 def test_short_doc():
     assert qual("Too short to be a document, this one.") == "gopher_quality:short_doc"
+    assert qual(GOOD) is None  # about 110 words
 
 
 def test_long_doc():
@@ -205,6 +202,7 @@ def test_c4_too_few_sentences():
 
 def test_c4_lorem_ipsum():
     assert quality.c4_clean(GOOD + "\nLorem ipsum dolor sit amet.", C4())[1] == "c4:lorem_ipsum"
+    assert quality.c4_clean(GOOD + "\nLorem and ipsum are two names.", C4())[1] is None
 
 
 def test_c4_curly_bracket():
@@ -250,6 +248,12 @@ def test_fineweb_list_ratio():
 
 def test_fineweb_empty():
     assert fw(" \n \n") == "fineweb:empty"
+    assert fw("One line that ends a sentence and is long enough.") is None
+
+
+def test_gopher_repetition_empty_and_kept():
+    assert rep("") == "gopher_repetition:empty"
+    assert rep(GOOD) is None
 
 
 # --- the rule sets in order ------------------------------------------------------------------
