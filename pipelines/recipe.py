@@ -45,7 +45,9 @@ class Strict(BaseModel):
 class Source(Strict):
     kind: SourceKind
     path: str  # a file, directory or glob; relative to the recipe file or absolute
-    name: str | None = None  # the `source` column; defaults to `kind`
+    # The `source` column, and part of document ids and counter names; defaults to `kind`.
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                             max_length=100)
     license: str | None = None  # for the data card; defaults to the kind's usual terms
     # jsonl / parquet: which fields hold the text and the id (no id field: file and record no.)
     text_field: str = "text"

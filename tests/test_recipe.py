@@ -89,3 +89,9 @@ def test_quality_thresholds_are_checked_and_the_blocklist_resolved(tmp_path):
                                          '[clean.c4]\nvariant = "tfds"\n'))
     assert recipe.clean.blocklist == str(tmp_path / "block.txt")
     assert recipe.clean.c4.resolved()[:2] == (5, 3)
+
+
+def test_a_source_name_must_be_usable_in_ids_and_counter_names(tmp_path):
+    body = MINIMAL.replace('kind = "conll2003"', 'kind = "conll2003"\nname = "news:en"')
+    with pytest.raises(RecipeError, match="name"):
+        load_recipe(write(tmp_path, body))
