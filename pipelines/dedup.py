@@ -108,35 +108,40 @@ class SortedUnion(beam.CombineFn):
 
 
 class Decontaminate(beam.DoFn):
-    """row -> (row, "decontaminated" | None), against the sorted evaluation n-gram hashes."""
+    """row -> row (main output), or (row, "decontaminated") to the `dropped` output when it
+    shares an n-gram with the sorted evaluation n-gram hashes."""
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def process(self, row: dict, eval_grams: np.ndarray) -> Iterator[tuple[dict, str | None]]:
+    def process(self, row: dict, eval_grams: np.ndarray):
         grams = ngram_hashes(row["text"], self.n)
         if len(grams) and len(eval_grams):
             pos = np.searchsorted(eval_grams, grams).clip(max=len(eval_grams) - 1)
             if np.any(eval_grams[pos] == grams):
-                yield row, "decontaminated"
+                yield beam.pvalue.TaggedOutput("dropped", (row, "decontaminated"))
                 return
-        yield row, None
+        yield row
 
 
 # ---- exact ----------------------------------------------------------------------------------
 
-def keep_best(group: tuple[str, Iterable[tuple[Rank, dict]]]) -> Iterator[tuple[dict, str | None]]:
+def keep_best(group: tuple[str, Iterable[tuple[Rank, dict]]]):
+    """text hash -> [(rank, row)]: the best-ranked (rank, row) to the main output, the others
+    as (row, "duplicate_exact") to the `dropped` output. One step with two outputs, not a
+    step and three filters: every step costs Beam's per-element overhead on every document."""
     _, members = group
-    (_, keeper), *others = sorted(members, key=lambda m: m[0])
-    yield keeper, None
+    (rank, keeper), *others = sorted(members, key=lambda m: m[0])
+    yield rank, keeper
     for _, row in others:
-        yield _with_duplicate_of(row, keeper["id"]), "duplicate_exact"
+        yield beam.pvalue.TaggedOutput(
+            "dropped", (_with_duplicate_of(row, keeper["id"]), "duplicate_exact"))
 
 
 # ---- MinHash LSH ----------------------------------------------------------------------------
 
 class Sign(beam.DoFn):
-    """A batch of (rank, row) -> (id, rank, signature) for each document."""
+    """A batch of (rank, row) -> the batch's [(id, rank, signature)]."""
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
@@ -144,10 +149,11 @@ class Sign(beam.DoFn):
     def setup(self) -> None:
         self.hasher = MinHasher(self.cfg.bands * self.cfg.rows, self.cfg.seed, self.cfg.ngram)
 
-    def process(self, batch: list[tuple[Rank, dict]]) -> Iterator[tuple[str, Rank, np.ndarray]]:
+    def process(self, batch: list[tuple[Rank, dict]]
+                ) -> Iterator[list[tuple[str, Rank, np.ndarray]]]:
         sigs = self.hasher.signatures([row["text"] for _, row in batch])
-        for (rank, row), sig in zip(batch, sigs, strict=True):
-            yield row["id"], rank, sig
+        # One element per batch: the banding step works on batches too.
+        yield [(row["id"], rank, sig) for (rank, row), sig in zip(batch, sigs, strict=True)]
 
 
 _BAND_MIX = (np.arange(1, 1025, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
@@ -340,39 +346,38 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
                 | "AllEvalNgrams" >> beam.CombineGlobally(SortedUnion())  # one sorted uint64 array
             )
             checked = pre | "Decontaminate" >> beam.ParDo(
-                Decontaminate(n), beam.pvalue.AsSingleton(eval_grams))
-            outcomes.append(checked | "Contaminated" >> beam.Filter(lambda x: x[1] is not None))
-            pre = (checked | "NotContaminated" >> beam.Filter(lambda x: x[1] is None)
-                   | "UnwrapClean" >> beam.Map(lambda x: x[0]))
+                Decontaminate(n), beam.pvalue.AsSingleton(eval_grams)).with_outputs(
+                    "dropped", main="clean")
+            outcomes.append(checked.dropped)
+            pre = checked.clean
 
-        ranked = pre | "Rank" >> beam.Map(lambda r: (rank_of(r, priority), r))  # (rank, row)
         exact = (
-            ranked
-            | "KeyByText" >> beam.Map(lambda rr: (exact_key(rr[1]["text"], lowercase), rr))
+            pre
+            | "KeyByText" >> beam.Map(lambda r: (exact_key(r["text"], lowercase),
+                                                 (rank_of(r, priority), r)))
             | "GroupByText" >> beam.GroupByKey()  # text hash -> [(rank, row)]
-            | "KeepBest" >> beam.FlatMap(keep_best)  # (row, reason | None)
+            | "KeepBest" >> beam.FlatMap(keep_best).with_outputs("dropped", main="kept")
         )
-        outcomes.append(exact | "ExactDuplicates" >> beam.Filter(lambda x: x[1] is not None))
-        survivors = exact | "ExactSurvivors" >> beam.Filter(lambda x: x[1] is None) | (
-            "Unwrap" >> beam.Map(lambda x: x[0]))
+        outcomes.append(exact.dropped)
+        survivors = exact.kept  # (rank, row)
 
         if not cfg.minhash:
-            outcomes.append(survivors | "NoMinHash" >> beam.Map(lambda r: (r, None)))
+            outcomes.append(survivors | "NoMinHash" >> beam.MapTuple(lambda _, r: (r, None)))
         else:
             signed = (
                 survivors
-                | "RankAgain" >> beam.Map(lambda r: (rank_of(r, priority), r))
                 | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=512)
-                | "Sign" >> beam.ParDo(Sign(cfg))  # (id, rank, signature)
+                | "Sign" >> beam.ParDo(Sign(cfg))  # [(id, rank, signature)] per batch
             )
             indexed = signed
             if cfg.against:
-                indexed = (signed, _read_earlier_signatures(p, cfg)) | "WithEarlier" >> (
-                    beam.Flatten())
+                earlier = (_read_earlier_signatures(p, cfg)
+                           | "BatchEarlier" >> beam.BatchElements(min_batch_size=256,
+                                                                  max_batch_size=4096))
+                indexed = (signed, earlier) | "WithEarlier" >> beam.Flatten()
             partitions = 8 * cfg.num_shards
             links = (
                 indexed
-                | "BatchSigned" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
                 | "Bands" >> beam.FlatMap(partition_bands, cfg.bands, cfg.rows, partitions)
                 | "GroupByPartition" >> beam.GroupByKey()  # partition -> [BandEntries]
                 | "Link" >> beam.ParDo(LinkPartition(cfg))  # id -> (better rank, better id)
@@ -396,13 +401,15 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
                 | "WriteClusters" >> beam.Map(write_json, FileSystems.join(out, "clusters.json"))
             )
             outcomes.append(
-                {"row": survivors | "ById" >> beam.Map(lambda r: (r["id"], r)), "root": drops}
+                {"row": survivors | "ById" >> beam.MapTuple(lambda _, r: (r["id"], r)),
+                 "root": drops}
                 | "JoinDrops" >> beam.CoGroupByKey()
                 | "ApplyDrops" >> beam.FlatMap(apply_drops)
             )
             # The signatures of the documents this build keeps: what a later build dedups against.
             _ = (
-                {"sig": signed | "SigById" >> beam.Map(lambda s: (s[0], s)), "root": drops}
+                {"sig": signed | "SigById" >> beam.FlatMap(
+                    lambda batch: [(sig[0], sig) for sig in batch]), "root": drops}
                 | "JoinSigDrops" >> beam.CoGroupByKey()
                 | "KeptSignatures" >> beam.FlatMap(
                     lambda e: [] if e[1]["root"] else [e[1]["sig"][0]])

@@ -51,18 +51,25 @@ def ngram_hashes64(tokens: Sequence[str], ngram: int) -> np.ndarray:
     return mixed
 
 
-def _word_hashes(tokens: Sequence[str], cache: dict[str, int]) -> np.ndarray:
-    for token in set(tokens).difference(cache):
-        cache[token] = xxhash.xxh32_intdigest(token.encode("utf-8"))
+class WordHashes(dict):
+    """word -> xxh32 of its UTF-8, computed on first use (a lookup costs less than building a
+    set of each document's words to find the new ones)."""
+
+    def __missing__(self, token: str) -> int:
+        value = self[token] = xxhash.xxh32_intdigest(token.encode("utf-8"))
+        return value
+
+
+def _word_hashes(tokens: Sequence[str], cache: WordHashes) -> np.ndarray:
     return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint32, count=len(tokens))
 
 
-def shingle_hashes(tokens: Sequence[str], ngram: int, cache: dict[str, int] | None = None,
+def shingle_hashes(tokens: Sequence[str], ngram: int, cache: WordHashes | None = None,
                    ) -> np.ndarray:
     """uint32 hash of every word n-gram (one hash of all words when there are fewer)."""
     if ngram > MAX_NGRAM:
         raise ValueError(f"ngram {ngram} > {MAX_NGRAM}")
-    hashes = _word_hashes(tokens, {} if cache is None else cache)
+    hashes = _word_hashes(tokens, WordHashes() if cache is None else cache)
     n = min(ngram, len(hashes))
     if n == 0:
         return np.zeros(0, dtype=np.uint32)
@@ -93,7 +100,7 @@ class MinHasher:
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
         self.a = np.asarray(a, dtype=np.uint32)
         self.b = np.asarray(b, dtype=np.uint32)
-        self._cache: dict[str, int] = {}
+        self._cache = WordHashes()
 
     def signatures(self, texts: Sequence[str]) -> np.ndarray:
         """uint32[len(texts), num_perm]; an empty document gets the all-max signature."""
