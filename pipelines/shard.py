@@ -125,7 +125,7 @@ class Tokenize(beam.DoFn):
         packed = batch if pc.all(wanted).as_py() else batch.filter(wanted)
         count(NAME, "dropped:not_pretraining_split", batch.num_rows - packed.num_rows)
         kept_ids = packed.column("id").to_pylist()
-        texts = packed.column("text").to_pylist()
+        texts = packed.column("text")
         is_validation, buckets, orders = placements(kept_ids, self.cfg.validation_fraction,
                                                     self.cfg.num_buckets)
         # Group number per document: 2 * bucket + is_validation.
@@ -136,7 +136,7 @@ class Tokenize(beam.DoFn):
         # while still in cache, instead of millions of them living until the batch is done.
         for lo in range(0, len(texts), _ENCODE_CHUNK):
             # One thread per worker: Beam parallelises across workers (and cores) itself.
-            encoded = self.sp.encode(texts[lo:lo + _ENCODE_CHUNK], num_threads=1)
+            encoded = self.sp.encode(texts.slice(lo, _ENCODE_CHUNK).to_pylist(), num_threads=1)
             chunk_lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
             lengths[lo:lo + len(encoded)] = chunk_lengths
             chunk_group = np.where(chunk_lengths > 0, group[lo:lo + len(encoded)], -1)
