@@ -76,30 +76,34 @@ def placements(doc_ids: list[str], validation_fraction: float,
 
 
 class DocTokens(NamedTuple):
-    """Some documents of one (split, bucket): order keys, ids (joined by newlines: one string
-    pickles far faster than a list of them), token counts with EOS, flat token bytes (each
-    document's tokens followed by EOS)."""
+    """Some documents of one (split, bucket): order keys, ids, token counts with EOS, flat token
+    bytes (each document's tokens followed by EOS)."""
 
     orders: np.ndarray
-    ids: str
+    ids: list[str]
     lengths: np.ndarray
     tokens: bytes
 
     def encode(self) -> bytes:
-        """One bytes value: Beam's coder copies it as is, where a tuple of arrays is pickled."""
-        ids = self.ids.encode("utf-8")
-        header = np.asarray([len(self.orders), len(ids)], np.int64)
-        return b"".join([header.tobytes(), self.orders.astype(np.uint64).tobytes(),
-                         self.lengths.astype(np.int64).tobytes(), ids, self.tokens])
+        """One bytes value (Beam's coder copies it as is, where a tuple of a list and arrays is
+        pickled object by object): counts, order keys, token counts, id byte lengths, the ids'
+        UTF-8, the tokens."""
+        ids = [i.encode("utf-8") for i in self.ids]
+        id_lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        return b"".join([np.asarray([len(ids)], np.int64).tobytes(),
+                         self.orders.astype(np.uint64).tobytes(),
+                         self.lengths.astype(np.int64).tobytes(), id_lengths.tobytes(),
+                         *ids, self.tokens])
 
     @classmethod
     def decode(cls, data: bytes) -> DocTokens:
-        n, n_ids = np.frombuffer(data, np.int64, 2)
-        at = 16 + 16 * int(n)
-        orders = np.frombuffer(data, np.uint64, int(n), 16)
-        lengths = np.frombuffer(data, np.int64, int(n), 16 + 8 * int(n))
-        ids = data[at:at + int(n_ids)].decode("utf-8")
-        return cls(orders, ids, lengths, data[at + int(n_ids):])
+        n = int(np.frombuffer(data, np.int64, 1)[0])
+        orders = np.frombuffer(data, np.uint64, n, 8)
+        lengths = np.frombuffer(data, np.int64, n, 8 + 8 * n)
+        id_ends = (8 + 24 * n + np.cumsum(np.frombuffer(data, np.int64, n, 8 + 16 * n))).tolist()
+        starts = [8 + 24 * n, *id_ends[:-1]][:n]
+        ids = [data[a:b].decode("utf-8") for a, b in zip(starts, id_ends, strict=True)]
+        return cls(orders, ids, lengths, data[id_ends[-1] if n else 8:])
 
 
 class Tokenize(beam.DoFn):
@@ -155,8 +159,8 @@ class Tokenize(beam.DoFn):
         for g in sorted(pieces):
             js = np.flatnonzero(group == g)
             key = ("validation" if g % 2 else "train", int(g // 2))
-            yield key, DocTokens(orders[js], "\n".join([kept_ids[j] for j in js]),
-                                 lengths[js] + 1, np.concatenate(pieces[g]).tobytes()).encode()
+            yield key, DocTokens(orders[js], [kept_ids[j] for j in js], lengths[js] + 1,
+                                 np.concatenate(pieces[g]).tobytes()).encode()
 
 
 class PackAndWrite(beam.DoFn):
@@ -172,7 +176,7 @@ class PackAndWrite(beam.DoFn):
         (split, bucket), batches = group
         batches = [DocTokens.decode(b) for b in batches]
         order_keys = np.concatenate([b.orders for b in batches])
-        ids_all = [doc_id for b in batches for doc_id in b.ids.split("\n")]
+        ids_all = [doc_id for b in batches for doc_id in b.ids]
         lengths_all = np.concatenate([b.lengths for b in batches])
         tokens_all = np.concatenate([np.frombuffer(b.tokens, dtype=self.dtype) for b in batches])
         starts_all = np.cumsum(lengths_all) - lengths_all
