@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import apache_beam as beam
@@ -46,8 +47,6 @@ class EmptiedSplit(RuntimeError):
 def fingerprint(cfg: CleanConfig) -> dict:
     """Part of the stage key beyond the recipe section: the blocklist's content (an edited list
     rebuilds) and each source's resolved rules (the built-in per-kind defaults live in code)."""
-    from pathlib import Path
-
     return {"blocklist_sha256": sha256_file(Path(cfg.blocklist)) if cfg.blocklist else None,
             "rules": {source: cfg.rules_for(source).model_dump(mode="json")
                       for source in sorted(cfg.source_kinds)}}
@@ -79,11 +78,11 @@ class CleanDocument(beam.DoFn):
         reason = (reason or filters.too_short(doc, rules.min_chars)
                   or filters.wrong_language(doc, rules.languages, self.cfg.min_language_score))
         if reason is None and rules.filters:
-            lines_before = doc.text.count("\n")
             cleaned, reason = filters.apply_quality(doc.text, rules.filters, self.cfg)
             if reason is None:
-                if cleaned != doc.text:
-                    count(NAME, "c4_lines_removed", lines_before - cleaned.count("\n"))
+                if cleaned != doc.text:  # C4 removed lines
+                    count(NAME, "c4_lines_removed",
+                          doc.text.count("\n") - cleaned.count("\n"))
                 doc.text = cleaned
         prefix = f"source:{doc.source}"
         count(NAME, f"{prefix}:{doc.split}:in")
