@@ -1,4 +1,4 @@
-"""Dedup stage: decontamination, exact dedup, then MinHash LSH, all in Beam.
+"""Dedup stage: decontamination, exact dedup, then MinHash LSH, all in Beam, on batches.
 
 Contract: `run(cfg: DedupConfig, {"clean": folder}, out, options) -> counters`.
 Only the pretraining splits (`cfg.pretraining_splits`) are deduplicated; evaluation splits pass
@@ -7,8 +7,8 @@ through untouched and are what the pretraining documents are decontaminated agai
 1. Decontamination: a pretraining document sharing a `decontaminate_ngram`-word n-gram with any
    evaluation document is dropped as `decontaminated` (the evaluation n-gram hashes are one sorted
    array, a side input: evaluation sets are small by nature).
-2. Exact: documents keyed by the SHA-1 of their normalised text; per key the best-ranked is kept,
-   the rest dropped as `duplicate_exact`.
+2. Exact: documents keyed by a 128-bit hash of their normalised text; per key the best-ranked
+   is kept, the rest dropped as `duplicate_exact`.
 3. MinHash LSH without a single-node union-find (ARCHITECTURE.md): signatures are computed in
    batches (`pipelines.minhash`, identical to datasketch); each document goes to one bucket per
    band; within a bucket every document is linked to the better-ranked members whose estimated
@@ -21,6 +21,17 @@ through untouched and are what the pretraining documents are decontaminated agai
 4. Rank (the keep rule): earlier build first (incremental), then `source_priority`, then longer
    text, then id; deterministic whatever the number of workers.
 
+The plan moves metadata, not documents, and moves it in batches (bench/dedup_vs_datatrove.py:
+per-document Beam elements cost more than the whole MinHash computation):
+- `Prepare` turns a record batch into one element per band partition (`BandEntries`: bucket
+  keys, ids, ranks, exact keys, signatures) and one `Piece` per output shard (the rows).
+- Exact dedup is "band -1", whose bucket key is the exact key: the same shuffle as the LSH bands.
+  Exact duplicates have the same words, hence the same signature and the same bucket in every
+  band, so each LSH bucket holds whole exact groups and ignores all but their best member: the
+  LSH decision equals running it on the exact survivors only.
+- Links travel in batches to the partition of their target, where roots are known; drops travel
+  to the shard of the dropped document, where the rows are: one join, per output shard.
+
 Outputs: `docs/`, `rejected/` (with `meta.duplicate_of`), `signatures/` (id, rank, signature:
 what a later build dedups against), `clusters.json` (size histogram, largest clusters with sample
 ids, clusters over `max_cluster_size`).
@@ -32,7 +43,7 @@ import hashlib
 import json
 import logging
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -42,20 +53,20 @@ import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import (
-    ReadDocuments,
-    WriteRows,
+    ReadDocumentBatches,
     check_document_outputs,
     count,
     parquet_files,
     run_pipeline,
-    write_kept_and_rejected,
+    write_table,
 )
 from pipelines.manifest import RunOptions
-from pipelines.minhash import MinHasher, ngram_hashes64, words
+from pipelines.minhash import MinHasher, ngram_hashes64
 from pipelines.recipe import DedupConfig
+from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, stable_hash
 
 NAME = "dedup"
-VERSION = 2  # 2: decontamination and MinHash LSH
+VERSION = 3  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ)
 
 Rank = tuple  # (generation, source priority, -chars, id): smaller is better
 SIGNATURE_SCHEMA = pa.schema([
@@ -63,30 +74,34 @@ SIGNATURE_SCHEMA = pa.schema([
     pa.field("rank", pa.string(), nullable=False),  # JSON of the rank tuple
     pa.field("signature", pa.list_(pa.uint32()), nullable=False),
 ])
+EXACT_BAND = -1
+_CHUNK = 4096  # documents per Prepare step: bounds memory whatever the row group size
 
 
-def exact_key(text: str, lowercase: bool) -> str:
+def exact_key(text: str, lowercase: bool) -> bytes:
+    """128-bit hash of the text with whitespace collapsed (and lower-cased)."""
     norm = " ".join(text.split())
-    return hashlib.sha1((norm.lower() if lowercase else norm).encode("utf-8")).hexdigest()
+    return hashlib.blake2b((norm.lower() if lowercase else norm).encode("utf-8"),
+                           digest_size=16).digest()
 
 
-def rank_of(row: dict, priority: list[str], generation: int = 1) -> Rank:
-    source = row["source"]
+def rank_of(doc_id: str, source: str, chars: int, priority: list[str],
+            generation: int = 1) -> Rank:
     prio = priority.index(source) if source in priority else len(priority)
-    return (generation, prio, -len(row["text"]), row["id"])
+    return (generation, prio, -chars, doc_id)
 
 
-def _with_duplicate_of(row: dict, keeper: str) -> dict:
-    meta = json.loads(row["meta"])
-    meta["duplicate_of"] = keeper
-    return {**row, "meta": json.dumps(meta, ensure_ascii=False, sort_keys=True)}
+def with_duplicate_of(meta: str, keeper: str) -> str:
+    parsed = json.loads(meta)
+    parsed["duplicate_of"] = keeper
+    return json.dumps(parsed, ensure_ascii=False, sort_keys=True)
+
+
+def by_partition(keys: Iterable[str], partitions: int) -> np.ndarray:
+    return np.fromiter((stable_hash(k) % partitions for k in keys), dtype=np.int64)
 
 
 # ---- decontamination ------------------------------------------------------------------------
-
-def ngram_hashes(text: str, n: int) -> np.ndarray:
-    return ngram_hashes64(words(text), n)
-
 
 class SortedUnion(beam.CombineFn):
     """uint64 arrays -> one sorted array of their distinct values (merged once, at the end)."""
@@ -107,54 +122,25 @@ class SortedUnion(beam.CombineFn):
         return np.unique(np.concatenate(acc)) if acc else np.zeros(0, dtype=np.uint64)
 
 
-class Decontaminate(beam.DoFn):
-    """row -> row (main output), or (row, "decontaminated") to the `dropped` output when it
-    shares an n-gram with the sorted evaluation n-gram hashes."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def process(self, row: dict, eval_grams: np.ndarray):
-        grams = ngram_hashes(row["text"], self.n)
-        if len(grams) and len(eval_grams):
-            pos = np.searchsorted(eval_grams, grams).clip(max=len(eval_grams) - 1)
-            if np.any(eval_grams[pos] == grams):
-                yield beam.pvalue.TaggedOutput("dropped", (row, "decontaminated"))
-                return
-        yield row
+def evaluation_ngrams(table: pa.Table, pretraining: set[str], n: int) -> np.ndarray:
+    """A record batch -> the distinct n-gram hashes of its evaluation documents."""
+    texts = [t for t, s in zip(table.column("text").to_pylist(),
+                               table.column("split").to_pylist(), strict=True)
+             if s not in pretraining]
+    return np.unique(ngram_hashes64(texts, n)[0]) if texts else np.zeros(0, dtype=np.uint64)
 
 
-# ---- exact ----------------------------------------------------------------------------------
-
-def keep_best(group: tuple[str, Iterable[tuple[Rank, dict]]]):
-    """text hash -> [(rank, row)]: the best-ranked (rank, row) to the main output, the others
-    as (row, "duplicate_exact") to the `dropped` output. One step with two outputs, not a
-    step and three filters: every step costs Beam's per-element overhead on every document."""
-    _, members = group
-    (rank, keeper), *others = sorted(members, key=lambda m: m[0])
-    yield rank, keeper
-    for _, row in others:
-        yield beam.pvalue.TaggedOutput(
-            "dropped", (_with_duplicate_of(row, keeper["id"]), "duplicate_exact"))
+def contaminated(texts: list[str], n: int, eval_grams: np.ndarray) -> np.ndarray:
+    """bool per text: shares an n-gram with the sorted evaluation n-gram hashes."""
+    if not texts or not len(eval_grams):
+        return np.zeros(len(texts), dtype=bool)
+    grams, offsets = ngram_hashes64(texts, n)
+    pos = np.searchsorted(eval_grams, grams).clip(max=len(eval_grams) - 1)
+    hit = np.r_[0, np.cumsum(eval_grams[pos] == grams)]
+    return hit[offsets[1:]] > hit[offsets[:-1]]
 
 
-# ---- MinHash LSH ----------------------------------------------------------------------------
-
-class Sign(beam.DoFn):
-    """A batch of (rank, row) -> the batch's [(id, rank, signature)]."""
-
-    def __init__(self, cfg: DedupConfig) -> None:
-        self.cfg = cfg
-
-    def setup(self) -> None:
-        self.hasher = MinHasher(self.cfg.bands * self.cfg.rows, self.cfg.seed, self.cfg.ngram)
-
-    def process(self, batch: list[tuple[Rank, dict]]
-                ) -> Iterator[list[tuple[str, Rank, np.ndarray]]]:
-        sigs = self.hasher.signatures([row["text"] for _, row in batch])
-        # One element per batch: the banding step works on batches too.
-        yield [(row["id"], rank, sig) for (rank, row), sig in zip(batch, sigs, strict=True)]
-
+# ---- batches of metadata ----------------------------------------------------------------------
 
 _BAND_MIX = (np.arange(1, 1025, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
 
@@ -171,86 +157,317 @@ def bucket_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
 class BandEntries(NamedTuple):
     """One batch's (band, bucket) entries that fall in one partition, with their documents."""
 
-    bands: np.ndarray  # int16[entries]
+    bands: np.ndarray  # int16[entries]; EXACT_BAND for the exact key
     keys: np.ndarray  # uint64[entries]
-    docs: np.ndarray  # int32[entries]: index into ids / ranks / sigs
+    docs: np.ndarray  # int32[entries]: index into ids / ranks / exact / sigs
     ids: list[str]
     ranks: list[Rank]
-    sigs: np.ndarray  # uint32[documents, permutations]
+    exact: list[bytes]  # exact key per document
+    sigs: np.ndarray | None  # uint32[documents, permutations] when verifying
 
 
-def partition_bands(batch: list[tuple[str, Rank, np.ndarray]], bands: int, rows: int,
-                    partitions: int) -> Iterator[tuple[int, BandEntries]]:
-    """A batch of signed documents -> (partition, BandEntries): one element per partition per
-    batch instead of one per (document, band), so the shuffle moves arrays, not objects."""
-    sigs = np.stack([s for _, _, s in batch])
-    keys = bucket_keys(sigs, bands, rows)  # [docs, bands]
+def band_entries(ids: list[str], ranks: list[Rank], exact: list[bytes], sigs: np.ndarray | None,
+                 cfg: DedupConfig, partitions: int, with_exact: bool
+                 ) -> Iterator[tuple[int, BandEntries]]:
+    """A batch of documents -> (partition, BandEntries): one element per partition per batch
+    instead of one per (document, band), so the shuffle moves arrays, not objects."""
+    columns = []
+    if with_exact:
+        columns.append(np.frombuffer(b"".join(k[:8] for k in exact), dtype=np.uint64)[:, None])
+    if sigs is not None:
+        columns.append(bucket_keys(sigs, cfg.bands, cfg.rows))
+    if not columns or not ids:
+        return
+    keys = np.hstack(columns)  # [docs, bands (+1)]
+    first_band = EXACT_BAND if with_exact else 0
     part = (keys % np.uint64(partitions)).astype(np.int64)
+    keep_sigs = sigs if cfg.verify else None
     for p in np.unique(part):
-        doc_idx, band_idx = np.nonzero(part == p)
+        doc_idx, column = np.nonzero(part == p)
         used, local = np.unique(doc_idx, return_inverse=True)
-        yield int(p), BandEntries(band_idx.astype(np.int16), keys[doc_idx, band_idx],
-                                  local.astype(np.int32), [batch[i][0] for i in used],
-                                  [batch[i][1] for i in used], sigs[used])
+        yield int(p), BandEntries(
+            (column + first_band).astype(np.int16), keys[doc_idx, column], local.astype(np.int32),
+            [ids[i] for i in used], [ranks[i] for i in used], [exact[i] for i in used],
+            None if keep_sigs is None else keep_sigs[used])
 
 
-def link_members(members: list[tuple[Rank, str, np.ndarray]], cfg: DedupConfig):
-    """One bucket's members -> (id, (better rank, better id)) links (see the module contract)."""
-    members = sorted(members, key=lambda m: (m[0], m[1]))
-    sigs = np.stack([m[2] for m in members])
-    for i in range(1, len(members)):
-        rank, doc_id, _ = members[i]
-        if rank[0] == 0:  # a document of the earlier build is final: never linked away
-            continue
-        if cfg.verify:
-            similarity = (sigs[:i] == sigs[i]).mean(axis=1)
-            better = np.flatnonzero(similarity >= cfg.threshold)
-            count(NAME, "lsh_candidates_rejected_by_verification", int(better.size == 0))
-        else:
-            better = np.array([0])
-        for j in better[: cfg.max_links_per_doc]:
-            if members[j][1] != doc_id:
-                yield doc_id, (members[j][0], members[j][1])
+class Piece(NamedTuple):
+    """One batch's rows that belong to one output shard, with what Prepare decided."""
+
+    table: pa.Table  # ARROW_SCHEMA
+    reasons: list[str | None]  # "decontaminated" or None (not decided here)
+    signatures: pa.Table | None  # SIGNATURE_SCHEMA: the LSH candidates among these rows
 
 
-class LinkPartition(beam.DoFn):
-    """partition -> [BandEntries] -> links for every bucket with two or more members."""
+class Prepare(beam.DoFn):
+    """A record batch -> ("bands", (partition, BandEntries)) and (shard, Piece)."""
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
+        self.partitions = 8 * cfg.num_shards
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        self.hasher = MinHasher(cfg.bands * cfg.rows, cfg.seed, cfg.ngram) if cfg.minhash else None
+
+    def process(self, table: pa.Table, eval_grams: np.ndarray | None = None):
+        for first in range(0, table.num_rows, _CHUNK):
+            yield from self._chunk(table.slice(first, _CHUNK), eval_grams)
+
+    def _chunk(self, table: pa.Table, eval_grams: np.ndarray | None):
+        cfg = self.cfg
+        ids = table.column("id").to_pylist()
+        texts = table.column("text").to_pylist()
+        sources = table.column("source").to_pylist()
+        pretraining = set(cfg.pretraining_splits)
+        candidate = np.array([s in pretraining for s in table.column("split").to_pylist()],
+                             dtype=bool)
+        reasons: list[str | None] = [None] * len(ids)
+        if eval_grams is not None:
+            pre = np.flatnonzero(candidate)
+            hit = pre[contaminated([texts[i] for i in pre], cfg.decontaminate_ngram, eval_grams)]
+            for i in hit:
+                reasons[i] = "decontaminated"
+            candidate[hit] = False
+        idx = np.flatnonzero(candidate)
+        c_ids = [ids[i] for i in idx]
+        c_texts = [texts[i] for i in idx]
+        ranks = [rank_of(ids[i], sources[i], len(texts[i]), cfg.source_priority) for i in idx]
+        exact = [exact_key(t, cfg.lowercase) for t in c_texts]
+        sigs = self.hasher.signatures(c_texts) if self.hasher else None
+        for item in band_entries(c_ids, ranks, exact, sigs, cfg, self.partitions, True):
+            yield beam.pvalue.TaggedOutput("bands", item)
+
+        shard = by_partition(ids, cfg.num_shards)
+        cand_shard = shard[idx]
+        for s in np.unique(shard):
+            rows = np.flatnonzero(shard == s)
+            signatures = None
+            if sigs is not None:
+                mine = np.flatnonzero(cand_shard == s)
+                signatures = pa.table({
+                    "id": [c_ids[k] for k in mine],
+                    "rank": [json.dumps(list(ranks[k])) for k in mine],
+                    "signature": pa.FixedSizeListArray.from_arrays(
+                        pa.array(sigs[mine].ravel()), sigs.shape[1]).cast(pa.list_(pa.uint32())),
+                }, schema=SIGNATURE_SCHEMA)
+            yield int(s), Piece(table.take(pa.array(rows)), [reasons[i] for i in rows], signatures)
+
+
+def earlier_entries(table: pa.Table, cfg: DedupConfig, partitions: int
+                    ) -> Iterator[tuple[int, BandEntries]]:
+    """A batch of an earlier build's signatures -> its band entries (generation 0: they keep
+    priority and are never linked away; no exact band: they are not re-emitted)."""
+    ids = table.column("id").to_pylist()
+    ranks = [(0, *json.loads(r)[1:]) for r in table.column("rank").to_pylist()]
+    exact = [hashlib.blake2b(b"earlier\x00" + i.encode("utf-8"), digest_size=16).digest()
+             for i in ids]
+    sigs = table.column("signature").combine_chunks().flatten().to_numpy(
+        zero_copy_only=False).astype(np.uint32).reshape(len(ids), cfg.bands * cfg.rows)
+    yield from band_entries(ids, ranks, exact, sigs, cfg, partitions, False)
+
+
+# ---- buckets -> links and exact drops -------------------------------------------------------
+
+def _runs(*columns: np.ndarray) -> np.ndarray:
+    """bool per row of sorted columns: True where a new run of equal values starts."""
+    new = np.zeros(len(columns[0]), dtype=bool)
+    new[:1] = True
+    for column in columns:
+        new[1:] |= column[1:] != column[:-1]
+    return new
+
+
+def _pairs(starts: np.ndarray, sizes: np.ndarray, all_better: bool) -> tuple[np.ndarray, ...]:
+    """Groups of rows [start, start + size) -> (better, worse) row pairs: every earlier row of
+    the group, or only its first row, for each row after the first."""
+    position = np.concatenate([np.arange(s) for s in sizes]) if len(sizes) else np.zeros(0, int)
+    first = np.repeat(starts, sizes)
+    worse = first + position
+    if not all_better:
+        return first[position > 0], worse[position > 0]
+    per = position  # a row at position p has p better rows
+    worse = np.repeat(worse, per)
+    offset = np.arange(len(worse)) - np.repeat(np.cumsum(per) - per, per)
+    return np.repeat(first, per) + offset, worse
+
+
+class LinkPartition(beam.DoFn):
+    """partition -> [BandEntries] -> exact drops and LSH links, in batches:
+    ("drops", (shard of the dropped, [drop])) and (partition of the target, ("in", links))
+    plus (partition of the source, ("out", ids)). Vectorised over the partition's entries: a
+    Python loop per bucket cost more than computing the signatures."""
+
+    def __init__(self, cfg: DedupConfig) -> None:
+        self.cfg = cfg
+        self.partitions = 8 * cfg.num_shards
 
     def process(self, element: tuple[int, Iterable[BandEntries]]):
+        cfg = self.cfg
         _, batches = element
         batches = list(batches)
-        bands = np.concatenate([b.bands for b in batches])
-        keys = np.concatenate([b.keys for b in batches])
-        which = np.concatenate([np.full(len(b.bands), k, np.int32) for k, b in enumerate(batches)])
-        docs = np.concatenate([b.docs for b in batches])
-        order = np.lexsort((keys, bands))
-        bands, keys, which, docs = bands[order], keys[order], which[order], docs[order]
-        starts = np.flatnonzero(np.r_[True, (bands[1:] != bands[:-1]) | (keys[1:] != keys[:-1])])
-        sizes = np.diff(np.r_[starts, len(keys)])
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1], strict=True):
-            count(NAME, "lsh_buckets_with_collisions")
-            members = []
-            for k in range(start, start + size):
-                b, d = batches[which[k]], docs[k]
-                members.append((b.ranks[d], b.ids[d], b.sigs[d]))
-            yield from link_members(members, self.cfg)
+        offsets = np.cumsum([0] + [len(b.ids) for b in batches])
+        ids = [i for b in batches for i in b.ids]
+        ranks = [r for b in batches for r in b.ranks]
+        exact = np.frombuffer(b"".join(k for b in batches for k in b.exact),
+                              dtype=np.uint64).reshape(-1, 2)
+        _, exact = np.unique(exact, axis=0, return_inverse=True)
+        exact = exact.ravel()
+        position = np.empty(len(ids), dtype=np.int64)
+        position[sorted(range(len(ids)), key=ranks.__getitem__)] = np.arange(len(ids))
+        band = np.concatenate([b.bands for b in batches])
+        key = np.concatenate([b.keys for b in batches])
+        doc = np.concatenate([b.docs + offsets[k] for k, b in enumerate(batches)])
+
+        # Exact groups inside each bucket: their best-ranked member stands for them.
+        order = np.lexsort((position[doc], exact[doc], key, band))
+        band, key, doc = band[order], key[order], doc[order]
+        first = _runs(band, key, exact[doc])
+        keeper = doc[np.maximum.accumulate(np.where(first, np.arange(len(doc)), 0))]
+        lost = ~first & (band == EXACT_BAND)
+        drops = [(ids[d], "duplicate_exact", ranks[k], ids[k])
+                 for d, k in zip(doc[lost], keeper[lost], strict=True)]
+
+        # LSH buckets of two or more (exact-distinct) members, best first.
+        lsh = first & (band != EXACT_BAND)
+        band, key, doc = band[lsh], key[lsh], doc[lsh]
+        order = np.lexsort((position[doc], key, band))
+        band, key, doc = band[order], key[order], doc[order]
+        starts = np.flatnonzero(_runs(band, key))
+        sizes = np.diff(np.r_[starts, len(doc)])
+        many = sizes > 1
+        count(NAME, "lsh_buckets_with_collisions", int(many.sum()))
+        better, worse = _pairs(starts[many], sizes[many], cfg.verify)  # rows, not documents
+        generation = np.array([r[0] for r in ranks], dtype=np.int64)
+        # A document of the earlier build is final: never linked away.
+        movable = generation[doc[worse]] != 0
+        better, worse = better[movable], worse[movable]
+        if cfg.verify and len(worse):
+            sigs = np.concatenate([b.sigs for b in batches])
+            passed = np.zeros(len(worse), dtype=bool)
+            for lo in range(0, len(worse), 65536):  # bounded memory: pairs x permutations
+                equal = sigs[doc[better[lo: lo + 65536]]] == sigs[doc[worse[lo: lo + 65536]]]
+                passed[lo: lo + 65536] = equal.mean(axis=1) >= cfg.threshold
+            # Per (bucket, worse member), its passing better members in rank order, at most
+            # max_links_per_doc of them; a member with none was a rejected candidate.
+            segment = _runs(worse)
+            seg_id = np.cumsum(segment) - 1
+            hits = np.bincount(seg_id, weights=passed)
+            count(NAME, "lsh_candidates_rejected_by_verification", int((hits == 0).sum()))
+            passes = np.cumsum(passed)
+            before = (passes - passed)[segment]  # passes before each segment
+            keep = passed & (passes - before[seg_id] <= cfg.max_links_per_doc)
+            better, worse = better[keep], worse[keep]
+        better, worse = doc[better], doc[worse]
+        links = sorted({(ids[w], ranks[b], ids[b]) for b, w in zip(better, worse, strict=True)
+                        if ids[b] != ids[w]})  # the same id in the earlier build: no duplicate
+        yield from _batched("drops", drops, lambda x: x[0], cfg.num_shards)
+        yield from ((p, ("in", v)) for p, v in _batched(None, links, lambda x: x[2],
+                                                          self.partitions))
+        yield from ((p, ("out", v)) for p, v in _batched(None, sorted({x[0] for x in links}),
+                                                           lambda x: x, self.partitions))
 
 
-def choose_roots(element: tuple[str, dict[str, list]]) -> Iterator[tuple[str, tuple[Rank, str]]]:
-    """Keyed by a linked-to document j: if j links to nobody better (a root, so kept), each
-    document linking to j may be dropped for it."""
-    j, groups = element
-    if groups["links_of_j"]:
-        return
-    for doc_id, j_rank in groups["linked_from"]:
-        yield doc_id, (j_rank, j)
+def _batched(tag: str | None, items: list, key, partitions: int):
+    """Items -> one (partition, [items]) element per partition (tagged when `tag`)."""
+    groups = defaultdict(list)
+    for item in items:
+        groups[stable_hash(key(item)) % partitions].append(item)
+    for p, group in sorted(groups.items()):
+        yield (p, group) if tag is None else beam.pvalue.TaggedOutput(tag, (p, group))
+
+
+def choose_roots(element: tuple[int, Iterable[tuple[str, list]]], num_shards: int):
+    """partition -> [("in", links to targets here) | ("out", linking ids here)] -> for each
+    document linked to a target that links to nobody better (a root, so kept), a drop for its
+    best such root, batched by the shard of the dropped document."""
+    _, values = element
+    incoming, linking = set(), set()
+    for kind, items in values:
+        if kind == "in":
+            incoming.update(items)
+        else:
+            linking.update(items)
+    best: dict[str, tuple] = {}
+    for doc, rank, target in incoming:
+        if target not in linking and (doc not in best or (rank, target) < best[doc][2:]):
+            best[doc] = (doc, "duplicate_minhash", rank, target)
+    yield from _batched(None, sorted(best.values()), lambda x: x[0], num_shards)
+
+
+# ---- apply the drops, per output shard --------------------------------------------------------
+
+class ApplyShard(beam.DoFn):
+    """shard -> its Pieces and Drops -> docs/, rejected/ and signatures/ files, counters, and
+    ("clusters", (partition of the root, [(root, removed id)]))."""
+
+    def __init__(self, cfg: DedupConfig, out: str) -> None:
+        self.cfg, self.out = cfg, out
+
+    def process(self, element: tuple[int, dict[str, list]]):
+        shard, groups = element
+        n = self.cfg.num_shards
+        pieces: list[Piece] = list(groups["piece"])
+        best: dict[str, tuple] = {}  # id -> (id, reason, keeper rank, keeper)
+        for batch in groups["drops"]:
+            for drop in batch:
+                if drop[0] not in best or drop[2:] < best[drop[0]][2:]:
+                    best[drop[0]] = drop
+        table = (pa.concat_tables([p.table for p in pieces]) if pieces
+                 else ARROW_SCHEMA.empty_table())
+        reasons = [r for p in pieces for r in p.reasons]
+        ids = table.column("id").to_pylist()
+        metas = table.column("meta").to_pylist()
+        dropped, rejected_reasons, rejected_metas = [], [], []
+        per_reason: Counter = Counter()
+        for i, (doc_id, reason) in enumerate(zip(ids, reasons, strict=True)):
+            drop = best.get(doc_id)
+            if drop is not None:
+                reason = drop[1]
+                metas[i] = with_duplicate_of(metas[i], drop[3])
+            if reason is not None:
+                dropped.append(i)
+                rejected_reasons.append(reason)
+                rejected_metas.append(metas[i])
+                per_reason[reason] += 1
+        if len(best) != sum(r.startswith("duplicate_") for r in rejected_reasons):
+            raise RuntimeError(f"dedup shard {shard}: a drop names a document not in the shard")
+        for reason, value in sorted(per_reason.items()):
+            count(NAME, f"dropped:{reason}", value)
+        count(NAME, "in", len(ids))
+        count(NAME, "out", len(ids) - len(dropped))
+        keep = np.ones(len(ids), dtype=bool)
+        keep[dropped] = False
+        write_table(table.filter(keep), FileSystems.join(self.out, "docs"), shard, n)
+        rejected = table.take(pa.array(dropped, pa.int64()))
+        rejected = rejected.set_column(rejected.schema.get_field_index("meta"), "meta",
+                                       pa.array(rejected_metas, pa.string()))
+        rejected = rejected.append_column("reason", pa.array(rejected_reasons, pa.string()))
+        write_table(rejected.cast(REJECTED_SCHEMA), FileSystems.join(self.out, "rejected"),
+                    shard, n)
+        if self.cfg.minhash:
+            signatures = [p.signatures for p in pieces if p.signatures is not None]
+            sig_table = (pa.concat_tables(signatures) if signatures
+                         else SIGNATURE_SCHEMA.empty_table())
+            # The signatures of the documents this build keeps: what a later build dedups against.
+            kept = np.array([i not in best for i in sig_table.column("id").to_pylist()], bool)
+            write_table(sig_table.filter(kept), FileSystems.join(self.out, "signatures"), shard, n)
+        minhash = [(d[3], d[0]) for d in best.values() if d[1] == "duplicate_minhash"]
+        yield from _batched("clusters", minhash, lambda x: x[0], 8 * n)
+
+
+def clusters_of(element: tuple[int, Iterable[list[tuple[str, str]]]]):
+    """partition -> [(root, removed id)] -> [(root, [removed ids])] for ClusterStats."""
+    _, batches = element
+    members = defaultdict(list)
+    for batch in batches:
+        for root, doc in batch:
+            members[root].append(doc)
+    yield sorted(members.items())
 
 
 class ClusterStats(beam.CombineFn):
-    """(root, [removed ids]) -> size histogram, the 10 largest clusters, clusters over limit."""
+    """[(root, [removed ids])] -> size histogram, the 10 largest clusters, clusters over limit."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -258,12 +475,12 @@ class ClusterStats(beam.CombineFn):
     def create_accumulator(self) -> tuple[Counter, list]:
         return Counter(), []
 
-    def add_input(self, acc: tuple[Counter, list], cluster: tuple[str, list[str]]):
+    def add_input(self, acc: tuple[Counter, list], clusters: list[tuple[str, list[str]]]):
         sizes, largest = acc
-        root, members = cluster
-        sizes[1 + len(members)] += 1
-        largest = sorted([*largest, (-(1 + len(members)), root, sorted(members)[:5])])[:10]
-        return sizes, largest
+        for root, members in clusters:
+            sizes[1 + len(members)] += 1
+            largest.append((-(1 + len(members)), root, sorted(members)[:5]))
+        return sizes, sorted(largest)[:10]
 
     def merge_accumulators(self, accs: Iterable[tuple[Counter, list]]):
         sizes, largest = Counter(), []
@@ -290,136 +507,84 @@ def write_json(stats: dict, path: str) -> None:
                         stats["limit"], stats["largest"][0]["size"])
 
 
-def apply_drops(element: tuple[str, dict[str, list]]) -> Iterator[tuple[dict, str | None]]:
-    _, groups = element
-    (row,) = groups["row"]
-    roots = groups["root"]
-    if roots:
-        _, root = min(roots)
-        yield _with_duplicate_of(row, root), "duplicate_minhash"
-    else:
-        yield row, None
-
-
 # ---- the job --------------------------------------------------------------------------------
 
-def _read_earlier_signatures(p: beam.Pipeline, cfg: DedupConfig) -> beam.PCollection:
+def _check_earlier(cfg: DedupConfig) -> bool:
+    """Validate `cfg.against` before the job starts; True when it has signatures to read."""
     earlier = cfg.against
     manifest_path = os.path.join(earlier, "manifest.json")
     if not os.path.exists(manifest_path):
         raise FileNotFoundError(f"dedup.against: {earlier} has no manifest.json (not a build)")
     with open(manifest_path, encoding="utf-8") as fh:
-        old = json.load(fh)["config"]
+        manifest = json.load(fh)
+    old = manifest["config"]
     for key in ("ngram", "bands", "rows", "seed"):
         if old.get(key) != getattr(cfg, key):
             raise ValueError(f"dedup.against: {earlier} used {key}={old.get(key)}, this recipe "
                              f"{getattr(cfg, key)}: signatures are not comparable")
-    if not parquet_files(earlier, "signatures"):
-        return p | "NoEarlier" >> beam.Create([])
-    return (
-        p
-        | "ReadEarlier" >> beam.io.ReadFromParquet(
-            FileSystems.join(earlier, "signatures", "*.parquet"))
-        | "EarlierFirst" >> beam.Map(lambda r: (
-            r["id"], (0, *json.loads(r["rank"])[1:]), np.asarray(r["signature"], np.uint32)))
-    )
+    if manifest.get("version", VERSION) != VERSION:
+        raise ValueError(f"dedup.against: {earlier} was built by dedup version "
+                         f"{manifest['version']}, this is {VERSION}: its word hashes differ, "
+                         "so its signatures are not comparable (rebuild it)")
+    return bool(parquet_files(earlier, "signatures"))
 
 
 def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     out = str(out)
-    pretraining, priority = set(cfg.pretraining_splits), cfg.source_priority
-    lowercase = cfg.lowercase
+    pretraining = set(cfg.pretraining_splits)
+    partitions = 8 * cfg.num_shards
+    has_earlier = _check_earlier(cfg) if cfg.against else False
 
     def build(p: beam.Pipeline) -> None:
-        docs = p | "Read" >> ReadDocuments(str(inputs["clean"]))
-        parts = docs | "BySplit" >> beam.Partition(
-            lambda r, _: 0 if r["split"] in pretraining else 1, 2)
-        pre, evaluation = parts[0], parts[1]
-        outcomes = [evaluation | "EvalPassThrough" >> beam.Map(lambda r: (r, None))]
-
+        columns = list(ARROW_SCHEMA.names)
+        tables = p | "Read" >> ReadDocumentBatches(str(inputs["clean"]), columns)
+        side = []
         if cfg.decontaminate:
             n = cfg.decontaminate_ngram
             eval_grams = (
-                evaluation
-                | "EvalNgrams" >> beam.Map(lambda r: ngram_hashes(r["text"], n))
+                tables
+                | "EvalNgrams" >> beam.Map(evaluation_ngrams, pretraining, n)
                 | "AllEvalNgrams" >> beam.CombineGlobally(SortedUnion())  # one sorted uint64 array
             )
-            checked = pre | "Decontaminate" >> beam.ParDo(
-                Decontaminate(n), beam.pvalue.AsSingleton(eval_grams)).with_outputs(
-                    "dropped", main="clean")
-            outcomes.append(checked.dropped)
-            pre = checked.clean
-
-        exact = (
-            pre
-            | "KeyByText" >> beam.Map(lambda r: (exact_key(r["text"], lowercase),
-                                                 (rank_of(r, priority), r)))
-            | "GroupByText" >> beam.GroupByKey()  # text hash -> [(rank, row)]
-            | "KeepBest" >> beam.FlatMap(keep_best).with_outputs("dropped", main="kept")
+            side = [beam.pvalue.AsSingleton(eval_grams)]
+        prepared = tables | "Prepare" >> beam.ParDo(Prepare(cfg), *side).with_outputs(
+            "bands", main="pieces")
+        entries = prepared.bands  # partition -> BandEntries
+        if has_earlier:
+            earlier = (
+                p
+                | "ReadEarlier" >> ReadDocumentBatches(cfg.against, list(SIGNATURE_SCHEMA.names),
+                                                       sub="signatures")
+                | "EarlierBands" >> beam.FlatMap(earlier_entries, cfg, partitions)
+            )
+            entries = (entries, earlier) | "WithEarlier" >> beam.Flatten()
+        linked = (
+            entries
+            | "GroupByPartition" >> beam.GroupByKey()  # partition -> [BandEntries]
+            | "Link" >> beam.ParDo(LinkPartition(cfg)).with_outputs("drops", main="links")
         )
-        outcomes.append(exact.dropped)
-        survivors = exact.kept  # (rank, row)
-
-        if not cfg.minhash:
-            outcomes.append(survivors | "NoMinHash" >> beam.MapTuple(lambda _, r: (r, None)))
-        else:
-            signed = (
-                survivors
-                | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=512)
-                | "Sign" >> beam.ParDo(Sign(cfg))  # [(id, rank, signature)] per batch
-            )
-            indexed = signed
-            if cfg.against:
-                earlier = (_read_earlier_signatures(p, cfg)
-                           | "BatchEarlier" >> beam.BatchElements(min_batch_size=256,
-                                                                  max_batch_size=4096))
-                indexed = (signed, earlier) | "WithEarlier" >> beam.Flatten()
-            partitions = 8 * cfg.num_shards
-            links = (
-                indexed
-                | "Bands" >> beam.FlatMap(partition_bands, cfg.bands, cfg.rows, partitions)
-                | "GroupByPartition" >> beam.GroupByKey()  # partition -> [BandEntries]
-                | "Link" >> beam.ParDo(LinkPartition(cfg))  # id -> (better rank, better id)
-                | "DistinctLinks" >> beam.Distinct()
-            )
-            linked_from = links | "ByTarget" >> beam.MapTuple(
-                lambda doc_id, better: (better[1], (doc_id, better[0])))
-            links_of = links | "BySource" >> beam.MapTuple(lambda doc_id, _: (doc_id, True))
-            drops = (
-                {"linked_from": linked_from, "links_of_j": links_of}
-                | "JoinTargets" >> beam.CoGroupByKey()
-                | "Roots" >> beam.FlatMap(choose_roots)  # id -> (root rank, root id)
-            )
+        minhash_drops = (
+            linked.links
+            | "GroupByTarget" >> beam.GroupByKey()  # partition -> [("in", links) | ("out", ids)]
+            | "Roots" >> beam.FlatMap(choose_roots, cfg.num_shards)  # shard -> [drop]
+        )
+        every_shard = p | "ShardNumbers" >> beam.Create([(i, []) for i in range(cfg.num_shards)])
+        drops = (linked.drops, minhash_drops, every_shard) | "AllDrops" >> beam.Flatten()
+        applied = (
+            {"piece": prepared.pieces, "drops": drops}
+            | "JoinShards" >> beam.CoGroupByKey()  # shard -> pieces and drops
+            | "ApplyShard" >> beam.ParDo(ApplyShard(cfg, out)).with_outputs("clusters",
+                                                                            main="written")
+        )
+        if cfg.minhash:
             _ = (
-                drops
-                | "BestRoot" >> beam.CombinePerKey(min)
-                | "ByRoot" >> beam.Map(lambda d: (d[1][1], d[0]))
-                | "GroupByRoot" >> beam.GroupByKey()  # root -> [removed ids]
-                | "ToList" >> beam.MapTuple(lambda root, ids: (root, list(ids)))
+                applied.clusters
+                | "GroupByRoot" >> beam.GroupByKey()  # partition -> [(root, removed id)]
+                | "Clusters" >> beam.FlatMap(clusters_of)
                 | "ClusterStats" >> beam.CombineGlobally(ClusterStats(cfg.max_cluster_size))
                 | "WriteClusters" >> beam.Map(write_json, FileSystems.join(out, "clusters.json"))
             )
-            outcomes.append(
-                {"row": survivors | "ById" >> beam.MapTuple(lambda _, r: (r["id"], r)),
-                 "root": drops}
-                | "JoinDrops" >> beam.CoGroupByKey()
-                | "ApplyDrops" >> beam.FlatMap(apply_drops)
-            )
-            # The signatures of the documents this build keeps: what a later build dedups against.
-            _ = (
-                {"sig": signed | "SigById" >> beam.FlatMap(
-                    lambda batch: [(sig[0], sig) for sig in batch]), "root": drops}
-                | "JoinSigDrops" >> beam.CoGroupByKey()
-                | "KeptSignatures" >> beam.FlatMap(
-                    lambda e: [] if e[1]["root"] else [e[1]["sig"][0]])
-                | "SignatureRows" >> beam.Map(lambda s: {
-                    "id": s[0], "rank": json.dumps(list(s[1])), "signature": s[2].tolist()})
-                | "WriteSignatures" >> WriteRows(FileSystems.join(out, "signatures"),
-                                                 SIGNATURE_SCHEMA, cfg.num_shards)
-            )
-        pairs = tuple(outcomes) | "AllOutcomes" >> beam.Flatten()  # (row, reason | None)
-        write_kept_and_rejected(pairs, out, NAME, cfg.num_shards)
 
     counters = run_pipeline(build, options, NAME)
     check_document_outputs(NAME, out, counters)

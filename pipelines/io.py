@@ -102,11 +102,10 @@ class ReadDocumentBatches(beam.PTransform):
             pattern, columns=self.columns)
 
 
-def write_shard(shard: tuple[int, Iterable[Row]], folder: str, num_shards: int,
-                schema: pa.Schema) -> str:
-    index, rows = shard
-    ordered = sorted(rows, key=lambda r: r["id"])
-    table = pa.Table.from_pylist(ordered, schema=schema)
+def write_table(table: pa.Table, folder: str, index: int, num_shards: int) -> str:
+    """One shard file `<folder>/part-NNNNN-of-MMMMM.parquet`, rows sorted by id, written under a
+    temporary name then renamed (a reader never sees half a file)."""
+    table = table.sort_by("id")  # UTF-8 byte order is code point order: same as sorted(ids)
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     final = FileSystems.join(folder, f"part-{index:05d}-of-{num_shards:05d}.parquet")
@@ -115,6 +114,12 @@ def write_shard(shard: tuple[int, Iterable[Row]], folder: str, num_shards: int,
         fh.write(buffer.getvalue())
     FileSystems.rename([tmp], [final])
     return final
+
+
+def write_shard(shard: tuple[int, Iterable[Row]], folder: str, num_shards: int,
+                schema: pa.Schema) -> str:
+    index, rows = shard
+    return write_table(pa.Table.from_pylist(list(rows), schema=schema), folder, index, num_shards)
 
 
 class WriteRows(beam.PTransform):
