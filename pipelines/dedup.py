@@ -7,8 +7,9 @@ through untouched and are what the pretraining documents are decontaminated agai
 1. Decontamination: a pretraining document sharing a `decontaminate_ngram`-word n-gram with any
    evaluation document is dropped as `decontaminated` (the evaluation n-gram hashes are one sorted
    array, a side input: evaluation sets are small by nature).
-2. Exact: documents keyed by a 128-bit hash of their normalised text; per key the best-ranked
-   is kept, the rest dropped as `duplicate_exact`.
+2. Exact: documents keyed by a 128-bit hash of their normalised text (`minhash.exact_key`:
+   whitespace collapsed, lower-cased); per key the best-ranked is kept, the rest dropped as
+   `duplicate_exact`.
 3. MinHash LSH without a single-node union-find (ARCHITECTURE.md): signatures are computed in
    batches (`pipelines.minhash`, identical to datasketch); each document goes to one bucket per
    band; within a bucket every document is linked to the better-ranked members whose estimated
@@ -43,8 +44,9 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -61,7 +63,7 @@ from pipelines.io import (
     write_table,
 )
 from pipelines.manifest import RunOptions
-from pipelines.minhash import MinHasher, ngram_hashes64
+from pipelines.minhash import MinHasher, encode, exact_keys, ngram_hashes64
 from pipelines.recipe import DedupConfig
 from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, stable_hash
 
@@ -76,13 +78,6 @@ SIGNATURE_SCHEMA = pa.schema([
 ])
 EXACT_BAND = -1
 _CHUNK = 4096  # documents per Prepare step: bounds memory whatever the row group size
-
-
-def exact_key(text: str, lowercase: bool) -> bytes:
-    """128-bit hash of the text with whitespace collapsed (and lower-cased)."""
-    norm = " ".join(text.split())
-    return hashlib.blake2b((norm.lower() if lowercase else norm).encode("utf-8"),
-                           digest_size=16).digest()
 
 
 def rank_of(doc_id: str, source: str, chars: int, priority: list[str],
@@ -159,18 +154,17 @@ class BandEntries(NamedTuple):
 
     bands: np.ndarray  # int16[entries]; EXACT_BAND for the exact key
     keys: np.ndarray  # uint64[entries]
-    docs: np.ndarray  # int32[entries]: index into ids / ranks / exact / sigs
+    docs: np.ndarray  # int32[entries]: index into ids / ranks / exact
     ids: list[str]
     ranks: list[Rank]
     exact: list[bytes]  # exact key per document
-    sigs: np.ndarray | None  # uint32[documents, permutations] when verifying
 
 
 def band_entries(ids: list[str], ranks: list[Rank], exact: list[bytes], sigs: np.ndarray | None,
-                 cfg: DedupConfig, partitions: int, with_exact: bool
-                 ) -> Iterator[tuple[int, BandEntries]]:
+                 cfg: DedupConfig, partitions: int, with_exact: bool):
     """A batch of documents -> (partition, BandEntries): one element per partition per batch
-    instead of one per (document, band), so the shuffle moves arrays, not objects."""
+    instead of one per (document, band), so the shuffle moves arrays, not objects; and, when
+    verifying, ("sigs", (signature partition, ("sigs", exact keys, signatures)))."""
     columns = []
     if with_exact:
         columns.append(np.frombuffer(b"".join(k[:8] for k in exact), dtype=np.uint64)[:, None])
@@ -181,29 +175,51 @@ def band_entries(ids: list[str], ranks: list[Rank], exact: list[bytes], sigs: np
     keys = np.hstack(columns)  # [docs, bands (+1)]
     first_band = EXACT_BAND if with_exact else 0
     part = (keys % np.uint64(partitions)).astype(np.int64)
-    keep_sigs = sigs if cfg.verify else None
     for p in np.unique(part):
         doc_idx, column = np.nonzero(part == p)
         used, local = np.unique(doc_idx, return_inverse=True)
         yield int(p), BandEntries(
             (column + first_band).astype(np.int16), keys[doc_idx, column], local.astype(np.int32),
-            [ids[i] for i in used], [ranks[i] for i in used], [exact[i] for i in used],
-            None if keep_sigs is None else keep_sigs[used])
+            [ids[i] for i in used], [ranks[i] for i in used], [exact[i] for i in used])
+    if sigs is not None and cfg.verify:
+        where = np.array([signature_partition(k, partitions) for k in exact], dtype=np.int64)
+        for sp in np.unique(where):
+            mine = np.flatnonzero(where == sp)
+            yield beam.pvalue.TaggedOutput(
+                "sigs", (int(sp), ("sigs", [exact[i] for i in mine], sigs[mine])))
 
 
 class Piece(NamedTuple):
-    """One batch's rows that belong to one output shard, with what Prepare decided."""
+    """One batch's rows that belong to one output shard, with what Prepare decided. The rows
+    wait in a file of the stage's scratch folder, so the shuffle moves a path, not the text
+    (shuffling the rows cost more than the MinHash computation)."""
 
-    table: pa.Table  # ARROW_SCHEMA
+    rows: str  # Arrow IPC file: ARROW_SCHEMA
     reasons: list[str | None]  # "decontaminated" or None (not decided here)
-    signatures: pa.Table | None  # SIGNATURE_SCHEMA: the LSH candidates among these rows
+    signatures: str | None  # Arrow IPC file: SIGNATURE_SCHEMA, the LSH candidates among the rows
+
+
+SCRATCH = "_scratch"  # under the stage's output folder; removed when the job ends
+
+
+def spill(table: pa.Table, folder: str) -> str:
+    path = FileSystems.join(folder, f"{uuid.uuid4().hex}.arrow")
+    with FileSystems.create(path) as fh, pa.ipc.new_file(fh, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def unspill(path: str) -> pa.Table:
+    with FileSystems.open(path) as fh:
+        return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
 
 
 class Prepare(beam.DoFn):
-    """A record batch -> ("bands", (partition, BandEntries)) and (shard, Piece)."""
+    """A record batch -> ("bands", (partition, BandEntries)), "sigs" (see `band_entries`) and
+    (shard, Piece)."""
 
-    def __init__(self, cfg: DedupConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: DedupConfig, scratch: str) -> None:
+        self.cfg, self.scratch = cfg, scratch
         self.partitions = 8 * cfg.num_shards
 
     def setup(self) -> None:
@@ -233,17 +249,19 @@ class Prepare(beam.DoFn):
         c_ids = [ids[i] for i in idx]
         c_texts = [texts[i] for i in idx]
         ranks = [rank_of(ids[i], sources[i], len(texts[i]), cfg.source_priority) for i in idx]
-        exact = [exact_key(t, cfg.lowercase) for t in c_texts]
-        sigs = self.hasher.signatures(c_texts) if self.hasher else None
+        encoded = encode(c_texts)  # lower-cased code points, read by both kernels
+        exact = exact_keys(c_texts, cfg.lowercase, encoded if cfg.lowercase else None)
+        sigs = self.hasher.signatures(c_texts, encoded) if self.hasher else None
         for item in band_entries(c_ids, ranks, exact, sigs, cfg, self.partitions, True):
-            yield beam.pvalue.TaggedOutput("bands", item)
+            yield item if isinstance(item, beam.pvalue.TaggedOutput) else (
+                beam.pvalue.TaggedOutput("bands", item))
 
         shard = by_partition(ids, cfg.num_shards)
         cand_shard = shard[idx]
         for s in np.unique(shard):
             rows = np.flatnonzero(shard == s)
             signatures = None
-            if sigs is not None:
+            if sigs is not None and len(sigs):
                 mine = np.flatnonzero(cand_shard == s)
                 signatures = pa.table({
                     "id": [c_ids[k] for k in mine],
@@ -251,11 +269,12 @@ class Prepare(beam.DoFn):
                     "signature": pa.FixedSizeListArray.from_arrays(
                         pa.array(sigs[mine].ravel()), sigs.shape[1]).cast(pa.list_(pa.uint32())),
                 }, schema=SIGNATURE_SCHEMA)
-            yield int(s), Piece(table.take(pa.array(rows)), [reasons[i] for i in rows], signatures)
+                signatures = spill(signatures, self.scratch)
+            yield int(s), Piece(spill(table.take(pa.array(rows)), self.scratch),
+                                [reasons[i] for i in rows], signatures)
 
 
-def earlier_entries(table: pa.Table, cfg: DedupConfig, partitions: int
-                    ) -> Iterator[tuple[int, BandEntries]]:
+def earlier_entries(table: pa.Table, cfg: DedupConfig, partitions: int):
     """A batch of an earlier build's signatures -> its band entries (generation 0: they keep
     priority and are never linked away; no exact band: they are not re-emitted)."""
     ids = table.column("id").to_pylist()
@@ -292,11 +311,16 @@ def _pairs(starts: np.ndarray, sizes: np.ndarray, all_better: bool) -> tuple[np.
     return np.repeat(first, per) + offset, worse
 
 
-class LinkPartition(beam.DoFn):
-    """partition -> [BandEntries] -> exact drops and LSH links, in batches:
-    ("drops", (shard of the dropped, [drop])) and (partition of the target, ("in", links))
-    plus (partition of the source, ("out", ids)). Vectorised over the partition's entries: a
-    Python loop per bucket cost more than computing the signatures."""
+class Buckets(beam.DoFn):
+    """partition -> [BandEntries] -> what its buckets decide, in batches per destination:
+    - ("drops", (shard, [drop])): exact duplicates, final here;
+    - with verification, (partition, ("groups", Groups)): the LSH buckets of two or more
+      exact-distinct members, and ("requests", (signature partition, (partition, [exact keys]))):
+      the signatures those members need, fetched from where they were computed (no step holds
+      every signature, and a document no bucket shares with another never ships its signature);
+    - without, ("links", ...): the links to each bucket's best member (see `link_groups`).
+    Vectorised over the partition's entries: a Python loop per bucket cost more than computing
+    the signatures."""
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
@@ -304,14 +328,14 @@ class LinkPartition(beam.DoFn):
 
     def process(self, element: tuple[int, Iterable[BandEntries]]):
         cfg = self.cfg
-        _, batches = element
+        partition, batches = element
         batches = list(batches)
         offsets = np.cumsum([0] + [len(b.ids) for b in batches])
         ids = [i for b in batches for i in b.ids]
         ranks = [r for b in batches for r in b.ranks]
-        exact = np.frombuffer(b"".join(k for b in batches for k in b.exact),
-                              dtype=np.uint64).reshape(-1, 2)
-        _, exact = np.unique(exact, axis=0, return_inverse=True)
+        exact_keys = [k for b in batches for k in b.exact]
+        _, exact = np.unique(np.frombuffer(b"".join(exact_keys), dtype=np.uint64).reshape(-1, 2),
+                             axis=0, return_inverse=True)
         exact = exact.ravel()
         position = np.empty(len(ids), dtype=np.int64)
         position[sorted(range(len(ids)), key=ranks.__getitem__)] = np.arange(len(ids))
@@ -327,6 +351,7 @@ class LinkPartition(beam.DoFn):
         lost = ~first & (band == EXACT_BAND)
         drops = [(ids[d], "duplicate_exact", ranks[k], ids[k])
                  for d, k in zip(doc[lost], keeper[lost], strict=True)]
+        yield from _batched("drops", drops, lambda x: x[0], cfg.num_shards)
 
         # LSH buckets of two or more (exact-distinct) members, best first.
         lsh = first & (band != EXACT_BAND)
@@ -337,35 +362,117 @@ class LinkPartition(beam.DoFn):
         sizes = np.diff(np.r_[starts, len(doc)])
         many = sizes > 1
         count(NAME, "lsh_buckets_with_collisions", int(many.sum()))
-        better, worse = _pairs(starts[many], sizes[many], cfg.verify)  # rows, not documents
-        generation = np.array([r[0] for r in ranks], dtype=np.int64)
-        # A document of the earlier build is final: never linked away.
-        movable = generation[doc[worse]] != 0
-        better, worse = better[movable], worse[movable]
-        if cfg.verify and len(worse):
-            sigs = np.concatenate([b.sigs for b in batches])
-            passed = np.zeros(len(worse), dtype=bool)
-            for lo in range(0, len(worse), 65536):  # bounded memory: pairs x permutations
-                equal = sigs[doc[better[lo: lo + 65536]]] == sigs[doc[worse[lo: lo + 65536]]]
-                passed[lo: lo + 65536] = equal.mean(axis=1) >= cfg.threshold
-            # Per (bucket, worse member), its passing better members in rank order, at most
-            # max_links_per_doc of them; a member with none was a rejected candidate.
-            segment = _runs(worse)
-            seg_id = np.cumsum(segment) - 1
-            hits = np.bincount(seg_id, weights=passed)
-            count(NAME, "lsh_candidates_rejected_by_verification", int((hits == 0).sum()))
-            passes = np.cumsum(passed)
-            before = (passes - passed)[segment]  # passes before each segment
-            keep = passed & (passes - before[seg_id] <= cfg.max_links_per_doc)
-            better, worse = better[keep], worse[keep]
-        better, worse = doc[better], doc[worse]
-        links = sorted({(ids[w], ranks[b], ids[b]) for b, w in zip(better, worse, strict=True)
-                        if ids[b] != ids[w]})  # the same id in the earlier build: no duplicate
-        yield from _batched("drops", drops, lambda x: x[0], cfg.num_shards)
-        yield from ((p, ("in", v)) for p, v in _batched(None, links, lambda x: x[2],
-                                                          self.partitions))
-        yield from ((p, ("out", v)) for p, v in _batched(None, sorted({x[0] for x in links}),
-                                                           lambda x: x, self.partitions))
+        rows = doc[np.repeat(starts[many], sizes[many]) + np.concatenate(
+            [np.arange(s) for s in sizes[many]] or [np.zeros(0, np.int64)])]
+        used, rows = np.unique(rows, return_inverse=True)
+        groups = Groups(rows.astype(np.int32), sizes[many], [ids[i] for i in used],
+                        [ranks[i] for i in used], [exact_keys[i] for i in used])
+        if not cfg.verify:
+            yield from _tagged("links", link_groups(groups, None, cfg), self.partitions)
+            return
+        if len(used):
+            yield partition, ("groups", groups)
+        requests = defaultdict(list)
+        for k in groups.exact:
+            requests[signature_partition(k, self.partitions)].append(k)
+        for sp, keys in sorted(requests.items()):
+            yield beam.pvalue.TaggedOutput("requests", (sp, ("request", partition, keys)))
+
+
+class Groups(NamedTuple):
+    """A partition's LSH buckets of two or more members."""
+
+    rows: np.ndarray  # int32: a member (index into ids / ranks / exact) per row, by bucket
+    sizes: np.ndarray  # int64: rows per bucket; members of a bucket best-ranked first
+    ids: list[str]
+    ranks: list[Rank]
+    exact: list[bytes]
+
+
+def signature_partition(exact: bytes, partitions: int) -> int:
+    """Where a document's signature waits for requests: by its exact key (exact duplicates have
+    the same signature, and an earlier build's documents have keys of their own)."""
+    return int.from_bytes(exact[8:], "little") % partitions
+
+
+def fetch_signatures(element: tuple[int, Iterable[tuple]]):
+    """signature partition -> [("sigs", keys, uint32[keys, perms]) | ("request", partition,
+    keys)] -> (partition, ("sigs", keys, their signatures)) for each request."""
+    _, values = element
+    keys, arrays, requests = [], [], []
+    for value in values:
+        if value[0] == "sigs":
+            keys.extend(value[1])
+            arrays.append(value[2])
+        else:
+            requests.append(value[1:])
+    row = {k: i for i, k in enumerate(keys)}
+    sigs = np.concatenate(arrays) if arrays else None
+    for partition, wanted in requests:
+        yield partition, ("sigs", wanted, sigs[[row[k] for k in wanted]])
+
+
+class LinkGroups(beam.DoFn):
+    """partition -> its Groups and the signatures they asked for -> links (`link_groups`)."""
+
+    def __init__(self, cfg: DedupConfig) -> None:
+        self.cfg = cfg
+        self.partitions = 8 * cfg.num_shards
+
+    def process(self, element: tuple[int, Iterable[tuple]]):
+        _, values = element
+        groups, sigs = [], {}
+        for value in values:
+            if value[0] == "groups":
+                groups.append(value[1])
+            else:
+                sigs.update(zip(value[1], value[2], strict=True))
+        for g in groups:
+            yield from _tagged(None, link_groups(g, sigs, self.cfg), self.partitions)
+
+
+def link_groups(groups: Groups, sigs: dict[bytes, np.ndarray] | None, cfg: DedupConfig
+                ) -> list[tuple[str, Rank, str]]:
+    """Buckets -> sorted (id, better rank, better id) links: each member to the better-ranked
+    members whose estimated Jaccard (from full signatures) reaches `threshold`, at most
+    `max_links_per_doc` of them in rank order; to the bucket's best member without `sigs`."""
+    starts = (np.cumsum(groups.sizes) - groups.sizes).astype(np.int64)
+    better, worse = _pairs(starts, groups.sizes, sigs is not None)  # rows, not documents
+    doc = groups.rows
+    generation = np.array([r[0] for r in groups.ranks], dtype=np.int64)
+    # A document of the earlier build is final: never linked away.
+    movable = generation[doc[worse]] != 0 if len(worse) else np.zeros(0, bool)
+    better, worse = better[movable], worse[movable]
+    if sigs is not None and len(worse):
+        table = np.stack([sigs[k] for k in groups.exact])
+        passed = np.zeros(len(worse), dtype=bool)
+        for lo in range(0, len(worse), 65536):  # bounded memory: pairs x permutations
+            equal = table[doc[better[lo: lo + 65536]]] == table[doc[worse[lo: lo + 65536]]]
+            passed[lo: lo + 65536] = equal.mean(axis=1) >= cfg.threshold
+        # Per (bucket, worse member), its passing better members in rank order, at most
+        # max_links_per_doc of them; a member with none was a rejected candidate.
+        segment = _runs(worse)
+        seg_id = np.cumsum(segment) - 1
+        hits = np.bincount(seg_id, weights=passed)
+        count(NAME, "lsh_candidates_rejected_by_verification", int((hits == 0).sum()))
+        passes = np.cumsum(passed)
+        before = (passes - passed)[segment]  # passes before each segment
+        keep = passed & (passes - before[seg_id] <= cfg.max_links_per_doc)
+        better, worse = better[keep], worse[keep]
+    ids, ranks = groups.ids, groups.ranks
+    return sorted({(ids[w], ranks[b], ids[b]) for b, w in zip(doc[better], doc[worse], strict=True)
+                   if ids[b] != ids[w]})  # the same id in the earlier build: no duplicate
+
+
+def _tagged(tag: str | None, links: list[tuple[str, Rank, str]], partitions: int):
+    """Links -> ("in", links) to the partition of each target, ("out", ids) to the partition
+    of each linking document: what `choose_roots` joins."""
+    for p, v in _batched(None, links, lambda x: x[2], partitions):
+        item = (p, ("in", v))
+        yield item if tag is None else beam.pvalue.TaggedOutput(tag, item)
+    for p, v in _batched(None, sorted({x[0] for x in links}), lambda x: x, partitions):
+        item = (p, ("out", v))
+        yield item if tag is None else beam.pvalue.TaggedOutput(tag, item)
 
 
 def _batched(tag: str | None, items: list, key, partitions: int):
@@ -413,7 +520,7 @@ class ApplyShard(beam.DoFn):
             for drop in batch:
                 if drop[0] not in best or drop[2:] < best[drop[0]][2:]:
                     best[drop[0]] = drop
-        table = (pa.concat_tables([p.table for p in pieces]) if pieces
+        table = (pa.concat_tables([unspill(p.rows) for p in pieces]) if pieces
                  else ARROW_SCHEMA.empty_table())
         reasons = [r for p in pieces for r in p.reasons]
         ids = table.column("id").to_pylist()
@@ -446,7 +553,7 @@ class ApplyShard(beam.DoFn):
         write_table(rejected.cast(REJECTED_SCHEMA), FileSystems.join(self.out, "rejected"),
                     shard, n)
         if self.cfg.minhash:
-            signatures = [p.signatures for p in pieces if p.signatures is not None]
+            signatures = [unspill(p.signatures) for p in pieces if p.signatures is not None]
             sig_table = (pa.concat_tables(signatures) if signatures
                          else SIGNATURE_SCHEMA.empty_table())
             # The signatures of the documents this build keeps: what a later build dedups against.
@@ -548,29 +655,48 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
                 | "AllEvalNgrams" >> beam.CombineGlobally(SortedUnion())  # one sorted uint64 array
             )
             side = [beam.pvalue.AsSingleton(eval_grams)]
-        prepared = tables | "Prepare" >> beam.ParDo(Prepare(cfg), *side).with_outputs(
-            "bands", main="pieces")
-        entries = prepared.bands  # partition -> BandEntries
+        prepared = tables | "Prepare" >> beam.ParDo(Prepare(cfg, scratch), *side).with_outputs(
+            "bands", "sigs", main="pieces")
+        entries = [prepared.bands]  # partition -> BandEntries
+        signatures = [prepared.sigs]  # signature partition -> ("sigs", exact keys, signatures)
         if has_earlier:
             earlier = (
                 p
                 | "ReadEarlier" >> ReadDocumentBatches(cfg.against, list(SIGNATURE_SCHEMA.names),
                                                        sub="signatures")
-                | "EarlierBands" >> beam.FlatMap(earlier_entries, cfg, partitions)
+                | "EarlierBands" >> beam.FlatMap(earlier_entries, cfg, partitions).with_outputs(
+                    "sigs", main="bands")
             )
-            entries = (entries, earlier) | "WithEarlier" >> beam.Flatten()
-        linked = (
-            entries
+            entries.append(earlier.bands)
+            signatures.append(earlier.sigs)
+        buckets = (
+            tuple(entries)
+            | "AllEntries" >> beam.Flatten()
             | "GroupByPartition" >> beam.GroupByKey()  # partition -> [BandEntries]
-            | "Link" >> beam.ParDo(LinkPartition(cfg)).with_outputs("drops", main="links")
+            | "Buckets" >> beam.ParDo(Buckets(cfg)).with_outputs(
+                "drops", "requests", "links", main="groups")
         )
+        links = buckets.links  # partition -> ("in", links) | ("out", ids)
+        if cfg.verify:
+            fetched = (
+                (*signatures, buckets.requests)
+                | "SignaturesAndRequests" >> beam.Flatten()
+                | "GroupBySignaturePartition" >> beam.GroupByKey()
+                | "FetchSignatures" >> beam.FlatMap(fetch_signatures)
+            )
+            links = (
+                (buckets.groups, fetched)
+                | "GroupsAndSignatures" >> beam.Flatten()
+                | "GroupByBucketPartition" >> beam.GroupByKey()  # partition -> groups, sigs
+                | "Link" >> beam.ParDo(LinkGroups(cfg))
+            )
         minhash_drops = (
-            linked.links
+            links
             | "GroupByTarget" >> beam.GroupByKey()  # partition -> [("in", links) | ("out", ids)]
             | "Roots" >> beam.FlatMap(choose_roots, cfg.num_shards)  # shard -> [drop]
         )
         every_shard = p | "ShardNumbers" >> beam.Create([(i, []) for i in range(cfg.num_shards)])
-        drops = (linked.drops, minhash_drops, every_shard) | "AllDrops" >> beam.Flatten()
+        drops = (buckets.drops, minhash_drops, every_shard) | "AllDrops" >> beam.Flatten()
         applied = (
             {"piece": prepared.pieces, "drops": drops}
             | "JoinShards" >> beam.CoGroupByKey()  # shard -> pieces and drops
@@ -586,6 +712,11 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
                 | "WriteClusters" >> beam.Map(write_json, FileSystems.join(out, "clusters.json"))
             )
 
-    counters = run_pipeline(build, options, NAME)
+    scratch = FileSystems.join(out, SCRATCH)
+    try:
+        counters = run_pipeline(build, options, NAME)
+    finally:
+        if FileSystems.exists(scratch):
+            FileSystems.delete([scratch])
     check_document_outputs(NAME, out, counters)
     return counters

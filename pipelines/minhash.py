@@ -71,6 +71,31 @@ def shingle_hash(shingle: bytes) -> int:
     return total
 
 
+_KEY_SEED, _KEY_MULT = 0x243F6A8885A308D3, 0x9E3779B97F4A7C15
+
+
+def _fmix64_py(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    return h ^ (h >> 33)
+
+
+def exact_key(text: str, lowercase: bool = True) -> bytes:
+    """The reference for `exact_keys`: 128 bits of the text with whitespace runs collapsed to
+    one space and the ends stripped (and lower-cased): two 64-bit hashes of its code points."""
+    norm = " ".join((text.lower() if lowercase else text).split())
+    h1, h2 = _FNV_OFFSET, _KEY_SEED
+    for ch in norm:
+        c = ord(ch)
+        h1 = ((h1 ^ c) * _FNV_PRIME) & _MASK64
+        h2 = ((h2 + c + 1) * _KEY_MULT) & _MASK64
+        h2 ^= h2 >> 29
+    return (_fmix64_py(h1 ^ len(norm)).to_bytes(8, "little")
+            + _fmix64_py(h2).to_bytes(8, "little"))
+
+
 # ---- compiled kernels -----------------------------------------------------------------------
 
 @functools.cache
@@ -80,10 +105,17 @@ def word_table() -> np.ndarray:
                        count=0x110000)
 
 
-def encode(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Lower-cased texts as one uint32 array of code points (a NUL after each) and the
+@functools.cache
+def space_table() -> np.ndarray:
+    """bool[0x110000]: the code points `str.split()` splits on."""
+    return np.fromiter((chr(c).isspace() for c in range(0x110000)), dtype=np.bool_,
+                       count=0x110000)
+
+
+def encode(texts: Sequence[str], lower: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Texts (lower-cased) as one uint32 array of code points (a NUL after each) and the
     int64[len(texts) + 1] offsets where each starts."""
-    lowered = [t.lower() for t in texts]
+    lowered = [t.lower() for t in texts] if lower else list(texts)
     offsets = np.zeros(len(lowered) + 1, dtype=np.int64)
     np.cumsum(np.fromiter((len(t) + 1 for t in lowered), dtype=np.int64, count=len(lowered)),
               out=offsets[1:])
@@ -167,6 +199,49 @@ def _ngrams64(chars, offsets, is_word, n, mults, out, out_offsets):  # pragma: n
         out_offsets[d + 1] = total
 
 
+@numba.njit(cache=True, nogil=True)
+def _fmix64(h):  # pragma: no cover (compiled)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+@numba.njit(cache=True, nogil=True)
+def _text_keys(chars, offsets, is_space, out):  # pragma: no cover (compiled)
+    for d in range(len(offsets) - 1):
+        h1, h2 = np.uint64(_FNV_OFFSET), np.uint64(_KEY_SEED)
+        length, gap = 0, False
+        for i in range(offsets[d], offsets[d + 1] - 1):  # the last is the NUL after the text
+            c = chars[i]
+            if is_space[c]:
+                gap = length > 0
+                continue
+            if gap:  # a whitespace run between words counts as one space
+                h1 = (h1 ^ np.uint64(32)) * np.uint64(_FNV_PRIME)
+                h2 = (h2 + np.uint64(33)) * np.uint64(_KEY_MULT)
+                h2 ^= h2 >> np.uint64(29)
+                length += 1
+                gap = False
+            h1 = (h1 ^ np.uint64(c)) * np.uint64(_FNV_PRIME)
+            h2 = (h2 + np.uint64(c) + np.uint64(1)) * np.uint64(_KEY_MULT)
+            h2 ^= h2 >> np.uint64(29)
+            length += 1
+        out[d, 0] = _fmix64(h1 ^ np.uint64(length))
+        out[d, 1] = _fmix64(h2)
+
+
+def exact_keys(texts: Sequence[str], lowercase: bool = True,
+               encoded: tuple[np.ndarray, np.ndarray] | None = None) -> list[bytes]:
+    """`exact_key` of every text (16 bytes each), from `encode(texts, lowercase)` when given."""
+    chars, offsets = encoded if encoded is not None else encode(texts, lowercase)
+    out = np.zeros((len(texts), 2), dtype=np.uint64)
+    _text_keys(chars, offsets, space_table(), out)
+    raw = out.tobytes()
+    return [raw[i: i + 16] for i in range(0, len(raw), 16)]
+
+
 def ngram_hashes64(texts: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
     """uint64 hash of every word n-gram of every text, and int64[len(texts) + 1] offsets."""
     if not 1 <= n <= MAX_NGRAM:
@@ -187,11 +262,13 @@ class MinHasher:
         self.a = np.ascontiguousarray(a, dtype=np.uint32)
         self.b = np.ascontiguousarray(b, dtype=np.uint32)
 
-    def signatures(self, texts: Sequence[str]) -> np.ndarray:
-        """uint32[len(texts), num_perm]; an empty document gets the all-max signature."""
+    def signatures(self, texts: Sequence[str],
+                   encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """uint32[len(texts), num_perm]; an empty document gets the all-max signature.
+        `encoded`: `encode(texts)`, when the caller has it already."""
         sigs = np.full((len(texts), self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
         if len(texts):
-            chars, offsets = encode(texts)
+            chars, offsets = encoded if encoded is not None else encode(texts)
             _signatures(chars, offsets, word_table(), self.ngram, _POSITION_MULTIPLIERS,
                         self.a, self.b, sigs)
         return sigs

@@ -15,6 +15,8 @@ from pipelines.minhash import (
     _POSITION_MULTIPLIERS_64,
     MinHasher,
     detection_probability,
+    exact_key,
+    exact_keys,
     ngram_hashes64,
     word_hash64,
     words,
@@ -190,6 +192,16 @@ def test_compiled_words_and_ngrams_equal_the_python_reference(reviews):
     hasher = MinHasher(num_perm=64, seed=7, ngram=5)
     for text, sig in zip(texts, hasher.signatures(texts), strict=True):
         assert np.array_equal(sig, hasher.datasketch_minhash(text).hashvalues), text[:30]
+
+
+def test_compiled_exact_keys_equal_the_python_reference(reviews):
+    texts = reviews[:10] + ["", "   ", "A  b\u3000c\n\nD ", "a b c d", "a\x00b", "İ\u2028x"]
+    for lowercase in (True, False):
+        keys = exact_keys(texts, lowercase)
+        assert keys == [exact_key(t, lowercase) for t in texts]
+    assert exact_key("A  b\u3000c\n\nD ") == exact_key("a b c d")  # normalised alike
+    assert exact_key("A  b c d", lowercase=False) != exact_key("a b c d", lowercase=False)
+    assert len(set(exact_keys(reviews))) == len(set(reviews))
 
 
 def test_dedup_is_a_stage_with_a_manifest(reviews, tmp_path):
