@@ -38,6 +38,9 @@ def main() -> None:
         folder, name = corpus.rsplit("/", 1)
         return JsonlReader(folder, glob_pattern=name, id_key="id", text_key="text")
 
+    from bench._peak import peak_rss_mb, reset_peak_rss
+
+    reset_peak_rss()
     start = time.perf_counter()
     s1 = LocalPipelineExecutor(pipeline=[reader(), MinhashDedupSignature(
         output_folder=f"{work}/signatures", config=config)], tasks=1,
@@ -62,9 +65,9 @@ def main() -> None:
     for path in sorted(glob.glob(f"{work}/removed/*")):
         with gzip.open(path, "rt", encoding="utf-8") as fh:
             removed += [json.loads(line)["id"] for line in fh]
-    peak_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "removed": removed}))
+    # Workers (with more than one task) are forked: their own high-water marks count too.
+    peak = max(peak_rss_mb(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "removed": removed}))
 
 
 if __name__ == "__main__":

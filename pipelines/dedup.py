@@ -23,17 +23,22 @@ through untouched and are what the pretraining documents are decontaminated agai
    text, then id; deterministic whatever the number of workers.
 
 The plan moves metadata, not documents, and moves it in batches (bench/dedup_vs_datatrove.py:
-per-document Beam elements cost more than the whole MinHash computation):
-- `Prepare` turns a record batch into one element per band partition (`BandEntries`: bucket
-  keys, ids, ranks, exact keys, signatures) and one `Piece` per output shard (the rows).
+per-document Beam elements, and rows or signatures crossing shuffles they are not needed in, cost
+more than the MinHash computation):
+- `Prepare` turns a record batch into one element per bucket partition (`BandEntries`: bucket
+  keys and the documents as columns, `Docs`), its signatures, keyed by where they wait for
+  requests, and one `Piece` per output shard (the rows, in a scratch file; the element is a path).
 - Exact dedup is "band -1", whose bucket key is the exact key: the same shuffle as the LSH bands.
   Exact duplicates have the same words, hence the same signature and the same bucket in every
   band, so each LSH bucket holds whole exact groups and ignores all but their best member: the
   LSH decision equals running it on the exact survivors only.
+- `Buckets` finds the buckets of two or more members and asks for their signatures only; those
+  travel to the bucket partition (`fetch_signatures`), where `LinkGroups` verifies and links.
+  No step holds every signature, and a document no bucket shares never ships its signature.
 - Links travel in batches to the partition of their target, where roots are known; drops travel
   to the shard of the dropped document, where the rows are: one join, per output shard.
 
-Outputs: `docs/`, `rejected/` (with `meta.duplicate_of`), `signatures/` (id, rank, signature:
+Outputs: `docs/`, `rejected/` (with `meta.duplicate_of`), `signatures/` (id, rank terms, signature:
 what a later build dedups against), `clusters.json` (size histogram, largest clusters with sample
 ids, clusters over `max_cluster_size`).
 """
@@ -73,17 +78,17 @@ VERSION = 3  # 3: batched plan; words hashed with FNV-1a (signatures of version 
 Rank = tuple  # (generation, source priority, -chars, id): smaller is better
 SIGNATURE_SCHEMA = pa.schema([
     pa.field("id", pa.string(), nullable=False),
-    pa.field("rank", pa.string(), nullable=False),  # JSON of the rank tuple
+    # The keep rule's terms: index in this build's source_priority, minus the text length.
+    pa.field("priority", pa.int32(), nullable=False),
+    pa.field("neg_chars", pa.int64(), nullable=False),
     pa.field("signature", pa.list_(pa.uint32()), nullable=False),
 ])
 EXACT_BAND = -1
+# Bucket, signature and root partitions per output shard: enough to spread the work over as many
+# workers as shards, few enough that a batch is not cut into slivers (each partition a batch
+# touches is one more element: 2 was fastest on the bench, 8 took 30% longer).
+PARTITIONS_PER_SHARD = 2
 _CHUNK = 4096  # documents per Prepare step: bounds memory whatever the row group size
-
-
-def rank_of(doc_id: str, source: str, chars: int, priority: list[str],
-            generation: int = 1) -> Rank:
-    prio = priority.index(source) if source in priority else len(priority)
-    return (generation, prio, -chars, doc_id)
 
 
 def with_duplicate_of(meta: str, keeper: str) -> str:
@@ -149,28 +154,62 @@ def bucket_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return mixed ^ (mixed >> np.uint64(33))
 
 
+class Docs(NamedTuple):
+    """Documents as columns: what the buckets need to know of them. Columns, not a list of rank
+    tuples: the shuffle pickles a handful of arrays instead of an object per document."""
+
+    ids: list[str]
+    generation: np.ndarray  # int8: 0 for an earlier build's documents, 1 for this build's
+    priority: np.ndarray  # int32: index of the source in source_priority
+    neg_chars: np.ndarray  # int64: minus the text length (longer first)
+    exact: np.ndarray  # uint64[docs, 2]: exact key
+
+    def rank(self, i: int) -> Rank:
+        return (int(self.generation[i]), int(self.priority[i]), int(self.neg_chars[i]),
+                self.ids[i])
+
+    def take(self, idx: np.ndarray) -> Docs:
+        return Docs([self.ids[i] for i in idx], self.generation[idx], self.priority[idx],
+                    self.neg_chars[idx], self.exact[idx])
+
+    @staticmethod
+    def concat(parts: list[Docs]) -> Docs:
+        return Docs([i for p in parts for i in p.ids],
+                    *(np.concatenate([p[k] for p in parts]) for k in range(1, 5)))
+
+    def positions(self) -> np.ndarray:
+        """int64 per document: its place in rank order (the keep rule)."""
+        order = np.lexsort((np.array(self.ids, dtype=str), self.neg_chars, self.priority,
+                            self.generation))
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        return position
+
+
+def exact_array(keys: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(keys), dtype=np.uint64).reshape(-1, 2)
+
+
 class BandEntries(NamedTuple):
     """One batch's (band, bucket) entries that fall in one partition, with their documents."""
 
     bands: np.ndarray  # int16[entries]; EXACT_BAND for the exact key
     keys: np.ndarray  # uint64[entries]
-    docs: np.ndarray  # int32[entries]: index into ids / ranks / exact
-    ids: list[str]
-    ranks: list[Rank]
-    exact: list[bytes]  # exact key per document
+    docs: np.ndarray  # int32[entries]: index into `of`
+    of: Docs
 
 
-def band_entries(ids: list[str], ranks: list[Rank], exact: list[bytes], sigs: np.ndarray | None,
-                 cfg: DedupConfig, partitions: int, with_exact: bool):
+def band_entries(docs: Docs, sigs: np.ndarray | None, cfg: DedupConfig, partitions: int,
+                 with_exact: bool):
     """A batch of documents -> (partition, BandEntries): one element per partition per batch
     instead of one per (document, band), so the shuffle moves arrays, not objects; and, when
     verifying, ("sigs", (signature partition, ("sigs", exact keys, signatures)))."""
     columns = []
     if with_exact:
-        columns.append(np.frombuffer(b"".join(k[:8] for k in exact), dtype=np.uint64)[:, None])
+        columns.append(docs.exact[:, :1])
     if sigs is not None:
         columns.append(bucket_keys(sigs, cfg.bands, cfg.rows))
-    if not columns or not ids:
+    if not columns or not docs.ids:
         return
     keys = np.hstack(columns)  # [docs, bands (+1)]
     first_band = EXACT_BAND if with_exact else 0
@@ -180,13 +219,13 @@ def band_entries(ids: list[str], ranks: list[Rank], exact: list[bytes], sigs: np
         used, local = np.unique(doc_idx, return_inverse=True)
         yield int(p), BandEntries(
             (column + first_band).astype(np.int16), keys[doc_idx, column], local.astype(np.int32),
-            [ids[i] for i in used], [ranks[i] for i in used], [exact[i] for i in used])
+            docs.take(used))
     if sigs is not None and cfg.verify:
-        where = np.array([signature_partition(k, partitions) for k in exact], dtype=np.int64)
+        where = signature_partitions(docs.exact, partitions)
         for sp in np.unique(where):
             mine = np.flatnonzero(where == sp)
             yield beam.pvalue.TaggedOutput(
-                "sigs", (int(sp), ("sigs", [exact[i] for i in mine], sigs[mine])))
+                "sigs", (int(sp), ("sigs", docs.exact[mine], sigs[mine])))
 
 
 class Piece(NamedTuple):
@@ -220,7 +259,7 @@ class Prepare(beam.DoFn):
 
     def __init__(self, cfg: DedupConfig, scratch: str) -> None:
         self.cfg, self.scratch = cfg, scratch
-        self.partitions = 8 * cfg.num_shards
+        self.partitions = PARTITIONS_PER_SHARD * cfg.num_shards
 
     def setup(self) -> None:
         cfg = self.cfg
@@ -248,11 +287,16 @@ class Prepare(beam.DoFn):
         idx = np.flatnonzero(candidate)
         c_ids = [ids[i] for i in idx]
         c_texts = [texts[i] for i in idx]
-        ranks = [rank_of(ids[i], sources[i], len(texts[i]), cfg.source_priority) for i in idx]
+        priority = {s: k for k, s in reversed(list(enumerate(cfg.source_priority)))}
+        unlisted = len(cfg.source_priority)
+        docs = Docs(c_ids, np.ones(len(idx), dtype=np.int8),
+                    np.array([priority.get(sources[i], unlisted) for i in idx], dtype=np.int32),
+                    -np.array([len(t) for t in c_texts], dtype=np.int64), None)
         encoded = encode(c_texts)  # lower-cased code points, read by both kernels
-        exact = exact_keys(c_texts, cfg.lowercase, encoded if cfg.lowercase else None)
+        docs = docs._replace(exact=exact_array(
+            exact_keys(c_texts, cfg.lowercase, encoded if cfg.lowercase else None)))
         sigs = self.hasher.signatures(c_texts, encoded) if self.hasher else None
-        for item in band_entries(c_ids, ranks, exact, sigs, cfg, self.partitions, True):
+        for item in band_entries(docs, sigs, cfg, self.partitions, True):
             yield item if isinstance(item, beam.pvalue.TaggedOutput) else (
                 beam.pvalue.TaggedOutput("bands", item))
 
@@ -265,25 +309,27 @@ class Prepare(beam.DoFn):
                 mine = np.flatnonzero(cand_shard == s)
                 signatures = pa.table({
                     "id": [c_ids[k] for k in mine],
-                    "rank": [json.dumps(list(ranks[k])) for k in mine],
+                    "priority": docs.priority[mine],
+                    "neg_chars": docs.neg_chars[mine],
                     "signature": pa.FixedSizeListArray.from_arrays(
                         pa.array(sigs[mine].ravel()), sigs.shape[1]).cast(pa.list_(pa.uint32())),
                 }, schema=SIGNATURE_SCHEMA)
                 signatures = spill(signatures, self.scratch)
-            yield int(s), Piece(spill(table.take(pa.array(rows)), self.scratch),
-                                [reasons[i] for i in rows], signatures)
+            yield int(s), ("piece", Piece(spill(table.take(pa.array(rows)), self.scratch),
+                                          [reasons[i] for i in rows], signatures))
 
 
 def earlier_entries(table: pa.Table, cfg: DedupConfig, partitions: int):
     """A batch of an earlier build's signatures -> its band entries (generation 0: they keep
     priority and are never linked away; no exact band: they are not re-emitted)."""
     ids = table.column("id").to_pylist()
-    ranks = [(0, *json.loads(r)[1:]) for r in table.column("rank").to_pylist()]
-    exact = [hashlib.blake2b(b"earlier\x00" + i.encode("utf-8"), digest_size=16).digest()
-             for i in ids]
+    exact = exact_array([hashlib.blake2b(b"earlier\x00" + i.encode("utf-8"),
+                                         digest_size=16).digest() for i in ids])
+    docs = Docs(ids, np.zeros(len(ids), np.int8), table.column("priority").to_numpy(),
+                table.column("neg_chars").to_numpy(), exact)
     sigs = table.column("signature").combine_chunks().flatten().to_numpy(
         zero_copy_only=False).astype(np.uint32).reshape(len(ids), cfg.bands * cfg.rows)
-    yield from band_entries(ids, ranks, exact, sigs, cfg, partitions, False)
+    yield from band_entries(docs, sigs, cfg, partitions, False)
 
 
 # ---- buckets -> links and exact drops -------------------------------------------------------
@@ -300,7 +346,7 @@ def _runs(*columns: np.ndarray) -> np.ndarray:
 def _pairs(starts: np.ndarray, sizes: np.ndarray, all_better: bool) -> tuple[np.ndarray, ...]:
     """Groups of rows [start, start + size) -> (better, worse) row pairs: every earlier row of
     the group, or only its first row, for each row after the first."""
-    position = np.concatenate([np.arange(s) for s in sizes]) if len(sizes) else np.zeros(0, int)
+    position = _positions(sizes)
     first = np.repeat(starts, sizes)
     worse = first + position
     if not all_better:
@@ -324,21 +370,18 @@ class Buckets(beam.DoFn):
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
-        self.partitions = 8 * cfg.num_shards
+        self.partitions = PARTITIONS_PER_SHARD * cfg.num_shards
 
     def process(self, element: tuple[int, Iterable[BandEntries]]):
         cfg = self.cfg
         partition, batches = element
         batches = list(batches)
-        offsets = np.cumsum([0] + [len(b.ids) for b in batches])
-        ids = [i for b in batches for i in b.ids]
-        ranks = [r for b in batches for r in b.ranks]
-        exact_keys = [k for b in batches for k in b.exact]
-        _, exact = np.unique(np.frombuffer(b"".join(exact_keys), dtype=np.uint64).reshape(-1, 2),
-                             axis=0, return_inverse=True)
+        offsets = np.cumsum([0] + [len(b.of.ids) for b in batches])
+        docs = Docs.concat([b.of for b in batches])
+        ids = docs.ids
+        _, exact = np.unique(docs.exact, axis=0, return_inverse=True)
         exact = exact.ravel()
-        position = np.empty(len(ids), dtype=np.int64)
-        position[sorted(range(len(ids)), key=ranks.__getitem__)] = np.arange(len(ids))
+        position = docs.positions()
         band = np.concatenate([b.bands for b in batches])
         key = np.concatenate([b.keys for b in batches])
         doc = np.concatenate([b.docs + offsets[k] for k, b in enumerate(batches)])
@@ -349,9 +392,10 @@ class Buckets(beam.DoFn):
         first = _runs(band, key, exact[doc])
         keeper = doc[np.maximum.accumulate(np.where(first, np.arange(len(doc)), 0))]
         lost = ~first & (band == EXACT_BAND)
-        drops = [(ids[d], "duplicate_exact", ranks[k], ids[k])
+        drops = [(ids[d], "duplicate_exact", docs.rank(k), ids[k])
                  for d, k in zip(doc[lost], keeper[lost], strict=True)]
-        yield from _batched("drops", drops, lambda x: x[0], cfg.num_shards)
+        for shard, batch in _batched(None, drops, lambda x: x[0], cfg.num_shards):
+            yield beam.pvalue.TaggedOutput("drops", (shard, ("drops", batch)))
 
         # LSH buckets of two or more (exact-distinct) members, best first.
         lsh = first & (band != EXACT_BAND)
@@ -362,37 +406,38 @@ class Buckets(beam.DoFn):
         sizes = np.diff(np.r_[starts, len(doc)])
         many = sizes > 1
         count(NAME, "lsh_buckets_with_collisions", int(many.sum()))
-        rows = doc[np.repeat(starts[many], sizes[many]) + np.concatenate(
-            [np.arange(s) for s in sizes[many]] or [np.zeros(0, np.int64)])]
+        rows = doc[np.repeat(starts[many], sizes[many]) + _positions(sizes[many])]
         used, rows = np.unique(rows, return_inverse=True)
-        groups = Groups(rows.astype(np.int32), sizes[many], [ids[i] for i in used],
-                        [ranks[i] for i in used], [exact_keys[i] for i in used])
+        groups = Groups(rows.astype(np.int32), sizes[many], docs.take(used))
         if not cfg.verify:
             yield from _tagged("links", link_groups(groups, None, cfg), self.partitions)
             return
         if len(used):
             yield partition, ("groups", groups)
-        requests = defaultdict(list)
-        for k in groups.exact:
-            requests[signature_partition(k, self.partitions)].append(k)
-        for sp, keys in sorted(requests.items()):
-            yield beam.pvalue.TaggedOutput("requests", (sp, ("request", partition, keys)))
+        where = signature_partitions(groups.of.exact, self.partitions)
+        for sp in np.unique(where):
+            yield beam.pvalue.TaggedOutput("requests", (int(sp), (
+                "request", partition, groups.of.exact[where == sp])))
 
 
 class Groups(NamedTuple):
     """A partition's LSH buckets of two or more members."""
 
-    rows: np.ndarray  # int32: a member (index into ids / ranks / exact) per row, by bucket
+    rows: np.ndarray  # int32: a member (index into `of`) per row, by bucket
     sizes: np.ndarray  # int64: rows per bucket; members of a bucket best-ranked first
-    ids: list[str]
-    ranks: list[Rank]
-    exact: list[bytes]
+    of: Docs
 
 
-def signature_partition(exact: bytes, partitions: int) -> int:
+def signature_partitions(exact: np.ndarray, partitions: int) -> np.ndarray:
     """Where a document's signature waits for requests: by its exact key (exact duplicates have
     the same signature, and an earlier build's documents have keys of their own)."""
-    return int.from_bytes(exact[8:], "little") % partitions
+    return (exact[:, 1] % np.uint64(partitions)).astype(np.int64)
+
+
+def _positions(sizes: np.ndarray) -> np.ndarray:
+    """0, 1, ..., size - 1 for each size, concatenated."""
+    total = int(sizes.sum())
+    return np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
 def fetch_signatures(element: tuple[int, Iterable[tuple]]):
@@ -402,14 +447,20 @@ def fetch_signatures(element: tuple[int, Iterable[tuple]]):
     keys, arrays, requests = [], [], []
     for value in values:
         if value[0] == "sigs":
-            keys.extend(value[1])
+            keys.extend(key_bytes(value[1]))
             arrays.append(value[2])
         else:
             requests.append(value[1:])
     row = {k: i for i, k in enumerate(keys)}
     sigs = np.concatenate(arrays) if arrays else None
     for partition, wanted in requests:
-        yield partition, ("sigs", wanted, sigs[[row[k] for k in wanted]])
+        yield partition, ("sigs", wanted, sigs[[row[k] for k in key_bytes(wanted)]])
+
+
+def key_bytes(exact: np.ndarray) -> list[bytes]:
+    """uint64[docs, 2] exact keys -> 16 bytes each (hashable)."""
+    raw = np.ascontiguousarray(exact).tobytes()
+    return [raw[i: i + 16] for i in range(0, len(raw), 16)]
 
 
 class LinkGroups(beam.DoFn):
@@ -417,7 +468,7 @@ class LinkGroups(beam.DoFn):
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
-        self.partitions = 8 * cfg.num_shards
+        self.partitions = PARTITIONS_PER_SHARD * cfg.num_shards
 
     def process(self, element: tuple[int, Iterable[tuple]]):
         _, values = element
@@ -426,7 +477,7 @@ class LinkGroups(beam.DoFn):
             if value[0] == "groups":
                 groups.append(value[1])
             else:
-                sigs.update(zip(value[1], value[2], strict=True))
+                sigs.update(zip(key_bytes(value[1]), value[2], strict=True))
         for g in groups:
             yield from _tagged(None, link_groups(g, sigs, self.cfg), self.partitions)
 
@@ -439,12 +490,12 @@ def link_groups(groups: Groups, sigs: dict[bytes, np.ndarray] | None, cfg: Dedup
     starts = (np.cumsum(groups.sizes) - groups.sizes).astype(np.int64)
     better, worse = _pairs(starts, groups.sizes, sigs is not None)  # rows, not documents
     doc = groups.rows
-    generation = np.array([r[0] for r in groups.ranks], dtype=np.int64)
+    generation = groups.of.generation
     # A document of the earlier build is final: never linked away.
     movable = generation[doc[worse]] != 0 if len(worse) else np.zeros(0, bool)
     better, worse = better[movable], worse[movable]
     if sigs is not None and len(worse):
-        table = np.stack([sigs[k] for k in groups.exact])
+        table = np.stack([sigs[k] for k in key_bytes(groups.of.exact)])
         passed = np.zeros(len(worse), dtype=bool)
         for lo in range(0, len(worse), 65536):  # bounded memory: pairs x permutations
             equal = table[doc[better[lo: lo + 65536]]] == table[doc[worse[lo: lo + 65536]]]
@@ -459,8 +510,9 @@ def link_groups(groups: Groups, sigs: dict[bytes, np.ndarray] | None, cfg: Dedup
         before = (passes - passed)[segment]  # passes before each segment
         keep = passed & (passes - before[seg_id] <= cfg.max_links_per_doc)
         better, worse = better[keep], worse[keep]
-    ids, ranks = groups.ids, groups.ranks
-    return sorted({(ids[w], ranks[b], ids[b]) for b, w in zip(doc[better], doc[worse], strict=True)
+    ids = groups.of.ids
+    return sorted({(ids[w], groups.of.rank(b), ids[b])
+                   for b, w in zip(doc[better], doc[worse], strict=True)
                    if ids[b] != ids[w]})  # the same id in the earlier build: no duplicate
 
 
@@ -499,25 +551,26 @@ def choose_roots(element: tuple[int, Iterable[tuple[str, list]]], num_shards: in
     for doc, rank, target in incoming:
         if target not in linking and (doc not in best or (rank, target) < best[doc][2:]):
             best[doc] = (doc, "duplicate_minhash", rank, target)
-    yield from _batched(None, sorted(best.values()), lambda x: x[0], num_shards)
+    for shard, batch in _batched(None, sorted(best.values()), lambda x: x[0], num_shards):
+        yield shard, ("drops", batch)
 
 
 # ---- apply the drops, per output shard --------------------------------------------------------
 
 class ApplyShard(beam.DoFn):
-    """shard -> its Pieces and Drops -> docs/, rejected/ and signatures/ files, counters, and
-    ("clusters", (partition of the root, [(root, removed id)]))."""
+    """shard -> [("piece", Piece) | ("drops", [drop])] -> docs/, rejected/ and signatures/ files,
+    counters, and ("clusters", (partition of the root, [(root, removed id)]))."""
 
     def __init__(self, cfg: DedupConfig, out: str) -> None:
         self.cfg, self.out = cfg, out
 
     def process(self, element: tuple[int, dict[str, list]]):
-        shard, groups = element
+        shard, values = element
         n = self.cfg.num_shards
-        pieces: list[Piece] = list(groups["piece"])
+        pieces: list[Piece] = sorted(v for kind, v in values if kind == "piece")
         best: dict[str, tuple] = {}  # id -> (id, reason, keeper rank, keeper)
-        for batch in groups["drops"]:
-            for drop in batch:
+        for kind, batch in values:
+            for drop in batch if kind == "drops" else ():
                 if drop[0] not in best or drop[2:] < best[drop[0]][2:]:
                     best[drop[0]] = drop
         table = (pa.concat_tables([unspill(p.rows) for p in pieces]) if pieces
@@ -560,17 +613,23 @@ class ApplyShard(beam.DoFn):
             kept = np.array([i not in best for i in sig_table.column("id").to_pylist()], bool)
             write_table(sig_table.filter(kept), FileSystems.join(self.out, "signatures"), shard, n)
         minhash = [(d[3], d[0]) for d in best.values() if d[1] == "duplicate_minhash"]
-        yield from _batched("clusters", minhash, lambda x: x[0], 8 * n)
+        yield from _batched("clusters", minhash, lambda x: x[0], PARTITIONS_PER_SHARD * n)
+        if shard == 0:  # one element at least, so that clusters.json is written without clusters
+            yield beam.pvalue.TaggedOutput("clusters", (0, []))
 
 
-def clusters_of(element: tuple[int, Iterable[list[tuple[str, str]]]]):
-    """partition -> [(root, removed id)] -> [(root, [removed ids])] for ClusterStats."""
+def cluster_stats(element: tuple[int, Iterable[list[tuple[str, str]]]], stats: ClusterStats):
+    """partition -> [(root, removed id)] -> (None, ClusterStats accumulator of its clusters)."""
     _, batches = element
     members = defaultdict(list)
     for batch in batches:
         for root, doc in batch:
             members[root].append(doc)
-    yield sorted(members.items())
+    return None, stats.add_input(stats.create_accumulator(), sorted(members.items()))
+
+
+def write_cluster_stats(element: tuple[None, Iterable], stats: ClusterStats, path: str) -> None:
+    write_json(stats.extract_output(stats.merge_accumulators(element[1])), path)
 
 
 class ClusterStats(beam.CombineFn):
@@ -640,7 +699,7 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     out = str(out)
     pretraining = set(cfg.pretraining_splits)
-    partitions = 8 * cfg.num_shards
+    partitions = PARTITIONS_PER_SHARD * cfg.num_shards
     has_earlier = _check_earlier(cfg) if cfg.against else False
 
     def build(p: beam.Pipeline) -> None:
@@ -693,23 +752,26 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         minhash_drops = (
             links
             | "GroupByTarget" >> beam.GroupByKey()  # partition -> [("in", links) | ("out", ids)]
-            | "Roots" >> beam.FlatMap(choose_roots, cfg.num_shards)  # shard -> [drop]
+            | "Roots" >> beam.FlatMap(choose_roots, cfg.num_shards)  # shard -> ("drops", [drop])
         )
-        every_shard = p | "ShardNumbers" >> beam.Create([(i, []) for i in range(cfg.num_shards)])
-        drops = (buckets.drops, minhash_drops, every_shard) | "AllDrops" >> beam.Flatten()
+        every_shard = p | "ShardNumbers" >> beam.Create(
+            [(i, ("drops", [])) for i in range(cfg.num_shards)], reshuffle=False)
         applied = (
-            {"piece": prepared.pieces, "drops": drops}
-            | "JoinShards" >> beam.CoGroupByKey()  # shard -> pieces and drops
+            (prepared.pieces, buckets.drops, minhash_drops, every_shard)
+            | "PiecesAndDrops" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()  # shard -> [("piece", Piece) | ("drops", [drop])]
             | "ApplyShard" >> beam.ParDo(ApplyShard(cfg, out)).with_outputs("clusters",
                                                                             main="written")
         )
         if cfg.minhash:
+            stats = ClusterStats(cfg.max_cluster_size)
             _ = (
                 applied.clusters
                 | "GroupByRoot" >> beam.GroupByKey()  # partition -> [(root, removed id)]
-                | "Clusters" >> beam.FlatMap(clusters_of)
-                | "ClusterStats" >> beam.CombineGlobally(ClusterStats(cfg.max_cluster_size))
-                | "WriteClusters" >> beam.Map(write_json, FileSystems.join(out, "clusters.json"))
+                | "Clusters" >> beam.Map(cluster_stats, stats)  # (None, partial statistics)
+                | "AllClusters" >> beam.GroupByKey()
+                | "WriteClusters" >> beam.Map(write_cluster_stats, stats,
+                                              FileSystems.join(out, "clusters.json"))
             )
 
     scratch = FileSystems.join(out, SCRATCH)

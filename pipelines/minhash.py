@@ -101,15 +101,20 @@ def exact_key(text: str, lowercase: bool = True) -> bytes:
 @functools.cache
 def word_table() -> np.ndarray:
     """bool[0x110000]: which code points `\\w` matches (alphanumeric or underscore)."""
-    return np.fromiter((chr(c).isalnum() or c == 95 for c in range(0x110000)), dtype=np.bool_,
-                       count=0x110000)
+    chars = _every_code_point()
+    return np.strings.isalnum(chars) | (chars == "_")
 
 
 @functools.cache
 def space_table() -> np.ndarray:
     """bool[0x110000]: the code points `str.split()` splits on."""
-    return np.fromiter((chr(c).isspace() for c in range(0x110000)), dtype=np.bool_,
-                       count=0x110000)
+    return np.strings.isspace(_every_code_point())
+
+
+def _every_code_point() -> np.ndarray:
+    # One-character strings straight from their code points: 0.04 s where a Python loop over
+    # chr() takes 0.1 s per table (tests check both tables against str.isalnum / str.isspace).
+    return np.arange(0x110000, dtype=np.uint32).view("U1")
 
 
 def encode(texts: Sequence[str], lower: bool = True) -> tuple[np.ndarray, np.ndarray]:

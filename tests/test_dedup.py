@@ -18,7 +18,9 @@ from pipelines.minhash import (
     exact_key,
     exact_keys,
     ngram_hashes64,
+    space_table,
     word_hash64,
+    word_table,
     words,
 )
 from pipelines.recipe import DedupConfig
@@ -98,6 +100,8 @@ def test_near_duplicate_is_removed_for_the_longer_original(reviews, tmp_path):
     assert (counters["in"], counters["out"], counters["dropped:duplicate_minhash"]) == (3, 2, 1)
     clusters = json.loads((out / "clusters.json").read_text())
     assert clusters["clusters"] == 1 and clusters["size_histogram"] == {"2": 1}
+    assert sorted(p.name for p in out.iterdir()) == [  # the scratch files are gone
+        "clusters.json", "docs", "manifest.json", "rejected", "signatures"]
     assert clusters["largest"][0] == {"size": 2, "kept": "web/orig", "sample_removed": ["web/near"]}
 
 
@@ -192,6 +196,12 @@ def test_compiled_words_and_ngrams_equal_the_python_reference(reviews):
     hasher = MinHasher(num_perm=64, seed=7, ngram=5)
     for text, sig in zip(texts, hasher.signatures(texts), strict=True):
         assert np.array_equal(sig, hasher.datasketch_minhash(text).hashvalues), text[:30]
+
+
+def test_character_tables_match_python():
+    every = [chr(c) for c in range(0x110000)]
+    assert word_table().tolist() == [c.isalnum() or c == "_" for c in every]
+    assert space_table().tolist() == [c.isspace() for c in every]
 
 
 def test_compiled_exact_keys_equal_the_python_reference(reviews):
