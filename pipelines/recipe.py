@@ -17,8 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.quality import C4, FineWeb, GopherQuality, GopherRepetition
-from training.finetune import FinetuneConfig
-from training.pretrain import PretrainConfig
+from training.config import FinetuneConfig, PretrainConfig
 
 SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003", "jsonl", "parquet"]
 

@@ -11,7 +11,6 @@ as safetensors under `out_dir`. Batches are padded with <pad> and masked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +18,9 @@ import numpy as np
 import torch
 
 from training import model as models
+from training.config import FinetuneConfig
 from training.data import label_names, read_task_split
 from training.evaluate import classification_metrics, entity_metrics
-
-TASKS = ("imdb", "conll2003")
-
-
-@dataclass
-class FinetuneConfig:
-    """The recipe's `[finetune]` section."""
-
-    __pydantic_config__ = {"extra": "forbid"}
-
-    tasks: tuple[str, ...] = TASKS  # which task datasets to fine-tune on
-    steps: int = 150  # optimizer steps per task
-    batch_size: int = 16
-    lr: float = 1e-3
-    max_length: int = 256  # tokens per example (the task datasets hold up to 512)
-    eval_limit: int = 0  # test examples scored (0: all)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        unknown = set(self.tasks) - set(TASKS)
-        if unknown:
-            raise ValueError(f"unknown tasks {sorted(unknown)}; known: {TASKS}")
-        if self.steps < 1 or self.batch_size < 1 or self.max_length < 8 or not 0 < self.lr < 1:
-            raise ValueError("steps, batch_size, max_length or lr out of range")
 
 
 def pad(sequences: list[list[int]], value: int, max_length: int) -> torch.Tensor:
