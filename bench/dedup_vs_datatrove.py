@@ -33,6 +33,7 @@ def sieve_child(docs: int, workdir: str) -> None:
     from bench._peak import peak_rss_mb, reset_peak_rss
     from bench.dedup_corpus import build_corpus
     from bench.dedup_quality import corpus_folder, run_sieve
+    from pipelines import dedup  # noqa: F401  imported before the peak resets, as datatrove is
 
     corpus = build_corpus(docs)
     corpus_folder(corpus, Path(workdir) / "clean")
