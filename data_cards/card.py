@@ -18,7 +18,7 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 7  # 2: dedup section, S-curve, clusters; 3: numeric sizes; 4: sources, histograms,
+VERSION = 8  # 8: reason rows with equal counts in name order (they followed set order)
 # limitations; 5, 6: language tags from the data (confident identifications only); 7: cleaning
 # table per source
 

@@ -144,7 +144,7 @@ def reason_table(counters: dict[str, int]) -> tuple[list[str], list[tuple[str, l
                    if k.startswith(f"source:{source}:") and k.endswith(f":{what}")
                    and k.count(":") == 3 and k.split(":")[2] != "pii")
     reasons = sorted({k.split(":dropped:", 1)[1] for k in counters if ":dropped:" in k},
-                     key=lambda r: -counters.get(f"dropped:{r}", 0))
+                     key=lambda r: (-counters.get(f"dropped:{r}", 0), r))  # ties by name
     rows = [("in", [total(s, "in") for s in sources]),
             ("kept", [total(s, "out") for s in sources])]
     rows += [(r, [counters.get(f"source:{s}:dropped:{r}", 0) for s in sources]) for r in reasons]
