@@ -598,7 +598,8 @@ class ApplyShard(beam.DoFn):
         count(NAME, "out", len(ids) - len(dropped))
         keep = np.ones(len(ids), dtype=bool)
         keep[dropped] = False
-        write_table(table.filter(keep), FileSystems.join(self.out, "docs"), shard, n)
+        write_table(table.filter(keep).cast(ARROW_SCHEMA), FileSystems.join(self.out, "docs"),
+                    shard, n)
         rejected = table.take(pa.array(dropped, pa.int64()))
         rejected = rejected.set_column(rejected.schema.get_field_index("meta"), "meta",
                                        pa.array(rejected_metas, pa.string()))
