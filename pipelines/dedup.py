@@ -57,6 +57,7 @@ from typing import Any, NamedTuple
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import (
@@ -101,6 +102,10 @@ def by_partition(keys: Iterable[str], partitions: int) -> np.ndarray:
     return np.fromiter((stable_hash(k) % partitions for k in keys), dtype=np.int64)
 
 
+def partition_count(cfg: DedupConfig) -> int:
+    return PARTITIONS_PER_SHARD * cfg.num_shards
+
+
 # ---- decontamination ------------------------------------------------------------------------
 
 class SortedUnion(beam.CombineFn):
@@ -124,9 +129,8 @@ class SortedUnion(beam.CombineFn):
 
 def evaluation_ngrams(table: pa.Table, pretraining: set[str], n: int) -> np.ndarray:
     """A record batch -> the distinct n-gram hashes of its evaluation documents."""
-    texts = [t for t, s in zip(table.column("text").to_pylist(),
-                               table.column("split").to_pylist(), strict=True)
-             if s not in pretraining]
+    evaluation = pc.invert(pc.is_in(table.column("split"), pa.array(sorted(pretraining))))
+    texts = table.column("text").filter(evaluation).to_pylist()
     return np.unique(ngram_hashes64(texts, n)[0]) if texts else np.zeros(0, dtype=np.uint64)
 
 
@@ -259,7 +263,7 @@ class Prepare(beam.DoFn):
 
     def __init__(self, cfg: DedupConfig, scratch: str) -> None:
         self.cfg, self.scratch = cfg, scratch
-        self.partitions = PARTITIONS_PER_SHARD * cfg.num_shards
+        self.partitions = partition_count(cfg)
 
     def setup(self) -> None:
         cfg = self.cfg
@@ -292,7 +296,8 @@ class Prepare(beam.DoFn):
         docs = Docs(c_ids, np.ones(len(idx), dtype=np.int8),
                     np.array([priority.get(sources[i], unlisted) for i in idx], dtype=np.int32),
                     -np.array([len(t) for t in c_texts], dtype=np.int64), None)
-        encoded = encode(c_texts)  # lower-cased code points, read by both kernels
+        # Lower-cased code points, read by both kernels (exact keys keep case when told to).
+        encoded = encode(c_texts) if self.hasher or cfg.lowercase else None
         docs = docs._replace(exact=exact_array(
             exact_keys(c_texts, cfg.lowercase, encoded if cfg.lowercase else None)))
         sigs = self.hasher.signatures(c_texts, encoded) if self.hasher else None
@@ -370,7 +375,7 @@ class Buckets(beam.DoFn):
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
-        self.partitions = PARTITIONS_PER_SHARD * cfg.num_shards
+        self.partitions = partition_count(cfg)
 
     def process(self, element: tuple[int, Iterable[BandEntries]]):
         cfg = self.cfg
@@ -468,7 +473,7 @@ class LinkGroups(beam.DoFn):
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
-        self.partitions = PARTITIONS_PER_SHARD * cfg.num_shards
+        self.partitions = partition_count(cfg)
 
     def process(self, element: tuple[int, Iterable[tuple]]):
         _, values = element
@@ -530,8 +535,8 @@ def _tagged(tag: str | None, links: list[tuple[str, Rank, str]], partitions: int
 def _batched(tag: str | None, items: list, key, partitions: int):
     """Items -> one (partition, [items]) element per partition (tagged when `tag`)."""
     groups = defaultdict(list)
-    for item in items:
-        groups[stable_hash(key(item)) % partitions].append(item)
+    for item, p in zip(items, by_partition(map(key, items), partitions), strict=True):
+        groups[int(p)].append(item)
     for p, group in sorted(groups.items()):
         yield (p, group) if tag is None else beam.pvalue.TaggedOutput(tag, (p, group))
 
@@ -567,7 +572,7 @@ class ApplyShard(beam.DoFn):
     def process(self, element: tuple[int, dict[str, list]]):
         shard, values = element
         n = self.cfg.num_shards
-        pieces: list[Piece] = sorted(v for kind, v in values if kind == "piece")
+        pieces: list[Piece] = [v for kind, v in values if kind == "piece"]
         best: dict[str, tuple] = {}  # id -> (id, reason, keeper rank, keeper)
         for kind, batch in values:
             for drop in batch if kind == "drops" else ():
@@ -614,7 +619,7 @@ class ApplyShard(beam.DoFn):
             kept = np.array([i not in best for i in sig_table.column("id").to_pylist()], bool)
             write_table(sig_table.filter(kept), FileSystems.join(self.out, "signatures"), shard, n)
         minhash = [(d[3], d[0]) for d in best.values() if d[1] == "duplicate_minhash"]
-        yield from _batched("clusters", minhash, lambda x: x[0], PARTITIONS_PER_SHARD * n)
+        yield from _batched("clusters", minhash, lambda x: x[0], partition_count(self.cfg))
         if shard == 0:  # one element at least, so that clusters.json is written without clusters
             yield beam.pvalue.TaggedOutput("clusters", (0, []))
 
@@ -700,7 +705,7 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     out = str(out)
     pretraining = set(cfg.pretraining_splits)
-    partitions = PARTITIONS_PER_SHARD * cfg.num_shards
+    partitions = partition_count(cfg)
     has_earlier = _check_earlier(cfg) if cfg.against else False
 
     def build(p: beam.Pipeline) -> None:
