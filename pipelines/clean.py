@@ -36,7 +36,8 @@ from pipelines.recipe import LABELLED_KINDS, CleanConfig, CleanRuleOverride
 from pipelines.schema import Document
 
 NAME = "clean"
-VERSION = 4  # 3: mojibake, C4 / Gopher / FineWeb rules, PII redaction, blocklist, per-source;
+VERSION = 5  # 5: spacing normalised before the mojibake repair too (idempotent);
+# 3: mojibake, C4 / Gopher / FineWeb rules, PII redaction, blocklist, per-source;
 # 4: mojibake_fixed counts only repairs that change the normalised text
 
 

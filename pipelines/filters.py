@@ -61,6 +61,9 @@ def normalize(text: str, mojibake: bool = True) -> str:
 def normalize_counted(text: str, mojibake: bool = True) -> tuple[str, bool]:
     """`normalize`, and whether the mojibake repair changed the text."""
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    # Spacing first as well as last: ftfy judges a string whole, so "\xa0Ü¯" stayed as it was
+    # while "Ü¯" (the same after stripping) was repaired on a second pass (hypothesis found it).
+    text = _spacing(text)
     fixed = False
     if mojibake:
         repaired = fix_mojibake(text)
@@ -71,8 +74,12 @@ def normalize_counted(text: str, mojibake: bool = True) -> tuple[str, bool]:
         text = repaired
     text = _C1.sub("", text)
     text = unicodedata.normalize("NFC", text)
+    return _spacing(text), fixed
+
+
+def _spacing(text: str) -> str:
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip(), fixed
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def too_short(doc: Document, min_chars: int) -> str | None:

@@ -34,3 +34,10 @@ def test_wrong_language_drops_other_languages_and_low_scores():
     assert filters.wrong_language(doc("text", language="en", language_score=0.4), ["en"],
                                   0.65) == "language"
     assert filters.wrong_language(doc("text", language="de", language_score=0.99), [], 0.65) is None
+
+
+def test_normalize_is_idempotent_when_spacing_hides_mojibake():
+    # Found by hypothesis: with the no-break space in front ftfy left "Ü¯" alone, and only a
+    # second normalisation (after the space was stripped) repaired it.
+    once = filters.normalize("\xa0Ü¯")
+    assert once == "ܯ" and filters.normalize(once) == once
