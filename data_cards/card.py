@@ -18,7 +18,8 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 8  # 8: reason rows with equal counts in name order (they followed set order)
+VERSION = 9  # 8: reason rows with equal counts in name order (they followed set order);
+#             9: the web-text limitation names the new main-text extractor
 # limitations; 5, 6: language tags from the data (confident identifications only); 7: cleaning
 # table per source
 
@@ -44,7 +45,10 @@ def plot_s_curve(bands: int, rows: int, threshold: float | None, path: Path) -> 
 LIMITATIONS = {
     "wikipedia": "Wikipedia text is converted from wikitext: tables, infoboxes and templates are "
                  "removed, so facts that live only there are missing.",
-    "commoncrawl": "Web pages are extracted with trafilatura and judged by heuristic rules "
+    "commoncrawl": "Web pages are reduced to their main text by heuristics (trafilatura's rules, "
+                   "pipelines/sources/html_text.py): page titles, captions, navigation and "
+                   "comment sections are left out, and pages with no article container fall back "
+                   "to the whole pruned page. They are judged by heuristic rules "
                    "(C4, Gopher, FineWeb): spam written in fluent prose passes them, and the "
                    "English-centred word and stop-word rules drop much non-English text. PII "
                    "redaction covers e-mail, IP addresses and phone numbers only, not names.",

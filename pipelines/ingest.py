@@ -29,7 +29,8 @@ from pipelines.schema import Document
 from pipelines.sources import commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
-VERSION = 5  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync
+VERSION = 6  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync;
+#             6: main text by pipelines/sources/html_text.py instead of trafilatura
 
 READERS: dict[str, ModuleType | SimpleNamespace] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,
