@@ -28,7 +28,7 @@ CORPORA = REPO.parent / "shared" / "corpora"
 FORMATS = {
     "wikipedia xml.bz2 (wikitext -> text)": (wikipedia, sorted(
         str(p) for p in (CORPORA / "wikipedia_xml").glob("*.bz2"))),
-    "warc.gz / wet / wat (trafilatura)": (commoncrawl, sorted(
+    "warc.gz / wet / wat (main text)": (commoncrawl, sorted(
         str(p) for p in [*(CORPORA / "commoncrawl_warc").glob("*.gz"),
                          *(CORPORA / "web_warc_other").glob("*.gz")])),
     "aclImdb review files": (imdb, imdb.list_files(str(CORPORA / "imdb_aclImdb" / "aclImdb"))),

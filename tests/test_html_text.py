@@ -28,13 +28,13 @@ def test_scrapinghub_benchmark_reaches_the_goal(corpora: Path) -> None:
 
 
 def test_trafilatura_evaluation_pages_stay_above_the_measured_floor(corpora: Path) -> None:
-    """A set the rules were not tuned on: 0.917 measured (trafilatura itself: 0.937); the floor
+    """A set the rules were not tuned on: 0.923 measured (trafilatura itself: 0.938); the floor
     catches a change that only helps the Scrapinghub pages."""
     pages = load_snippet_pages()
     assert len(pages) == 318
     outputs = [extract_main_text(decode_html(raw)) for _, raw, _, _ in pages]
     metrics = snippet_score(pages, outputs)
-    assert metrics["f1"] >= 0.90, metrics
+    assert metrics["f1"] >= 0.91, metrics
 
 
 def test_article_container_wins_over_page_chrome() -> None:
@@ -124,3 +124,18 @@ def test_awkward_inputs() -> None:
     # Nesting deeper than libxml2's limit does not crash the walk.
     deep = page("<div>" * 3000 + f"<p>{PROSE}</p>" + "</div>" * 3000)
     assert isinstance(extract_main_text(deep), str)
+
+
+def test_prose_written_straight_into_a_div_counts_as_a_paragraph() -> None:
+    html = page(f'<div class="entry-content"><p>{PROSE * 6}</p>'
+                f"<div>{PROSE}<br>{PROSE}</div><div>Photo: A. Photographer</div></div>")
+    text = extract_main_text(html)
+    assert text.count("committee") == 8
+    assert "Photographer" not in text
+
+
+def test_a_heading_left_at_the_end_is_dropped() -> None:
+    links = "".join(f'<li><a href="/s{i}">Story {i}</a></li>' for i in range(6))
+    html = page(f'<article><h2>The decision</h2><p>{PROSE * 3}</p>'
+                f"<h3>You might also like</h3><ul>{links}</ul></article>")
+    assert extract_main_text(html).splitlines() == ["The decision", (PROSE * 3).strip()]
