@@ -125,7 +125,7 @@ def parse(html: str) -> etree._Element | None:
         root = etree.fromstring(html, _PARSER)
     except ValueError:  # a str with an XML encoding declaration
         root = etree.fromstring(html.encode("utf-8", "surrogatepass"), _PARSER_BYTES)
-    except etree.ParserError:  # nothing to parse
+    except (etree.ParserError, etree.XMLSyntaxError):  # nothing libxml2 can read as HTML
         return None
     return root
 
@@ -141,9 +141,9 @@ class _Containers:
         if tag in _CONTAINER_TAGS:
             cls, ident = el.get("class") or "", el.get("id") or ""
             stage = _stage(el, tag, cls, ident)
+            # `main...` also names navigation (id="mainnav", class="main-menu"): not those
             if (stage is not None and self.found[stage] is None
-                    and not (stage == 4 and ((cls and _BOILER_CLASS.search(cls))
-                                             or (ident and _BOILER_ID.search(ident))))):
+                    and not (stage == 4 and _boilerplate_name(cls, ident))):
                 self.found[stage] = (el, 0)  # taken now: the first in document order wins
                 chars = self._chars(el)
                 self.found[stage] = (el, chars)
@@ -168,10 +168,9 @@ class _Pruning:
 
     def stats(self, el: etree._Element, in_link: bool, root: bool = False) -> _Stats:
         tag = el.tag
-        cls, ident = el.get("class"), el.get("id")
+        cls, ident = el.get("class") or "", el.get("id") or ""
         if not root and tag in _BOILER_TAGS and (
-                (cls and _BOILER_CLASS.search(cls)) or (ident and _BOILER_ID.search(ident))
-                or el.get("aria-hidden") == "true"
+                _boilerplate_name(cls, ident) or el.get("aria-hidden") == "true"
                 or _HIDDEN_STYLE.search(el.get("style") or "")):
             chars = sum(len(text.strip()) for text in el.itertext())
             self.pruned.append((el, chars, True))
@@ -202,6 +201,10 @@ class _Pruning:
             del self.pruned[first:]  # its descendants go with it
             self.pruned.append((el, chars, False))
         return chars, link_chars, links, short_links
+
+
+def _boilerplate_name(cls: str, ident: str) -> bool:
+    return bool((cls and _BOILER_CLASS.search(cls)) or (ident and _BOILER_ID.search(ident)))
 
 
 def _stage(node: etree._Element, tag: str, cls: str, ident: str) -> int | None:
