@@ -52,7 +52,7 @@ def run_sieve(corpus: list[tuple[str, str]], workdir: Path, **overrides) -> tupl
     if not src.exists():
         corpus_folder(corpus, src)
     out = Path(tempfile.mkdtemp(dir=workdir))
-    cfg = DedupConfig(decontaminate=False, num_shards=4, **overrides)
+    cfg = DedupConfig(decontaminate=False, **overrides)
     start = time.perf_counter()
     dedup.run(cfg, {"clean": src}, out, RunOptions(workers=1))
     seconds = time.perf_counter() - start

@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(args.root)
     dedup_dir, tok_dir = newest(root, "dedup"), newest(root, "tokenizer")
-    cfg = ShardConfig(seq_len=1024, validation_fraction=0.01, num_buckets=1)
+    cfg = ShardConfig(seq_len=1024, validation_fraction=0.01)
     table = pq.read_table(dedup_dir / "docs")
     table = table.filter(pa.compute.is_in(table["split"], pa.array(cfg.splits)))
     tables = []

@@ -75,6 +75,29 @@ def source_section(ingest: dict[str, Any], docs: Any) -> list[str]:
     return lines + [""]
 
 
+def document_summary(folder: str) -> Any:
+    """Per kept document: source, characters, language and its score; streamed a record batch
+    at a time, so the card never holds the text of the corpus."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipelines.io import iter_batches, parquet_files
+
+    parts = []
+    for path in parquet_files(folder):
+        for table in iter_batches(path, ["source", "text", "meta"]):
+            metas = [json.loads(m) for m in table.column("meta").to_pylist()]
+            parts.append(pa.table({
+                "source": table.column("source"),
+                "chars": pc.utf8_length(table.column("text")),
+                "language": pa.array([m.get("language", "unknown") for m in metas], pa.string()),
+                "language_score": pa.array([float(m.get("language_score", 0)) for m in metas],
+                                           pa.float64())}))
+    schema = pa.schema([("source", pa.string()), ("chars", pa.int32()),
+                        ("language", pa.string()), ("language_score", pa.float64())])
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
 def plot_histograms(docs: Any, out: Path) -> tuple[dict, dict, list[str]]:
     """Document lengths (characters, log bins) and languages per source, as PNGs; returns the
     median lengths, the top languages, and the languages of at least 2% of the documents
@@ -82,15 +105,14 @@ def plot_histograms(docs: Any, out: Path) -> tuple[dict, dict, list[str]]:
     import numpy as np
 
     sources = docs.column("source").to_pylist()
-    lengths = [len(t) for t in docs.column("text").to_pylist()]
-    metas = [json.loads(m) for m in docs.column("meta").to_pylist()]
-    languages = [m.get("language", "unknown") for m in metas]
+    lengths = docs.column("chars").to_pylist()
+    languages = docs.column("language").to_pylist()
     # Tags for the card's front matter count only confident identifications (short texts such
     # as CoNLL sentences are often misidentified with low scores).
     confident: dict[str, int] = {}
-    for m in metas:
-        if m.get("language_score", 0) >= 0.9:
-            confident[m["language"]] = confident.get(m["language"], 0) + 1
+    for lang, score in zip(languages, docs.column("language_score").to_pylist(), strict=True):
+        if score >= 0.9:
+            confident[lang] = confident.get(lang, 0) + 1
     by_source: dict[str, list[int]] = {}
     lang_counts: dict[str, dict[str, int]] = {}
     for src, n, lang in zip(sources, lengths, languages, strict=True):
@@ -123,7 +145,7 @@ def plot_histograms(docs: Any, out: Path) -> tuple[dict, dict, list[str]]:
         ax.legend(fontsize=8)
     medians = {src: int(np.median(v)) for src, v in by_source.items()}
     tags = [k for k, v in sorted(confident.items(), key=lambda kv: -kv[1])
-            if v >= 0.02 * len(metas)]
+            if v >= 0.02 * len(languages)]
     return medians, {lang: totals[lang] for lang in top}, tags
 
 
@@ -293,9 +315,7 @@ def run(cfg: CardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
             extras["tokenizer"] = json.loads((Path(folder) / "stats.json").read_text("utf-8"))
         if stage == "dedup":
             extras["dedup_lines"] = dedup_section(manifest, Path(folder), Path(out))
-            import pyarrow.parquet as pq
-
-            docs = pq.read_table(Path(folder) / "docs", columns=["source", "text", "meta"])
+            docs = document_summary(str(folder))
             extras["sources_lines"] = source_section(manifests["ingest"], docs)
             medians, languages, extras["languages"] = plot_histograms(docs, Path(out))
             extras["distribution_lines"] = [

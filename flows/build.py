@@ -67,9 +67,13 @@ def counters_markdown(out: StageOutput) -> str:
 def run_stages(recipe: Recipe, root: str, options: RunOptions, until: str | None = None,
                rebuild_from: str | None = None,
                run_stage: Callable[..., StageOutput] = materialize,
-               log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
+               log: Callable[[str], None] | None = None,
                ) -> dict[str, StageOutput]:
-    """Materialize every stage up to `until`, forcing `rebuild_from` and everything after it."""
+    """Materialize every stage up to `until`, forcing `rebuild_from` and everything after it.
+    Stage lines go to stderr (written, not printed: Prefect's log_prints would turn them into
+    its own log records), none when the options say quiet."""
+    if log is None:
+        log = _stderr if options.show_progress else (lambda msg: None)
     for name in (until, rebuild_from):
         if name is not None and name not in STAGE_NAMES:
             raise ValueError(f"unknown stage {name!r}; stages are {', '.join(STAGE_NAMES)}")
@@ -86,6 +90,11 @@ def run_stages(recipe: Recipe, root: str, options: RunOptions, until: str | None
             f"out={counters['out']:,}  -> {out.path}")
         outputs[spec.name] = out
     return outputs
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
 
 
 @task(name="stage", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
@@ -117,9 +126,10 @@ def summarize(outputs: dict[str, StageOutput]) -> dict[str, dict[str, Any]]:
 @flow(name="build_dataset", log_prints=True)
 def build_dataset(recipe_path: str, root: str = "out", until: str | None = None,
                   runner: str = "DirectRunner", workers: int = 1,
-                  rebuild_from: str | None = None) -> dict[str, dict[str, Any]]:
+                  rebuild_from: str | None = None, quiet: bool = False
+                  ) -> dict[str, dict[str, Any]]:
     recipe = load_recipe(recipe_path)
-    options = RunOptions(runner=runner, workers=workers)
+    options = RunOptions(runner=runner, workers=workers, show_progress=not quiet)
     outputs = run_stages(recipe, str(Path(root).resolve()), options, until, rebuild_from,
                          run_stage=stage_task)
     if "card" in outputs:

@@ -16,27 +16,39 @@ never a silent outcome.
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import apache_beam as beam
+import numpy as np
+import pyarrow as pa
 
-from pipelines import filters, quality
+from pipelines import filters, langid, quality, quality_kernels
 from pipelines.io import (
-    ReadDocuments,
+    DocumentSinks,
+    ReadFiles,
+    basename,
     check_document_outputs,
-    count,
+    count_all,
+    iter_batches,
+    parquet_files,
     run_pipeline,
-    write_kept_and_rejected,
+    text_bytes,
 )
 from pipelines.manifest import RunOptions, sha256_file
+from pipelines.progress import Reporter
 from pipelines.recipe import LABELLED_KINDS, CleanConfig, CleanRuleOverride
-from pipelines.schema import Document
+from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
-VERSION = 5  # 5: spacing normalised before the mojibake repair too (idempotent);
+PROGRESS_INPUT = "ingest"
+VERSION = 6  # 6: compiled rules; language by fastText lid.176; the failing statistic and its
+# threshold in rejected rows (meta.rule_value, meta.rule_threshold);
+# 5: spacing normalised before the mojibake repair too (idempotent);
 # 3: mojibake, C4 / Gopher / FineWeb rules, PII redaction, blocklist, per-source;
 # 4: mojibake_fixed counts only repairs that change the normalised text
 
@@ -53,23 +65,151 @@ def fingerprint(cfg: CleanConfig) -> dict:
                       for source in sorted(cfg.source_kinds)}}
 
 
-class CleanDocument(beam.DoFn):
+class Cleaner:
+    """The clean decisions for record batches, outside Beam (tests and benchmarks call it too):
+    `judge(table) -> (kept table, rejected table, counters)`, compiled: the text stays UTF-8 and
+    code points from the Arrow column to the written one, and Python strings are made only
+    where a step needs one (ftfy and NFC on non-ASCII text, the language ID's prefix, PII on
+    texts that could hold some). `judge_reference` is the same, document by document, with the
+    pure-Python functions: the definition the compiled path is tested against."""
+
     def __init__(self, cfg: CleanConfig, blocklist: quality.Blocklist | None) -> None:
         self.cfg = cfg
         self.blocklist = blocklist
         self._rules: dict[str, CleanRuleOverride] = {}
+        self._lists: dict[tuple[str, ...], int] = {}
+        self.kernel = quality_kernels.RuleKernel(cfg)
 
     def rules(self, source: str) -> CleanRuleOverride:
         if source not in self._rules:
             self._rules[source] = self.cfg.rules_for(source)
+            self._lists.setdefault(tuple(self._rules[source].filters), len(self._lists))
         return self._rules[source]
 
-    def process(self, row: dict) -> Iterator[tuple[dict, str | None]]:
+    def judge(self, table: pa.Table) -> tuple[pa.Table, pa.Table, Counter]:
+        cfg = self.cfg
+        n = table.num_rows
+        counts: Counter = Counter()
+        sources = table.column("source").to_pylist()
+        splits = table.column("split").to_pylist()
+        metas = [json.loads(m) if m else {} for m in table.column("meta").to_pylist()]
+        rules = [self.rules(s) for s in sources]
+
+        # Normalise: the compiled first half for every text, the Python second half (ftfy, C1,
+        # NFC) only for texts with a non-ASCII character, which it leaves alone when ASCII.
+        chars, offsets = quality_kernels.decode_utf8(table.column("text"))
+        text, starts, ends, nonascii = quality_kernels.prepare_batch(chars, offsets)
+        replaced: dict[int, str] = {}
+        for d in np.flatnonzero(nonascii).tolist():
+            prepared = quality_kernels.decode(text, starts[d], ends[d])
+            finished, fixed = filters.finish(prepared, cfg.fix_mojibake)
+            counts["mojibake_fixed"] += fixed
+            if finished != prepared:
+                replaced[d] = finished
+        text, starts, ends = _replace(text, starts, ends, replaced)
+
+        languages, scores = langid.identify([
+            quality_kernels.decode(text, a, min(b, a + langid.PREFIX_CHARS))
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+        lengths = (ends - starts).tolist()
+        reasons: list[str | None] = [None] * n
+        lists = np.full(n, -1, dtype=np.int64)
+        for d in range(n):
+            meta, r = metas[d], rules[d]
+            meta["language"], meta["language_score"] = languages[d], scores[d]
+            reason = None
+            if self.blocklist is not None:
+                url = meta.get("url")
+                domain = meta.get("domain") or (urlsplit(url).hostname if url else None)
+                reason = self.blocklist.reason(url, domain)
+            if reason is None and lengths[d] < r.min_chars:
+                reason = "too_short"
+            if reason is None and r.languages and (
+                    languages[d] not in r.languages or scores[d] < cfg.min_language_score):
+                reason = "language"
+            reasons[d] = reason
+            if reason is None and r.filters:
+                lists[d] = self._lists[tuple(r.filters)]
+
+        # The quality rules, compiled, in each source's order.
+        judged = self.kernel.judge_segments(text, starts, ends, list(self._lists), lists)
+        final = text
+        f_starts, f_ends = starts.copy(), ends.copy()
+        changed = np.flatnonzero(judged.out_starts >= 0)
+        if len(changed):  # C4 removed lines: those texts are now in judged.out
+            final = np.concatenate([text, judged.out])
+            f_starts[changed] = judged.out_starts[changed] + len(text)
+            f_ends[changed] = judged.out_ends[changed] + len(text)
+            for d in changed.tolist():
+                counts["c4_lines_removed"] += int(
+                    np.count_nonzero(text[starts[d]:ends[d]] == 10)
+                    - np.count_nonzero(final[f_starts[d]:f_ends[d]] == 10))
+        for d in range(n):
+            if reasons[d] is None and judged.reasons[d] is not None:
+                reasons[d] = judged.reasons[d]
+                metas[d]["rule_value"] = round(float(judged.values[d]), 4)
+                metas[d]["rule_threshold"] = round(float(judged.thresholds[d]), 4)
+
+        # PII in the kept texts, by regular expression where the kernel saw a possible match.
+        redacted: dict[int, str] = {}
+        for d in range(n):
+            if reasons[d] is not None or not rules[d].pii:
+                continue
+            kinds = [k for k in rules[d].pii if judged.pii_hints[d] & _PII_HINTS[k]]
+            if not kinds and lists[d] >= 0:
+                continue
+            before = quality_kernels.decode(final, f_starts[d], f_ends[d])
+            after, found = quality.redact_pii(before, kinds if lists[d] >= 0 else rules[d].pii)
+            for kind, value in found.items():
+                counts[f"pii:{kind}"] += value
+                counts[f"source:{sources[d]}:pii:{kind}"] += value
+            if after != before:
+                redacted[d] = after
+        final, f_starts, f_ends = _replace(final, f_starts, f_ends, redacted)
+
+        kept_idx, rejected_idx = [], []
+        for d in range(n):
+            prefix = f"source:{sources[d]}"
+            counts["in"] += 1
+            counts[f"{prefix}:{splits[d]}:in"] += 1
+            if reasons[d] is None:
+                kept_idx.append(d)
+                counts["out"] += 1
+                counts[f"{prefix}:{splits[d]}:out"] += 1
+            else:
+                rejected_idx.append(d)
+                reason = reasons[d]
+                counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += 1
+                counts[f"{prefix}:dropped:{reason}"] += 1
+        meta_strings = [json.dumps(m, ensure_ascii=False, sort_keys=True) for m in metas]
+        kept = _rows(table, kept_idx, quality_kernels.encode_utf8(
+            final, f_starts[kept_idx], f_ends[kept_idx]), [meta_strings[d] for d in kept_idx])
+        rejected = _rows(table, rejected_idx, quality_kernels.encode_utf8(
+            text, starts[rejected_idx], ends[rejected_idx]),
+            [meta_strings[d] for d in rejected_idx])
+        rejected = rejected.append_column(
+            "reason", pa.array([reasons[d] for d in rejected_idx], pa.string()))
+        return kept.cast(ARROW_SCHEMA), rejected.cast(REJECTED_SCHEMA), counts
+
+    def judge_reference(self, table: pa.Table) -> tuple[pa.Table, pa.Table, Counter]:
+        """`judge`, one document at a time with the pure-Python rules (the definition)."""
+        counts: Counter = Counter()
+        kept, rejected = [], []
+        for row in table.to_pylist():
+            new, reason = self.judge_row(row, counts)
+            if reason is None:
+                kept.append(new)
+            else:
+                rejected.append({**new, "reason": reason})
+        return (pa.Table.from_pylist(kept, ARROW_SCHEMA),
+                pa.Table.from_pylist(rejected, REJECTED_SCHEMA), counts)
+
+    def judge_row(self, row: dict, counts: Counter) -> tuple[dict, str | None]:
         doc = Document.from_row(row)
         rules = self.rules(doc.source)
         doc.text, fixed = filters.normalize_counted(doc.text, self.cfg.fix_mojibake)
         if fixed:
-            count(NAME, "mojibake_fixed")
+            counts["mojibake_fixed"] += 1
         doc.meta["language"], doc.meta["language_score"] = filters.identify_language(doc.text)
         reason = None
         if self.blocklist is not None:
@@ -82,21 +222,73 @@ class CleanDocument(beam.DoFn):
             cleaned, reason = filters.apply_quality(doc.text, rules.filters, self.cfg)
             if reason is None:
                 if cleaned != doc.text:  # C4 removed lines
-                    count(NAME, "c4_lines_removed",
-                          doc.text.count("\n") - cleaned.count("\n"))
+                    counts["c4_lines_removed"] += doc.text.count("\n") - cleaned.count("\n")
                 doc.text = cleaned
+            else:
+                value, threshold = quality.explain(reason, cleaned, self.cfg)
+                doc.meta["rule_value"] = round(float(value), 4)
+                doc.meta["rule_threshold"] = round(float(threshold), 4)
         prefix = f"source:{doc.source}"
-        count(NAME, f"{prefix}:{doc.split}:in")
+        counts["in"] += 1
+        counts[f"{prefix}:{doc.split}:in"] += 1
         if reason is None:
             if rules.pii:
                 doc.text, found = quality.redact_pii(doc.text, rules.pii)
                 for kind, n in found.items():
-                    count(NAME, f"pii:{kind}", n)
-                    count(NAME, f"{prefix}:pii:{kind}", n)
-            count(NAME, f"{prefix}:{doc.split}:out")
+                    counts[f"pii:{kind}"] += n
+                    counts[f"{prefix}:pii:{kind}"] += n
+            counts["out"] += 1
+            counts[f"{prefix}:{doc.split}:out"] += 1
         else:
-            count(NAME, f"{prefix}:dropped:{reason}")
-        yield doc.to_row(), reason
+            counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += 1
+            counts[f"{prefix}:dropped:{reason}"] += 1
+        return doc.to_row(), reason
+
+
+_PII_HINTS = {"email": 1, "ip": 2 | 4, "phone": 8}  # quality_kernels._pii_hints bits
+
+
+def _replace(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: dict[int, str]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point the given documents' segments at new texts, appended to the code points."""
+    if not texts:
+        return chars, starts, ends
+    extra, offsets = quality_kernels.encode(list(texts.values()))
+    starts, ends = starts.copy(), ends.copy()
+    for k, d in enumerate(texts):
+        starts[d], ends[d] = len(chars) + offsets[k], len(chars) + offsets[k + 1]
+    return np.concatenate([chars, extra]), starts, ends
+
+
+def _rows(table: pa.Table, idx: list[int], text: pa.Array, metas: list[str]) -> pa.Table:
+    """The rows idx of table (id, source, split) with the given text and meta."""
+    taken = table.select(["id", "source", "split"]).take(pa.array(idx, pa.int64()))
+    return taken.append_column("text", text).append_column("meta", pa.array(metas, pa.string()))
+
+
+class CleanFile(beam.DoFn):
+    """(index, ingest file) -> the same-named file in `docs/` and `rejected/`, batch by batch."""
+
+    def __init__(self, cfg: CleanConfig, blocklist: quality.Blocklist | None, out: str,
+                 progress_dir: str | None) -> None:
+        self.cfg, self.blocklist, self.out, self.progress_dir = cfg, blocklist, out, progress_dir
+
+    def setup(self) -> None:
+        self.cleaner = Cleaner(self.cfg, self.blocklist)
+        self.progress = Reporter(self.progress_dir)
+
+    def process(self, element: tuple[int, str]) -> Iterator[str]:
+        _, path = element
+        sinks = DocumentSinks(self.out, basename(path))
+        for table in iter_batches(path):
+            kept, rejected, counts = self.cleaner.judge(table)
+            sinks.write(kept, rejected)
+            counts["text_bytes"] = text_bytes(table)
+            count_all(NAME, counts)
+            self.progress.advance(docs=table.num_rows, nbytes=counts["text_bytes"])
+        self.progress.advance(files=1)
+        self.progress.flush()
+        yield from sinks.close()
 
 
 def check_splits(cfg: CleanConfig, counters: dict[str, int]) -> None:
@@ -121,13 +313,14 @@ def run(cfg: CleanConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     blocklist = quality.Blocklist.from_file(cfg.blocklist) if cfg.blocklist else None
 
+    files = parquet_files(str(inputs["ingest"]))
+
     def build(p: beam.Pipeline) -> None:
-        pairs = (
+        _ = (
             p
-            | "Read" >> ReadDocuments(str(inputs["ingest"]))
-            | "Clean" >> beam.ParDo(CleanDocument(cfg, blocklist))  # (row, reason | None)
+            | "Read" >> ReadFiles(files)  # (index, path)
+            | "Clean" >> beam.ParDo(CleanFile(cfg, blocklist, str(out), options.progress_dir))
         )
-        write_kept_and_rejected(pairs, str(out), NAME, cfg.num_shards)
 
     counters = run_pipeline(build, options, NAME)
     check_document_outputs(NAME, str(out), counters)

@@ -49,6 +49,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -58,23 +59,35 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.io import (
-    ReadDocumentBatches,
+    DocumentSinks,
+    ParquetSink,
+    ReadFiles,
+    basename,
     check_document_outputs,
     count,
+    iter_batches,
+    num_rows,
     parquet_files,
     run_pipeline,
-    write_table,
+    text_bytes,
+    with_reasons,
 )
 from pipelines.manifest import RunOptions
 from pipelines.minhash import MinHasher, encode, exact_keys, ngram_hashes64
+from pipelines.progress import Reporter
 from pipelines.recipe import DedupConfig
-from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, stable_hash
+from pipelines.schema import stable_hash
 
 NAME = "dedup"
-VERSION = 3  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ)
+PROGRESS_INPUT = "clean"
+VERSION = 4  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
+# 4: one output file per input file, rows streamed (signatures as in version 3)
+# Which word hashes (hence signatures) each stage version made: comparable when equal.
+SIGNATURES_OF_VERSION = {3: 3, 4: 3}
 
 Rank = tuple  # (generation, source priority, -chars, id): smaller is better
 SIGNATURE_SCHEMA = pa.schema([
@@ -85,10 +98,8 @@ SIGNATURE_SCHEMA = pa.schema([
     pa.field("signature", pa.list_(pa.uint32()), nullable=False),
 ])
 EXACT_BAND = -1
-# Bucket, signature and root partitions per output shard: enough to spread the work over as many
-# workers as shards, few enough that a batch is not cut into slivers (each partition a batch
-# touches is one more element: 2 was fastest on the bench, 8 took 30% longer).
-PARTITIONS_PER_SHARD = 2
+ENTRIES_PER_PARTITION = 1_000_000
+MIN_PARTITIONS = 4
 _CHUNK = 4096  # documents per Prepare step: bounds memory whatever the row group size
 
 
@@ -102,8 +113,13 @@ def by_partition(keys: Iterable[str], partitions: int) -> np.ndarray:
     return np.fromiter((stable_hash(k) % partitions for k in keys), dtype=np.int64)
 
 
-def partition_count(cfg: DedupConfig) -> int:
-    return PARTITIONS_PER_SHARD * cfg.num_shards
+def partition_count(documents: int, cfg: DedupConfig) -> int:
+    """Bucket, signature and root partitions: enough that one holds about ENTRIES_PER_PARTITION
+    band entries (what a partition's step holds in memory), whatever the corpus size; never
+    fewer than MIN_PARTITIONS, so that two workers share the work. The decisions do not depend
+    on it: every entry of a bucket lands in the same partition."""
+    entries = documents * (cfg.bands + 1)
+    return max(MIN_PARTITIONS, -(-entries // ENTRIES_PER_PARTITION))
 
 
 # ---- decontamination ------------------------------------------------------------------------
@@ -167,6 +183,7 @@ class Docs(NamedTuple):
     priority: np.ndarray  # int32: index of the source in source_priority
     neg_chars: np.ndarray  # int64: minus the text length (longer first)
     exact: np.ndarray  # uint64[docs, 2]: exact key
+    file: np.ndarray  # int32: index of the input file the document is in (-1: earlier build)
 
     def rank(self, i: int) -> Rank:
         return (int(self.generation[i]), int(self.priority[i]), int(self.neg_chars[i]),
@@ -174,12 +191,12 @@ class Docs(NamedTuple):
 
     def take(self, idx: np.ndarray) -> Docs:
         return Docs([self.ids[i] for i in idx], self.generation[idx], self.priority[idx],
-                    self.neg_chars[idx], self.exact[idx])
+                    self.neg_chars[idx], self.exact[idx], self.file[idx])
 
     @staticmethod
     def concat(parts: list[Docs]) -> Docs:
         return Docs([i for p in parts for i in p.ids],
-                    *(np.concatenate([p[k] for p in parts]) for k in range(1, 5)))
+                    *(np.concatenate([p[k] for p in parts]) for k in range(1, 6)))
 
     def positions(self) -> np.ndarray:
         """int64 per document: its place in rank order (the keep rule)."""
@@ -204,10 +221,11 @@ class BandEntries(NamedTuple):
 
 
 def band_entries(docs: Docs, sigs: np.ndarray | None, cfg: DedupConfig, partitions: int,
-                 with_exact: bool):
-    """A batch of documents -> (partition, BandEntries): one element per partition per batch
-    instead of one per (document, band), so the shuffle moves arrays, not objects; and, when
-    verifying, ("sigs", (signature partition, ("sigs", exact keys, signatures)))."""
+                 with_exact: bool, scratch: str):
+    """A batch of documents -> (partition, path of its BandEntries): one element per partition
+    per batch instead of one per (document, band), its arrays waiting in a scratch file so the
+    shuffle moves a path; and, when verifying, ("sigs", (signature partition, ("sigs", path of
+    (exact keys, signatures))))."""
     columns = []
     if with_exact:
         columns.append(docs.exact[:, :1])
@@ -221,59 +239,64 @@ def band_entries(docs: Docs, sigs: np.ndarray | None, cfg: DedupConfig, partitio
     for p in np.unique(part):
         doc_idx, column = np.nonzero(part == p)
         used, local = np.unique(doc_idx, return_inverse=True)
-        yield int(p), BandEntries(
+        yield int(p), spill(BandEntries(
             (column + first_band).astype(np.int16), keys[doc_idx, column], local.astype(np.int32),
-            docs.take(used))
+            docs.take(used)), scratch)
     if sigs is not None and cfg.verify:
         where = signature_partitions(docs.exact, partitions)
         for sp in np.unique(where):
             mine = np.flatnonzero(where == sp)
             yield beam.pvalue.TaggedOutput(
-                "sigs", (int(sp), ("sigs", docs.exact[mine], sigs[mine])))
-
-
-class Piece(NamedTuple):
-    """One batch's rows that belong to one output shard, with what Prepare decided. The rows
-    wait in a file of the stage's scratch folder, so the shuffle moves a path, not the text
-    (shuffling the rows cost more than the MinHash computation)."""
-
-    rows: str  # Arrow IPC file: ARROW_SCHEMA
-    reasons: list[str | None]  # "decontaminated" or None (not decided here)
-    signatures: str | None  # Arrow IPC file: SIGNATURE_SCHEMA, the LSH candidates among the rows
+                "sigs", (int(sp), ("sigs", spill((docs.exact[mine], sigs[mine]), scratch))))
 
 
 SCRATCH = "_scratch"  # under the stage's output folder; removed when the job ends
 
 
-def spill(table: pa.Table, folder: str) -> str:
-    path = FileSystems.join(folder, f"{uuid.uuid4().hex}.arrow")
-    with FileSystems.create(path) as fh, pa.ipc.new_file(fh, table.schema) as writer:
-        writer.write_table(table)
+def spill(value: Any, folder: str) -> str:
+    """Park a value (arrays, a table) in a scratch file; the shuffle moves its path instead."""
+    path = FileSystems.join(folder, f"{uuid.uuid4().hex}.pkl")
+    with FileSystems.create(path) as fh:
+        pickle.dump(value, fh, protocol=5)
     return path
 
 
-def unspill(path: str) -> pa.Table:
+def unspill(path: str) -> Any:
     with FileSystems.open(path) as fh:
-        return pa.ipc.open_file(pa.BufferReader(fh.read())).read_all()
+        return pickle.loads(fh.read())
+
+
+def unspill_all(paths: Iterable[str]) -> list[Any]:
+    return [unspill(p) for p in sorted(paths)]  # sorted: the same order on any runner
 
 
 class Prepare(beam.DoFn):
-    """A record batch -> ("bands", (partition, BandEntries)), "sigs" (see `band_entries`) and
-    (shard, Piece)."""
+    """(file index, path) -> for each chunk of the file: ("bands", (partition, path)) and "sigs"
+    (see `band_entries`), the decontamination drops and the candidates' signatures, keyed by the
+    file: (file, ("drops", [drop])), (file, ("signatures", chunk, path))."""
 
-    def __init__(self, cfg: DedupConfig, scratch: str) -> None:
-        self.cfg, self.scratch = cfg, scratch
-        self.partitions = partition_count(cfg)
+    def __init__(self, cfg: DedupConfig, scratch: str, partitions: int,
+                 progress_dir: str | None) -> None:
+        self.cfg, self.scratch, self.partitions = cfg, scratch, partitions
+        self.progress_dir = progress_dir
 
     def setup(self) -> None:
         cfg = self.cfg
         self.hasher = MinHasher(cfg.bands * cfg.rows, cfg.seed, cfg.ngram) if cfg.minhash else None
+        self.progress = Reporter(self.progress_dir)
 
-    def process(self, table: pa.Table, eval_grams: np.ndarray | None = None):
-        for first in range(0, table.num_rows, _CHUNK):
-            yield from self._chunk(table.slice(first, _CHUNK), eval_grams)
+    def process(self, element: tuple[int, str], eval_grams: np.ndarray | None = None):
+        file, path = element
+        for chunk, table in enumerate(iter_batches(path, ["id", "source", "split", "text"],
+                                                   _CHUNK)):
+            yield from self._chunk(file, chunk, table, eval_grams)
+            nbytes = text_bytes(table)
+            count(NAME, "text_bytes", nbytes)
+            self.progress.advance(docs=table.num_rows, nbytes=nbytes)
+        self.progress.advance(files=1)
+        self.progress.flush()
 
-    def _chunk(self, table: pa.Table, eval_grams: np.ndarray | None):
+    def _chunk(self, file: int, chunk: int, table: pa.Table, eval_grams: np.ndarray | None):
         cfg = self.cfg
         ids = table.column("id").to_pylist()
         texts = table.column("text").to_pylist()
@@ -281,12 +304,12 @@ class Prepare(beam.DoFn):
         pretraining = set(cfg.pretraining_splits)
         candidate = np.array([s in pretraining for s in table.column("split").to_pylist()],
                              dtype=bool)
-        reasons: list[str | None] = [None] * len(ids)
         if eval_grams is not None:
             pre = np.flatnonzero(candidate)
             hit = pre[contaminated([texts[i] for i in pre], cfg.decontaminate_ngram, eval_grams)]
-            for i in hit:
-                reasons[i] = "decontaminated"
+            if len(hit):
+                yield beam.pvalue.TaggedOutput("files", (file, ("drops", [
+                    (ids[i], "decontaminated", (), "") for i in hit])))
             candidate[hit] = False
         idx = np.flatnonzero(candidate)
         c_ids = [ids[i] for i in idx]
@@ -295,46 +318,48 @@ class Prepare(beam.DoFn):
         unlisted = len(cfg.source_priority)
         docs = Docs(c_ids, np.ones(len(idx), dtype=np.int8),
                     np.array([priority.get(sources[i], unlisted) for i in idx], dtype=np.int32),
-                    -np.array([len(t) for t in c_texts], dtype=np.int64), None)
+                    -np.array([len(t) for t in c_texts], dtype=np.int64), None,
+                    np.full(len(idx), file, dtype=np.int32))
         # Lower-cased code points, read by both kernels (exact keys keep case when told to).
         encoded = encode(c_texts) if self.hasher or cfg.lowercase else None
         docs = docs._replace(exact=exact_array(
             exact_keys(c_texts, cfg.lowercase, encoded if cfg.lowercase else None)))
         sigs = self.hasher.signatures(c_texts, encoded) if self.hasher else None
-        for item in band_entries(docs, sigs, cfg, self.partitions, True):
+        for item in band_entries(docs, sigs, cfg, self.partitions, True, self.scratch):
             yield item if isinstance(item, beam.pvalue.TaggedOutput) else (
                 beam.pvalue.TaggedOutput("bands", item))
-
-        shard = by_partition(ids, cfg.num_shards)
-        cand_shard = shard[idx]
-        for s in np.unique(shard):
-            rows = np.flatnonzero(shard == s)
-            signatures = None
-            if sigs is not None and len(sigs):
-                mine = np.flatnonzero(cand_shard == s)
-                signatures = pa.table({
-                    "id": [c_ids[k] for k in mine],
-                    "priority": docs.priority[mine],
-                    "neg_chars": docs.neg_chars[mine],
-                    "signature": pa.FixedSizeListArray.from_arrays(
-                        pa.array(sigs[mine].ravel()), sigs.shape[1]).cast(pa.list_(pa.uint32())),
-                }, schema=SIGNATURE_SCHEMA)
-                signatures = spill(signatures, self.scratch)
-            yield int(s), ("piece", Piece(spill(table.take(pa.array(rows)), self.scratch),
-                                          [reasons[i] for i in rows], signatures))
+        if sigs is not None and len(sigs):
+            signatures = pa.table({
+                "id": c_ids, "priority": docs.priority, "neg_chars": docs.neg_chars,
+                "signature": pa.FixedSizeListArray.from_arrays(
+                    pa.array(sigs.ravel()), sigs.shape[1]).cast(pa.list_(pa.uint32())),
+            }, schema=SIGNATURE_SCHEMA)
+            yield beam.pvalue.TaggedOutput("files", (file, (
+                "signatures", chunk, spill(signatures, self.scratch))))
 
 
-def earlier_entries(table: pa.Table, cfg: DedupConfig, partitions: int):
+class ReadEarlier(beam.DoFn):
+    """(index, signatures file of an earlier build) -> its band entries (`earlier_entries`)."""
+
+    def __init__(self, cfg: DedupConfig, partitions: int, scratch: str) -> None:
+        self.cfg, self.partitions, self.scratch = cfg, partitions, scratch
+
+    def process(self, element: tuple[int, str]):
+        for table in iter_batches(element[1], list(SIGNATURE_SCHEMA.names), _CHUNK):
+            yield from earlier_entries(table, self.cfg, self.partitions, self.scratch)
+
+
+def earlier_entries(table: pa.Table, cfg: DedupConfig, partitions: int, scratch: str):
     """A batch of an earlier build's signatures -> its band entries (generation 0: they keep
     priority and are never linked away; no exact band: they are not re-emitted)."""
     ids = table.column("id").to_pylist()
     exact = exact_array([hashlib.blake2b(b"earlier\x00" + i.encode("utf-8"),
                                          digest_size=16).digest() for i in ids])
     docs = Docs(ids, np.zeros(len(ids), np.int8), table.column("priority").to_numpy(),
-                table.column("neg_chars").to_numpy(), exact)
+                table.column("neg_chars").to_numpy(), exact, np.full(len(ids), -1, np.int32))
     sigs = table.column("signature").combine_chunks().flatten().to_numpy(
         zero_copy_only=False).astype(np.uint32).reshape(len(ids), cfg.bands * cfg.rows)
-    yield from band_entries(docs, sigs, cfg, partitions, False)
+    yield from band_entries(docs, sigs, cfg, partitions, False, scratch)
 
 
 # ---- buckets -> links and exact drops -------------------------------------------------------
@@ -363,9 +388,9 @@ def _pairs(starts: np.ndarray, sizes: np.ndarray, all_better: bool) -> tuple[np.
 
 
 class Buckets(beam.DoFn):
-    """partition -> [BandEntries] -> what its buckets decide, in batches per destination:
-    - ("drops", (shard, [drop])): exact duplicates, final here;
-    - with verification, (partition, ("groups", Groups)): the LSH buckets of two or more
+    """partition -> [path of BandEntries] -> what its buckets decide, in batches per destination:
+    - ("files", (file, ("drops", [drop]))): exact duplicates, final here;
+    - with verification, (partition, ("groups", path of Groups)): the LSH buckets of two or more
       exact-distinct members, and ("requests", (signature partition, (partition, [exact keys]))):
       the signatures those members need, fetched from where they were computed (no step holds
       every signature, and a document no bucket shares with another never ships its signature);
@@ -373,14 +398,14 @@ class Buckets(beam.DoFn):
     Vectorised over the partition's entries: a Python loop per bucket cost more than computing
     the signatures."""
 
-    def __init__(self, cfg: DedupConfig) -> None:
-        self.cfg = cfg
-        self.partitions = partition_count(cfg)
+    def __init__(self, cfg: DedupConfig, partitions: int, scratch: str) -> None:
+        self.cfg, self.partitions, self.scratch = cfg, partitions, scratch
 
-    def process(self, element: tuple[int, Iterable[BandEntries]]):
-        cfg = self.cfg
-        partition, batches = element
-        batches = list(batches)
+    def process(self, element: tuple[int, Iterable[str]]):
+        partition, paths = element
+        batches: list[BandEntries] = unspill_all(paths)
+        if not batches:
+            return
         offsets = np.cumsum([0] + [len(b.of.ids) for b in batches])
         docs = Docs.concat([b.of for b in batches])
         ids = docs.ids
@@ -390,6 +415,7 @@ class Buckets(beam.DoFn):
         band = np.concatenate([b.bands for b in batches])
         key = np.concatenate([b.keys for b in batches])
         doc = np.concatenate([b.docs + offsets[k] for k, b in enumerate(batches)])
+        del batches
 
         # Exact groups inside each bucket: their best-ranked member stands for them.
         order = np.lexsort((position[doc], exact[doc], key, band))
@@ -399,8 +425,7 @@ class Buckets(beam.DoFn):
         lost = ~first & (band == EXACT_BAND)
         drops = [(ids[d], "duplicate_exact", docs.rank(k), ids[k])
                  for d, k in zip(doc[lost], keeper[lost], strict=True)]
-        for shard, batch in _batched(None, drops, lambda x: x[0], cfg.num_shards):
-            yield beam.pvalue.TaggedOutput("drops", (shard, ("drops", batch)))
+        yield from _by_file("files", drops, docs.file[doc[lost]])
 
         # LSH buckets of two or more (exact-distinct) members, best first.
         lsh = first & (band != EXACT_BAND)
@@ -414,15 +439,25 @@ class Buckets(beam.DoFn):
         rows = doc[np.repeat(starts[many], sizes[many]) + _positions(sizes[many])]
         used, rows = np.unique(rows, return_inverse=True)
         groups = Groups(rows.astype(np.int32), sizes[many], docs.take(used))
-        if not cfg.verify:
-            yield from _tagged("links", link_groups(groups, None, cfg), self.partitions)
+        if not self.cfg.verify:
+            yield from _tagged("links", link_groups(groups, None, self.cfg), self.partitions)
             return
         if len(used):
-            yield partition, ("groups", groups)
+            yield partition, ("groups", spill(groups, self.scratch))
         where = signature_partitions(groups.of.exact, self.partitions)
         for sp in np.unique(where):
             yield beam.pvalue.TaggedOutput("requests", (int(sp), (
                 "request", partition, groups.of.exact[where == sp])))
+
+
+def _by_file(tag: str | None, drops: list[tuple], files: np.ndarray):
+    """Drops -> one (file, ("drops", [drops])) element per input file they fall in."""
+    groups = defaultdict(list)
+    for drop, f in zip(drops, files.tolist(), strict=True):
+        groups[f].append(drop)
+    for f, batch in sorted(groups.items()):
+        item = (f, ("drops", batch))
+        yield item if tag is None else beam.pvalue.TaggedOutput(tag, item)
 
 
 class Groups(NamedTuple):
@@ -445,21 +480,26 @@ def _positions(sizes: np.ndarray) -> np.ndarray:
     return np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
-def fetch_signatures(element: tuple[int, Iterable[tuple]]):
-    """signature partition -> [("sigs", keys, uint32[keys, perms]) | ("request", partition,
-    keys)] -> (partition, ("sigs", keys, their signatures)) for each request."""
-    _, values = element
-    keys, arrays, requests = [], [], []
-    for value in values:
-        if value[0] == "sigs":
-            keys.extend(key_bytes(value[1]))
-            arrays.append(value[2])
-        else:
-            requests.append(value[1:])
-    row = {k: i for i, k in enumerate(keys)}
-    sigs = np.concatenate(arrays) if arrays else None
-    for partition, wanted in requests:
-        yield partition, ("sigs", wanted, sigs[[row[k] for k in key_bytes(wanted)]])
+class FetchSignatures(beam.DoFn):
+    """signature partition -> [("sigs", path of (keys, uint32[keys, perms])) | ("request",
+    partition, keys)] -> (partition, ("sigs", path of (keys, their signatures))) per request."""
+
+    def __init__(self, scratch: str) -> None:
+        self.scratch = scratch
+
+    def process(self, element: tuple[int, Iterable[tuple]]):
+        _, values = element
+        values = list(values)
+        stored = unspill_all(v[1] for v in values if v[0] == "sigs")
+        requests = sorted(((v[1], v[2]) for v in values if v[0] == "request"),
+                          key=lambda r: r[0])
+        if not requests:
+            return
+        row = {k: i for i, k in enumerate(key for keys, _ in stored for key in key_bytes(keys))}
+        sigs = np.concatenate([s for _, s in stored])
+        for partition, wanted in requests:
+            found = sigs[[row[k] for k in key_bytes(wanted)]]
+            yield partition, ("sigs", spill((wanted, found), self.scratch))
 
 
 def key_bytes(exact: np.ndarray) -> list[bytes]:
@@ -469,27 +509,26 @@ def key_bytes(exact: np.ndarray) -> list[bytes]:
 
 
 class LinkGroups(beam.DoFn):
-    """partition -> its Groups and the signatures they asked for -> links (`link_groups`)."""
+    """partition -> its Groups and the signatures they asked for (paths) -> links
+    (`link_groups`)."""
 
-    def __init__(self, cfg: DedupConfig) -> None:
-        self.cfg = cfg
-        self.partitions = partition_count(cfg)
+    def __init__(self, cfg: DedupConfig, partitions: int) -> None:
+        self.cfg, self.partitions = cfg, partitions
 
-    def process(self, element: tuple[int, Iterable[tuple]]):
+    def process(self, element: tuple[int, Iterable[tuple[str, str]]]):
         _, values = element
-        groups, sigs = [], {}
-        for value in values:
-            if value[0] == "groups":
-                groups.append(value[1])
-            else:
-                sigs.update(zip(key_bytes(value[1]), value[2], strict=True))
-        for g in groups:
+        values = list(values)
+        sigs = {}
+        for keys, found in unspill_all(path for kind, path in values if kind == "sigs"):
+            sigs.update(zip(key_bytes(keys), found, strict=True))
+        for g in unspill_all(path for kind, path in values if kind == "groups"):
             yield from _tagged(None, link_groups(g, sigs, self.cfg), self.partitions)
 
 
 def link_groups(groups: Groups, sigs: dict[bytes, np.ndarray] | None, cfg: DedupConfig
-                ) -> list[tuple[str, Rank, str]]:
-    """Buckets -> sorted (id, better rank, better id) links: each member to the better-ranked
+                ) -> list[tuple[str, int, Rank, str]]:
+    """Buckets -> sorted (id, its file, better rank, better id) links: each member to the
+    better-ranked
     members whose estimated Jaccard (from full signatures) reaches `threshold`, at most
     `max_links_per_doc` of them in rank order; to the bucket's best member without `sigs`."""
     starts = (np.cumsum(groups.sizes) - groups.sizes).astype(np.int64)
@@ -515,16 +554,16 @@ def link_groups(groups: Groups, sigs: dict[bytes, np.ndarray] | None, cfg: Dedup
         before = (passes - passed)[segment]  # passes before each segment
         keep = passed & (passes - before[seg_id] <= cfg.max_links_per_doc)
         better, worse = better[keep], worse[keep]
-    ids = groups.of.ids
-    return sorted({(ids[w], groups.of.rank(b), ids[b])
+    ids, files = groups.of.ids, groups.of.file
+    return sorted({(ids[w], int(files[w]), groups.of.rank(b), ids[b])
                    for b, w in zip(doc[better], doc[worse], strict=True)
                    if ids[b] != ids[w]})  # the same id in the earlier build: no duplicate
 
 
-def _tagged(tag: str | None, links: list[tuple[str, Rank, str]], partitions: int):
+def _tagged(tag: str | None, links: list[tuple[str, int, Rank, str]], partitions: int):
     """Links -> ("in", links) to the partition of each target, ("out", ids) to the partition
     of each linking document: what `choose_roots` joins."""
-    for p, v in _batched(None, links, lambda x: x[2], partitions):
+    for p, v in _batched(None, links, lambda x: x[3], partitions):
         item = (p, ("in", v))
         yield item if tag is None else beam.pvalue.TaggedOutput(tag, item)
     for p, v in _batched(None, sorted({x[0] for x in links}), lambda x: x, partitions):
@@ -541,10 +580,10 @@ def _batched(tag: str | None, items: list, key, partitions: int):
         yield (p, group) if tag is None else beam.pvalue.TaggedOutput(tag, (p, group))
 
 
-def choose_roots(element: tuple[int, Iterable[tuple[str, list]]], num_shards: int):
+def choose_roots(element: tuple[int, Iterable[tuple[str, list]]]):
     """partition -> [("in", links to targets here) | ("out", linking ids here)] -> for each
     document linked to a target that links to nobody better (a root, so kept), a drop for its
-    best such root, batched by the shard of the dropped document."""
+    best such root, batched by the input file of the dropped document."""
     _, values = element
     incoming, linking = set(), set()
     for kind, items in values:
@@ -553,74 +592,79 @@ def choose_roots(element: tuple[int, Iterable[tuple[str, list]]], num_shards: in
         else:
             linking.update(items)
     best: dict[str, tuple] = {}
-    for doc, rank, target in incoming:
-        if target not in linking and (doc not in best or (rank, target) < best[doc][2:]):
-            best[doc] = (doc, "duplicate_minhash", rank, target)
-    for shard, batch in _batched(None, sorted(best.values()), lambda x: x[0], num_shards):
-        yield shard, ("drops", batch)
+    for doc, file, rank, target in incoming:
+        if target not in linking and (doc not in best or (rank, target) < best[doc][2:4]):
+            best[doc] = (doc, "duplicate_minhash", rank, target, file)
+    drops = sorted(best.values())
+    yield from _by_file(None, [d[:4] for d in drops], np.array([d[4] for d in drops], np.int64))
 
 
-# ---- apply the drops, per output shard --------------------------------------------------------
+# ---- apply the drops, per input file ----------------------------------------------------------
 
-class ApplyShard(beam.DoFn):
-    """shard -> [("piece", Piece) | ("drops", [drop])] -> docs/, rejected/ and signatures/ files,
-    counters, and ("clusters", (partition of the root, [(root, removed id)]))."""
+class ApplyFile(beam.DoFn):
+    """file -> [("file", path) | ("drops", [drop]) | ("signatures", chunk, path)] -> the
+    same-named files in docs/, rejected/ and signatures/, streamed a batch at a time in the
+    input's row order; counters, and ("clusters", (partition of the root, [(root, removed)]))."""
 
-    def __init__(self, cfg: DedupConfig, out: str) -> None:
-        self.cfg, self.out = cfg, out
+    def __init__(self, cfg: DedupConfig, out: str, partitions: int) -> None:
+        self.cfg, self.out, self.partitions = cfg, out, partitions
 
-    def process(self, element: tuple[int, dict[str, list]]):
-        shard, values = element
-        n = self.cfg.num_shards
-        pieces: list[Piece] = [v for kind, v in values if kind == "piece"]
+    def process(self, element: tuple[int, Iterable[tuple]]):
+        file, values = element
+        values = list(values)
+        (path,) = [v[1] for v in values if v[0] == "file"]
         best: dict[str, tuple] = {}  # id -> (id, reason, keeper rank, keeper)
-        for kind, batch in values:
-            for drop in batch if kind == "drops" else ():
+        for value in values:
+            for drop in value[1] if value[0] == "drops" else ():
                 if drop[0] not in best or drop[2:] < best[drop[0]][2:]:
                     best[drop[0]] = drop
-        table = (pa.concat_tables([unspill(p.rows) for p in pieces]) if pieces
-                 else ARROW_SCHEMA.empty_table())
-        reasons = [r for p in pieces for r in p.reasons]
-        ids = table.column("id").to_pylist()
-        metas = table.column("meta").to_pylist()
-        dropped, rejected_reasons, rejected_metas = [], [], []
+        name = basename(path)
+        sinks = DocumentSinks(self.out, name)
         per_reason: Counter = Counter()
-        for i, (doc_id, reason) in enumerate(zip(ids, reasons, strict=True)):
-            drop = best.get(doc_id)
-            if drop is not None:
-                reason = drop[1]
-                metas[i] = with_duplicate_of(metas[i], drop[3])
-            if reason is not None:
-                dropped.append(i)
-                rejected_reasons.append(reason)
-                rejected_metas.append(metas[i])
+        found = 0
+        for table in iter_batches(path):
+            ids = table.column("id").to_pylist()
+            dropped = [i for i, doc_id in enumerate(ids) if doc_id in best]
+            if not dropped:
+                sinks.write(table)
+                count(NAME, "in", len(ids))
+                count(NAME, "out", len(ids))
+                continue
+            found += len(dropped)
+            metas = table.column("meta").to_pylist()
+            reasons, rejected_metas = [], []
+            for i in dropped:
+                _, reason, _, keeper = best[ids[i]]
+                reasons.append(reason)
+                rejected_metas.append(with_duplicate_of(metas[i], keeper)
+                                      if reason.startswith("duplicate_") else metas[i])
                 per_reason[reason] += 1
-        if len(best) != sum(r.startswith("duplicate_") for r in rejected_reasons):
-            raise RuntimeError(f"dedup shard {shard}: a drop names a document not in the shard")
+            keep = np.ones(len(ids), dtype=bool)
+            keep[dropped] = False
+            rejected = table.take(pa.array(dropped, pa.int64()))
+            rejected = rejected.set_column(rejected.schema.get_field_index("meta"), "meta",
+                                           pa.array(rejected_metas, pa.string()))
+            sinks.write(table.filter(keep), with_reasons(rejected, reasons))
+            count(NAME, "in", len(ids))
+            count(NAME, "out", len(ids) - len(dropped))
+        if found != len(best):
+            raise RuntimeError(f"dedup {path}: a drop names a document not in the file")
         for reason, value in sorted(per_reason.items()):
             count(NAME, f"dropped:{reason}", value)
-        count(NAME, "in", len(ids))
-        count(NAME, "out", len(ids) - len(dropped))
-        keep = np.ones(len(ids), dtype=bool)
-        keep[dropped] = False
-        write_table(table.filter(keep).cast(ARROW_SCHEMA), FileSystems.join(self.out, "docs"),
-                    shard, n)
-        rejected = table.take(pa.array(dropped, pa.int64()))
-        rejected = rejected.set_column(rejected.schema.get_field_index("meta"), "meta",
-                                       pa.array(rejected_metas, pa.string()))
-        rejected = rejected.append_column("reason", pa.array(rejected_reasons, pa.string()))
-        write_table(rejected.cast(REJECTED_SCHEMA), FileSystems.join(self.out, "rejected"),
-                    shard, n)
+        yield from sinks.close()
         if self.cfg.minhash:
-            signatures = [unspill(p.signatures) for p in pieces if p.signatures is not None]
-            sig_table = (pa.concat_tables(signatures) if signatures
-                         else SIGNATURE_SCHEMA.empty_table())
-            # The signatures of the documents this build keeps: what a later build dedups against.
-            kept = np.array([i not in best for i in sig_table.column("id").to_pylist()], bool)
-            write_table(sig_table.filter(kept), FileSystems.join(self.out, "signatures"), shard, n)
+            sink = ParquetSink(FileSystems.join(self.out, "signatures"), name, SIGNATURE_SCHEMA)
+            pieces = sorted((v[1], v[2]) for v in values if v[0] == "signatures")
+            for _, piece in pieces:
+                sig_table = unspill(piece)
+                # The signatures of the documents this build keeps: what a later build dedups
+                # against.
+                kept = np.array([i not in best for i in sig_table.column("id").to_pylist()], bool)
+                sink.write(sig_table.filter(kept))
+            yield from sink.close()
         minhash = [(d[3], d[0]) for d in best.values() if d[1] == "duplicate_minhash"]
-        yield from _batched("clusters", minhash, lambda x: x[0], partition_count(self.cfg))
-        if shard == 0:  # one element at least, so that clusters.json is written without clusters
+        yield from _batched("clusters", minhash, lambda x: x[0], self.partitions)
+        if file == 0:  # one element at least, so that clusters.json is written without clusters
             yield beam.pvalue.TaggedOutput("clusters", (0, []))
 
 
@@ -694,52 +738,72 @@ def _check_earlier(cfg: DedupConfig) -> bool:
         if old.get(key) != getattr(cfg, key):
             raise ValueError(f"dedup.against: {earlier} used {key}={old.get(key)}, this recipe "
                              f"{getattr(cfg, key)}: signatures are not comparable")
-    if manifest.get("version", VERSION) != VERSION:
+    earlier_version = manifest.get("version", VERSION)
+    if SIGNATURES_OF_VERSION.get(earlier_version) != SIGNATURES_OF_VERSION[VERSION]:
         raise ValueError(f"dedup.against: {earlier} was built by dedup version "
                          f"{manifest['version']}, this is {VERSION}: its word hashes differ, "
                          "so its signatures are not comparable (rebuild it)")
     return bool(parquet_files(earlier, "signatures"))
 
 
+class EvaluationNgrams(beam.DoFn):
+    """(index, path) -> the distinct n-gram hashes of the file's evaluation documents (the
+    text is read only for files that have some)."""
+
+    def __init__(self, pretraining: list[str], n: int) -> None:
+        self.pretraining, self.n = sorted(pretraining), n
+
+    def process(self, element: tuple[int, str]):
+        path = element[1]
+        with FileSystems.open(path) as fh:
+            splits = pq.read_table(fh, columns=["split"]).column("split")
+        if pc.all(pc.is_in(splits, pa.array(self.pretraining))).as_py() is not False:
+            return
+        for table in iter_batches(path, ["split", "text"], _CHUNK):
+            grams = evaluation_ngrams(table, set(self.pretraining), self.n)
+            if len(grams):
+                yield grams
+
+
 def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     out = str(out)
-    pretraining = set(cfg.pretraining_splits)
-    partitions = partition_count(cfg)
+    files = parquet_files(str(inputs["clean"]))
+    partitions = partition_count(num_rows(files), cfg)
     has_earlier = _check_earlier(cfg) if cfg.against else False
+    scratch = FileSystems.join(out, SCRATCH)
 
     def build(p: beam.Pipeline) -> None:
-        columns = list(ARROW_SCHEMA.names)
-        tables = p | "Read" >> ReadDocumentBatches(str(inputs["clean"]), columns)
+        inputs_ = p | "Read" >> ReadFiles(files)  # (index, path)
         side = []
         if cfg.decontaminate:
-            n = cfg.decontaminate_ngram
             eval_grams = (
-                tables
-                | "EvalNgrams" >> beam.Map(evaluation_ngrams, pretraining, n)
+                inputs_
+                | "EvalNgrams" >> beam.ParDo(EvaluationNgrams(cfg.pretraining_splits,
+                                                              cfg.decontaminate_ngram))
                 | "AllEvalNgrams" >> beam.CombineGlobally(SortedUnion())  # one sorted uint64 array
             )
             side = [beam.pvalue.AsSingleton(eval_grams)]
-        prepared = tables | "Prepare" >> beam.ParDo(Prepare(cfg, scratch), *side).with_outputs(
-            "bands", "sigs", main="pieces")
-        entries = [prepared.bands]  # partition -> BandEntries
-        signatures = [prepared.sigs]  # signature partition -> ("sigs", exact keys, signatures)
+        prepared = inputs_ | "Prepare" >> beam.ParDo(
+            Prepare(cfg, scratch, partitions, options.progress_dir), *side).with_outputs(
+            "bands", "sigs", "files", main="unused")
+        entries = [prepared.bands]  # partition -> path of BandEntries
+        signatures = [prepared.sigs]  # signature partition -> ("sigs", path)
         if has_earlier:
             earlier = (
                 p
-                | "ReadEarlier" >> ReadDocumentBatches(cfg.against, list(SIGNATURE_SCHEMA.names),
-                                                       sub="signatures")
-                | "EarlierBands" >> beam.FlatMap(earlier_entries, cfg, partitions).with_outputs(
-                    "sigs", main="bands")
+                | "EarlierFiles" >> ReadFiles(parquet_files(cfg.against, "signatures"))
+                | "EarlierBands" >> beam.ParDo(ReadEarlier(cfg, partitions, scratch)
+                                               ).with_outputs("sigs", main="bands")
             )
             entries.append(earlier.bands)
             signatures.append(earlier.sigs)
         buckets = (
             tuple(entries)
             | "AllEntries" >> beam.Flatten()
-            | "GroupByPartition" >> beam.GroupByKey()  # partition -> [BandEntries]
-            | "Buckets" >> beam.ParDo(Buckets(cfg)).with_outputs(
-                "drops", "requests", "links", main="groups")
+            | "GroupByPartition" >> beam.GroupByKey()  # partition -> [path of BandEntries]
+            | "Buckets" >> beam.ParDo(Buckets(cfg, partitions, scratch)).with_outputs(
+                "files", "requests", "links", main="groups")
         )
         links = buckets.links  # partition -> ("in", links) | ("out", ids)
         if cfg.verify:
@@ -747,27 +811,27 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
                 (*signatures, buckets.requests)
                 | "SignaturesAndRequests" >> beam.Flatten()
                 | "GroupBySignaturePartition" >> beam.GroupByKey()
-                | "FetchSignatures" >> beam.FlatMap(fetch_signatures)
+                | "FetchSignatures" >> beam.ParDo(FetchSignatures(scratch))
             )
             links = (
                 (buckets.groups, fetched)
                 | "GroupsAndSignatures" >> beam.Flatten()
                 | "GroupByBucketPartition" >> beam.GroupByKey()  # partition -> groups, sigs
-                | "Link" >> beam.ParDo(LinkGroups(cfg))
+                | "Link" >> beam.ParDo(LinkGroups(cfg, partitions))
             )
         minhash_drops = (
             links
             | "GroupByTarget" >> beam.GroupByKey()  # partition -> [("in", links) | ("out", ids)]
-            | "Roots" >> beam.FlatMap(choose_roots, cfg.num_shards)  # shard -> ("drops", [drop])
+            | "Roots" >> beam.FlatMap(choose_roots)  # file -> ("drops", [drop])
         )
-        every_shard = p | "ShardNumbers" >> beam.Create(
-            [(i, ("drops", [])) for i in range(cfg.num_shards)], reshuffle=False)
+        every_file = p | "FileNames" >> beam.Create(
+            [(i, ("file", path)) for i, path in enumerate(files)], reshuffle=False)
         applied = (
-            (prepared.pieces, buckets.drops, minhash_drops, every_shard)
-            | "PiecesAndDrops" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()  # shard -> [("piece", Piece) | ("drops", [drop])]
-            | "ApplyShard" >> beam.ParDo(ApplyShard(cfg, out)).with_outputs("clusters",
-                                                                            main="written")
+            (prepared.files, buckets.files, minhash_drops, every_file)
+            | "FilesAndDrops" >> beam.Flatten()
+            | "GroupByFile" >> beam.GroupByKey()  # file -> [("file", path) | drops | signatures]
+            | "ApplyFile" >> beam.ParDo(ApplyFile(cfg, out, partitions)).with_outputs(
+                "clusters", main="written")
         )
         if cfg.minhash:
             stats = ClusterStats(cfg.max_cluster_size)
@@ -780,7 +844,6 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
                                               FileSystems.join(out, "clusters.json"))
             )
 
-    scratch = FileSystems.join(out, SCRATCH)
     try:
         counters = run_pipeline(build, options, NAME)
     finally:

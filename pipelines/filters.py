@@ -60,10 +60,24 @@ def normalize(text: str, mojibake: bool = True) -> str:
 
 def normalize_counted(text: str, mojibake: bool = True) -> tuple[str, bool]:
     """`normalize`, and whether the mojibake repair changed the text."""
+    return finish(prepare(text), mojibake)
+
+
+def prepare(text: str) -> str:
+    """The first half of `normalize`: line ends, control characters, spacing. Compiled for
+    batches in `quality_kernels.prepare_batch`."""
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     # Spacing first as well as last: ftfy judges a string whole, so "\xa0Ü¯" stayed as it was
     # while "Ü¯" (the same after stripping) was repaired on a second pass (hypothesis found it).
-    text = _spacing(text)
+    return _spacing(text)
+
+
+def finish(text: str, mojibake: bool = True) -> tuple[str, bool]:
+    """The second half of `normalize`, on a `prepare`d text: mojibake, C1 characters, NFC,
+    spacing again. An ASCII text comes back unchanged (nothing here applies to it)."""
+    if text.isascii():
+        return text, False
+    prepared = text
     fixed = False
     if mojibake:
         repaired = fix_mojibake(text)
@@ -74,7 +88,8 @@ def normalize_counted(text: str, mojibake: bool = True) -> tuple[str, bool]:
         text = repaired
     text = _C1.sub("", text)
     text = unicodedata.normalize("NFC", text)
-    return _spacing(text), fixed
+    # _spacing is idempotent, so a text the steps above left alone needs no second pass.
+    return (text if text == prepared else _spacing(text)), fixed
 
 
 def _spacing(text: str) -> str:
@@ -93,10 +108,19 @@ def _language_identifier():
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def identify_language(text: str) -> tuple[str, float]:
-    """(ISO 639-1 code, probability) from py3langid, on the first 2,000 characters."""
+def identify_language_py3langid(text: str) -> tuple[str, float]:
+    """(ISO 639-1 code, probability) from py3langid itself, on the first 2,000 characters: what
+    `identify_language` computes with the same model compiled (pipelines/langid.py)."""
     language, score = _language_identifier().classify(text[:2000])
     return language, round(float(score), 4)
+
+
+def identify_language(text: str) -> tuple[str, float]:
+    """(ISO 639-1 code, probability) from py3langid's model, on the first 2,000 characters."""
+    from pipelines import langid
+
+    languages, scores = langid.identify([text])
+    return languages[0], scores[0]
 
 
 def wrong_language(doc: Document, languages: list[str], min_score: float) -> str | None:

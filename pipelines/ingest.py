@@ -1,9 +1,11 @@
 """Ingest stage: the recipe's sources -> Documents (Beam).
 
-Contract: `run(cfg: IngestConfig, inputs={}, out, options) -> counters`. One element per input
-file fans out (a Reshuffle spreads them over workers), each source module turns its file into
-`(Document, reason | None)` pairs, and the shared router writes kept documents to `out/docs/` and
-everything else to `out/rejected/` with its reason. A file that fails part-way is counted as
+Contract: `run(cfg: IngestConfig, inputs={}, out, options) -> counters`. The input files are
+planned into tasks (`plan_tasks`: a large file alone, small files of one source together), one
+element per task fans out (a Reshuffle spreads them over workers), each source module turns its
+files into `(Document, reason | None)` pairs, and the task streams kept documents into
+`out/docs/<source>-<task>-NNN.parquet` and everything else into `out/rejected/` with its reason,
+in record batches, a new file every `file_bytes`. A file that fails part-way is counted as
 `error:<kind>` and leaves a rejected record naming the file and the problem; the documents it
 yielded before the failure are kept. The key's fingerprint covers every input file's path, size
 and modification time, so a changed source re-ingests.
@@ -15,22 +17,33 @@ import hashlib
 import os
 import tarfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
+from typing import NamedTuple
 
 import apache_beam as beam
 import pyarrow as pa
 from lxml import etree
 
-from pipelines.io import check_document_outputs, run_pipeline, write_kept_and_rejected
+from pipelines.io import (
+    BATCH_ROWS,
+    DocumentSinks,
+    check_document_outputs,
+    count_all,
+    run_pipeline,
+    source_stem,
+)
 from pipelines.manifest import RunOptions
+from pipelines.progress import Reporter
 from pipelines.recipe import IngestConfig, Source, expand_source_files
-from pipelines.schema import Document
+from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 from pipelines.sources import commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
-VERSION = 6  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync;
-#             6: main text by pipelines/sources/html_text.py instead of trafilatura
+VERSION = 7  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync;
+#             6: main text by pipelines/sources/html_text.py instead of trafilatura;
+#             7: streamed into files per input split (no shuffle of rows)
 
 READERS: dict[str, ModuleType | SimpleNamespace] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,
@@ -60,38 +73,119 @@ def fingerprint(cfg: IngestConfig) -> str:
 # `error:<exception type>` and the job goes on. Anything else is a bug and stops the job.
 READ_ERRORS = (OSError, EOFError, ValueError, UnicodeError, zlib.error, tarfile.TarError,
                etree.LxmlError, pa.ArrowException)
+# Input files of one source are read together until a task holds this many bytes on disk: one
+# task per large file (a dump part, a crawl shard), one for thousands of small ones (aclImdb).
+TASK_BYTES = 8 * 2**20
 
 
-class ReadSourceFile(beam.DoFn):
-    """(kind, source name, path, reader fields) -> (row, reason | None) for every record."""
+class Task(NamedTuple):
+    """One input split: some files of one source, read in order into `<source>-<number>-*`."""
 
-    def process(self, task: tuple[str, str, str, dict]) -> Iterator[tuple[dict, str | None]]:
-        kind, source, path, fields = task
-        try:
-            for doc, reason in READERS[kind].read(path, source, **fields):
-                yield doc.to_row(), reason
-        except READ_ERRORS as exc:
-            # The records read before the failure were yielded; the failure itself is recorded.
-            kind_name = type(exc).__name__
-            failed = Document(id=f"{source}/file:{path}", source=source, split="train", text="",
-                              meta={"path": path, "error": f"{path}: {exc}"})
-            yield failed.to_row(), f"error:{kind_name}"
+    kind: str
+    source: str
+    number: int
+    paths: tuple[str, ...]
+    fields: dict
+
+
+def plan_tasks(cfg: IngestConfig) -> list[Task]:
+    """The input splits, from the file list alone (never from the worker count)."""
+    tasks: list[Task] = []
+    for src in cfg.sources:
+        fields = ({"text_field": src.text_field, "id_field": src.id_field}
+                  if src.kind in USER_KINDS else {})
+        group: list[str] = []
+        size = 0
+        number = 0
+        for path in list_files(src):
+            group.append(path)
+            size += _disk_bytes(path)
+            if size >= TASK_BYTES:
+                tasks.append(Task(src.kind, src.source_name, number, tuple(group), fields))
+                group, size, number = [], 0, number + 1
+        if group:
+            tasks.append(Task(src.kind, src.source_name, number, tuple(group), fields))
+    return tasks
+
+
+def _disk_bytes(path: str) -> int:
+    if "#" in path:  # a range of a multistream dump
+        start, _, end = path.rpartition("#")[2].partition("-")
+        return int(end) - int(start)
+    return os.path.getsize(path)
+
+
+def read_source_file(kind: str, source: str, path: str, fields: dict
+                     ) -> Iterator[tuple[dict, str | None]]:
+    """(row, reason | None) for every record of one input file; a failure part-way yields the
+    records read before it, then one `error:<type>` record naming the file and the problem."""
+    try:
+        for doc, reason in READERS[kind].read(path, source, **fields):
+            yield doc.to_row(), reason
+    except READ_ERRORS as exc:
+        failed = Document(id=f"{source}/file:{path}", source=source, split="train", text="",
+                          meta={"path": path, "error": f"{path}: {exc}"})
+        yield failed.to_row(), f"error:{type(exc).__name__}"
+
+
+class IngestTask(beam.DoFn):
+    """(index, Task) -> its documents, streamed into `<source>-<number>-NNN.parquet` files of
+    `docs/` and `rejected/`; counts `in`, `out`, `dropped:<reason>`, `error:<kind>`."""
+
+    def __init__(self, out: str, file_bytes: int, progress_dir: str | None) -> None:
+        self.out, self.file_bytes, self.progress_dir = out, file_bytes, progress_dir
+
+    def setup(self) -> None:
+        self.progress = Reporter(self.progress_dir)
+
+    def process(self, element: tuple[int, Task]) -> Iterator[str]:
+        _, task = element
+        sinks = DocumentSinks(self.out, source_stem(task.source, task.number), self.file_bytes)
+        kept: list[dict] = []
+        rejected: list[dict] = []
+        counts: Counter = Counter()
+        text_bytes = 0
+
+        def flush() -> None:
+            nonlocal text_bytes
+            sinks.write(pa.Table.from_pylist(kept, ARROW_SCHEMA) if kept else None,
+                        pa.Table.from_pylist(rejected, REJECTED_SCHEMA) if rejected else None)
+            counts["text_bytes"] = text_bytes
+            count_all(NAME, counts)
+            self.progress.advance(docs=len(kept) + len(rejected), nbytes=text_bytes)
+            kept.clear()
+            rejected.clear()
+            counts.clear()
+            text_bytes = 0
+
+        for path in task.paths:
+            for row, reason in read_source_file(task.kind, task.source, path, task.fields):
+                counts["in"] += 1
+                text_bytes += len(row["text"].encode("utf-8", errors="surrogatepass"))
+                if reason is None:
+                    counts["out"] += 1
+                    kept.append(row)
+                else:
+                    counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += 1
+                    rejected.append({**row, "reason": reason})
+                if len(kept) + len(rejected) >= BATCH_ROWS:
+                    flush()
+            self.progress.advance(files=1)
+        flush()
+        self.progress.flush()
+        yield from sinks.close()
 
 
 def run(cfg: IngestConfig, inputs: dict, out: os.PathLike, options: RunOptions) -> dict[str, int]:
-    tasks = [(src.kind, src.source_name, path,
-              {"text_field": src.text_field, "id_field": src.id_field}
-              if src.kind in USER_KINDS else {})
-             for src in cfg.sources for path in list_files(src)]
+    tasks = plan_tasks(cfg)
 
     def build(p: beam.Pipeline) -> None:
-        pairs = (
+        _ = (
             p
-            | "Files" >> beam.Create(tasks)  # (kind, source, path)
-            | "FanOut" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadSourceFile())  # (row, reason | None)
+            | "Tasks" >> beam.Create(list(enumerate(tasks)))  # (index, Task)
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(IngestTask(str(out), cfg.file_bytes, options.progress_dir))
         )
-        write_kept_and_rejected(pairs, str(out), NAME, cfg.num_shards)
 
     counters = run_pipeline(build, options, NAME)
     check_document_outputs(NAME, str(out), counters)

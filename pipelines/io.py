@@ -1,41 +1,54 @@
-"""Beam plumbing shared by the document stages: options, Parquet in/out, counters.
+"""Beam plumbing shared by the document stages: options, streaming Parquet in/out, counters.
 
 Contract:
 - `pipeline_options(options)` turns Sieve's RunOptions into Beam PipelineOptions (runner named
   explicitly; `--workers N` > 1 means the DirectRunner's multi-processing mode).
-- `ReadDocuments(folder)` reads `<folder>/docs/*.parquet` as row dicts with Beam's own Parquet IO.
-- `WriteRows(folder, schema, num_shards)` writes rows deterministically: each row goes to shard
-  `stable_hash(id) % num_shards`, rows are sorted by id inside a shard, and each shard file is
-  written under a temporary name then renamed. Same input, same bytes, whatever the worker count.
+- `ReadFiles(paths)` is one element per input file, `(index, path)`, spread over the workers: the
+  input split of every document stage. A stage reads its file in record batches
+  (`iter_batches`) and streams what it keeps into `ParquetSink`s, a row group per batch: no step
+  holds a stage's rows, and nothing but file names and metadata crosses a shuffle.
+- Output names follow from the input file, never from the worker count or a hash of ids: ingest
+  writes `<source>-<task>-<part>.parquet` (`part` rolls over at `file_bytes`); clean and dedup,
+  which only drop rows, write one file per input file under the input's own name, in the
+  input's row order. Same input, same bytes, whatever the number of workers or the runner.
+- `DocumentSinks(out, name)` is the kept (`docs/`) and rejected (`rejected/`) file of one input.
 - `run_pipeline(build, options, namespace)` runs a pipeline and returns its committed counters.
 """
 
 from __future__ import annotations
 
 import functools
-import io
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.manifest import CountersMismatch, RunOptions
-from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, stable_hash
+from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA
 
 Row = dict[str, Any]
+# Rows per record batch read, and so at most per row group written: big enough that per-batch
+# costs vanish, small enough that a batch of long documents stays a few MB (and a reader of one
+# row group, such as `sieve inspect`, reads little).
+BATCH_ROWS = 1024
 
 
 def pipeline_options(options: RunOptions) -> PipelineOptions:
     args = [f"--runner={options.runner}"]
     if options.runner in ("DirectRunner", "direct"):
         if options.workers > 1:
+            # Worker processes log at ERROR: their WARNINGs on a healthy build are Beam's own
+            # (options a worker does not know, no semi-persistent directory on one machine).
             args += ["--direct_running_mode=multi_processing",
-                     f"--direct_num_workers={options.workers}"]
+                     f"--direct_num_workers={options.workers}",
+                     "--default_sdk_harness_log_level=ERROR"]
         else:
             args += ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     return PipelineOptions(args + list(options.beam_args))
@@ -64,7 +77,13 @@ def _counter(namespace: str, name: str) -> beam.metrics.metric.Metrics.Delegatin
 
 
 def count(namespace: str, name: str, value: int = 1) -> None:
-    _counter(namespace, name).inc(value)
+    if value:
+        _counter(namespace, name).inc(value)
+
+
+def count_all(namespace: str, counts: dict[str, int]) -> None:
+    for name, value in counts.items():
+        count(namespace, name, value)
 
 
 def parquet_files(folder: str, sub: str = "docs") -> list[str]:
@@ -73,120 +92,156 @@ def parquet_files(folder: str, sub: str = "docs") -> list[str]:
     return sorted(m.path for m in matches)
 
 
-class ReadDocuments(beam.PTransform):
-    """`<folder>/docs/*.parquet` -> row dicts with the Document columns."""
+def basename(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
 
-    def __init__(self, folder: str, sub: str = "docs") -> None:
+
+def source_stem(source: str, task: int) -> str:
+    """The name ingest gives the files of one task of a source; later stages keep it."""
+    return f"{source}-{task:05d}"
+
+
+def source_files(folder: str, source: str, sub: str = "docs") -> list[str]:
+    """The files of `folder/sub` that hold documents of `source` (their names say so)."""
+    pattern = re.compile(rf"{re.escape(source)}-\d{{5}}-\d{{3}}\.parquet")
+    return [p for p in parquet_files(folder, sub) if pattern.fullmatch(basename(p))]
+
+
+class ReadFiles(beam.PTransform):
+    """`paths` -> `(index, path)` per file, spread over the workers by a Reshuffle."""
+
+    def __init__(self, paths: list[str]) -> None:
         super().__init__()
-        self.folder, self.sub = folder, sub
+        self.paths = list(paths)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        if not parquet_files(self.folder, self.sub):  # Beam's reader fails on an empty match
-            return pbegin | "Empty" >> beam.Create([])
-        pattern = FileSystems.join(self.folder, self.sub, "*.parquet")
-        return pbegin | "ReadParquet" >> beam.io.ReadFromParquet(pattern)
+        return (pbegin
+                | "Files" >> beam.Create(list(enumerate(self.paths)))  # (index, path)
+                | "Spread" >> beam.Reshuffle())
 
 
-class ReadDocumentBatches(beam.PTransform):
-    """`<folder>/docs/*.parquet` -> pyarrow Tables (record batches) of the given columns."""
-
-    def __init__(self, folder: str, columns: list[str], sub: str = "docs") -> None:
-        super().__init__()
-        self.folder, self.columns, self.sub = folder, columns, sub
-
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        if not parquet_files(self.folder, self.sub):
-            return pbegin | "Empty" >> beam.Create([])
-        pattern = FileSystems.join(self.folder, self.sub, "*.parquet")
-        return pbegin | "ReadParquetBatches" >> beam.io.ReadFromParquetBatched(
-            pattern, columns=self.columns)
+def iter_batches(path: str, columns: list[str] | None = None,
+                 batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """A Parquet file as tables of at most `batch_rows` rows, read a row group at a time."""
+    with FileSystems.open(path) as fh:
+        reader = pq.ParquetFile(fh)
+        for batch in reader.iter_batches(batch_size=batch_rows, columns=columns,
+                                         use_threads=False):
+            yield pa.Table.from_batches([batch])
 
 
-def write_table(table: pa.Table, folder: str, index: int, num_shards: int) -> str:
-    """One shard file `<folder>/part-NNNNN-of-MMMMM.parquet`, rows sorted by id, written under a
-    temporary name then renamed (a reader never sees half a file)."""
-    table = table.sort_by("id")  # UTF-8 byte order is code point order: same as sorted(ids)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    final = FileSystems.join(folder, f"part-{index:05d}-of-{num_shards:05d}.parquet")
-    tmp = final + ".tmp"
-    with FileSystems.create(tmp) as fh:
-        fh.write(buffer.getvalue())
-    FileSystems.rename([tmp], [final])
-    return final
+def text_bytes(table: pa.Table) -> int:
+    """UTF-8 bytes of a batch's text column (what the stages count as `text_bytes`)."""
+    return int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
 
 
-def write_shard(shard: tuple[int, Iterable[Row]], folder: str, num_shards: int,
-                schema: pa.Schema) -> str:
-    index, rows = shard
-    return write_table(pa.Table.from_pylist(list(rows), schema=schema), folder, index, num_shards)
-
-
-class WriteRows(beam.PTransform):
-    """Rows -> `<folder>/part-NNNNN-of-MMMMM.parquet`, by stable hash of id, sorted by id.
-
-    Every shard file is written, empty ones included, so a folder always has its schema."""
-
-    def __init__(self, folder: str, schema: pa.Schema, num_shards: int) -> None:
-        super().__init__()
-        self.folder, self.schema, self.num_shards = folder, schema, num_shards
-
-    def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        n = self.num_shards
-        keyed = rows | "KeyByShard" >> beam.Map(lambda r: (stable_hash(r["id"]) % n, r))
-        every_shard = (rows.pipeline | "ShardNumbers" >> beam.Create(range(n))
-                       | "NoRow" >> beam.Map(lambda i: (i, None)))
-        return (
-            (keyed, every_shard)
-            | "AllShards" >> beam.Flatten()
-            | "GroupByShard" >> beam.GroupByKey()  # shard -> [row, None]
-            | "DropPlaceholders" >> beam.MapTuple(lambda i, rs: (i, [r for r in rs if r]))
-            | "WriteShard" >> beam.Map(write_shard, self.folder, n, self.schema)
-        )
-
-
-def read_rows(folder: str, sub: str = "docs", columns: list[str] | None = None) -> Iterable[Row]:
-    """Rows of a document folder in a fixed order (file by file, id order within a file)."""
-    for path in parquet_files(folder, sub):
+def num_rows(paths: list[str]) -> int:
+    total = 0
+    for path in paths:
         with FileSystems.open(path) as fh:
-            table = pq.read_table(fh, columns=columns)
-        yield from table.to_pylist()
+            total += pq.ParquetFile(fh).metadata.num_rows
+    return total
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    # Dictionary-encoding the text column only costs time (every value is distinct).
+    return [n for n in ("source", "split", "reason") if n in schema.names]
+
+
+class ParquetSink:
+    """Tables streamed into `<folder>/<name>`, one row group per write, each file written under a
+    temporary name and renamed when closed (a reader never sees half a file).
+
+    With `max_bytes`, `name` is a stem: files are `<stem>-000.parquet`, `<stem>-001.parquet`,
+    ..., a new one started once the current one holds `max_bytes` of Arrow data. A sink that
+    was never written to still leaves one (empty) file, so every input has its output."""
+
+    def __init__(self, folder: str, name: str, schema: pa.Schema,
+                 max_bytes: int | None = None) -> None:
+        self.folder, self.name, self.schema, self.max_bytes = folder, name, schema, max_bytes
+        self.paths: list[str] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._fh = None
+        self._bytes = 0
+        self.rows = 0
+
+    def _open(self) -> None:
+        name = (f"{self.name}-{len(self.paths):03d}.parquet" if self.max_bytes is not None
+                else self.name)
+        final = FileSystems.join(self.folder, name)
+        self.paths.append(final)
+        self._fh = FileSystems.create(final + ".tmp")
+        self._writer = pq.ParquetWriter(pa.PythonFile(self._fh, mode="w"), self.schema,
+                                        compression="zstd",
+                                        use_dictionary=_dictionary_columns(self.schema))
+        self._bytes = 0
+
+    def _finish(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._fh.close()
+            final = self.paths[-1]
+            FileSystems.rename([final + ".tmp"], [final])
+            self._writer = self._fh = None
+
+    def write(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        if self._writer is None or (self.max_bytes is not None
+                                    and self._bytes >= self.max_bytes):
+            self._finish()
+            self._open()
+        self._writer.write_table(table.cast(self.schema) if table.schema != self.schema
+                                 else table)
+        self._bytes += table.nbytes
+        self.rows += table.num_rows
+
+    def close(self) -> list[str]:
+        if not self.paths:
+            self._open()
+        self._finish()
+        return self.paths
+
+
+class DocumentSinks:
+    """The kept (`<out>/docs/<name>`) and rejected (`<out>/rejected/<name>`) file of one input;
+    `write(kept, rejected)` takes a batch of each, `close()` commits both."""
+
+    def __init__(self, out: str, name: str, max_bytes: int | None = None) -> None:
+        self.kept = ParquetSink(FileSystems.join(out, "docs"), name, ARROW_SCHEMA, max_bytes)
+        self.rejected = ParquetSink(FileSystems.join(out, "rejected"), name, REJECTED_SCHEMA,
+                                    max_bytes)
+
+    def write(self, kept: pa.Table | None, rejected: pa.Table | None = None) -> None:
+        if kept is not None:
+            self.kept.write(kept)
+        if rejected is not None:
+            self.rejected.write(rejected)
+
+    def close(self) -> list[str]:
+        return self.kept.close() + self.rejected.close()
+
+
+def with_reasons(table: pa.Table, reasons: list[str]) -> pa.Table:
+    """Rows and their reasons -> a REJECTED_SCHEMA table."""
+    return table.append_column("reason", pa.array(reasons, pa.string())).cast(REJECTED_SCHEMA)
+
+
+def read_rows(folder: str, sub: str = "docs", columns: list[str] | None = None
+              ) -> Iterator[Row]:
+    """Rows of a document folder in a fixed order (file by file, row order within a file),
+    streamed a record batch at a time."""
+    for path in parquet_files(folder, sub):
+        for table in iter_batches(path, columns):
+            yield from table.to_pylist()
 
 
 def check_document_outputs(stage: str, out: str, counters: dict[str, int]) -> None:
     """The files must hold what the counters say: kept rows == out, rejected rows == the rest."""
-    kept = sum(pq.read_metadata(p).num_rows for p in parquet_files(out, "docs"))
-    rejected = sum(pq.read_metadata(p).num_rows for p in parquet_files(out, "rejected"))
+    kept = num_rows(parquet_files(out, "docs"))
+    rejected = num_rows(parquet_files(out, "rejected"))
     lost = sum(v for k, v in counters.items() if k.startswith(("dropped:", "error:")))
     if kept != counters.get("out", 0) or rejected != lost:
         raise CountersMismatch(
             f"stage {stage}: files disagree with counters: {kept} kept rows vs out="
             f"{counters.get('out', 0)}, {rejected} rejected rows vs dropped+errors={lost}")
-
-
-class Route(beam.DoFn):
-    """Counts and routes `(row, reason | None)` pairs: kept rows to the main output, the rest to
-    `rejected` with their reason. A stage's rule DoFn yields such pairs into this one."""
-
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-
-    def process(self, item: tuple[Row, str | None]):
-        row, reason = item
-        count(self.namespace, "in")
-        if reason is None:
-            count(self.namespace, "out")
-            yield row
-        else:
-            count(self.namespace, reason if reason.startswith("error:") else f"dropped:{reason}")
-            yield beam.pvalue.TaggedOutput("rejected", {**row, "reason": reason})
-
-
-def write_kept_and_rejected(pairs: beam.PCollection, out: str, namespace: str,
-                            num_shards: int) -> None:
-    """`(row, reason | None)` pairs -> `<out>/docs/` and `<out>/rejected/`, counted."""
-    routed = pairs | "Route" >> beam.ParDo(Route(namespace)).with_outputs("rejected", main="kept")
-    _ = routed.kept | "WriteKept" >> WriteRows(FileSystems.join(out, "docs"), ARROW_SCHEMA,
-                                                num_shards)
-    _ = routed.rejected | "WriteRejected" >> WriteRows(FileSystems.join(out, "rejected"),
-                                                        REJECTED_SCHEMA, num_shards)

@@ -31,6 +31,8 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from pipelines import progress
+
 MANIFEST = "manifest.json"
 
 
@@ -46,6 +48,10 @@ class RunOptions:
     workers: int = 1
     beam_args: tuple[str, ...] = ()
     device: str = "cpu"  # training stages: "cpu" or "cuda"
+    show_progress: bool = True  # False: `--quiet`
+    # Set by `materialize` for the running stage: where its workers report progress
+    # (pipelines/progress.py).
+    progress_dir: str | None = None
 
 
 @dataclass
@@ -161,7 +167,14 @@ def materialize(stage: ModuleType, cfg: Any,
     tmp.mkdir(parents=True)
     try:
         started = time.time()
-        counters = stage.run(cfg, {k: v.path for k, v in inputs.items()}, tmp, options)
+        # Named like an attempt folder, so a killed build's is removed with its attempt.
+        progress_dir = f"{tmp}.progress"
+        source = getattr(stage, "PROGRESS_INPUT", None)
+        total = inputs[source].counters.get("out") if source in inputs else None
+        with progress.watch(progress_dir, name, total_docs=total,
+                            enabled=options.show_progress):
+            counters = stage.run(cfg, {k: v.path for k, v in inputs.items()}, tmp,
+                                 dataclasses.replace(options, progress_dir=progress_dir))
         counters = {k: int(v) for k, v in sorted(counters.items())}
         if os.environ.get("SIEVE_FAULT_PAUSE") == name:  # crash tests: widen the window between
             (tmp / ".outputs-written").touch()          # outputs written and commit, to kill in

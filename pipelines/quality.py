@@ -493,3 +493,104 @@ class Blocklist:
                 return "blocklist:domain"
             host = host.partition(".")[2]
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# What a drop was for: the statistic that failed and its threshold
+# ---------------------------------------------------------------------------------------------
+def explain(reason: str, text: str, settings) -> tuple[float, float]:
+    """(value, threshold) of the statistic behind a rule-set reason, on the text the rule saw
+    (the clean stage stores them in the rejected row; its kernels compute the same numbers).
+    Reasons with no ratio behind them (an empty text, lorem ipsum, a curly bracket) give
+    (1, 0) or (0, 0)."""
+    rule_set, _, rule = reason.partition(":")
+    tokens = words(text)
+    if rule_set == "gopher_repetition":
+        cfg = settings.gopher_repetition
+        if rule == "empty":
+            return 0.0, 0.0
+        if rule.startswith("dup_para"):
+            paragraphs = _PARAGRAPHS.split(text.strip())
+            dup, chars = _duplicates(paragraphs)
+            return ((dup / len(paragraphs), cfg.dup_para_frac) if rule == "dup_para_frac"
+                    else (chars / len(text), cfg.dup_para_char_frac))
+        if rule.startswith("dup_line"):
+            lines = _LINES.split(text)
+            dup, chars = _duplicates(lines)
+            return ((dup / len(lines), cfg.dup_line_frac) if rule == "dup_line_frac"
+                    else (chars / len(text), cfg.dup_line_char_frac))
+        n = int(rule.split("_")[1])
+        if rule.startswith("top_"):
+            return _top_ngram_chars(tokens, n) / len(text), dict(cfg.top_n_grams)[n]
+        grams, repeated = _repeated_positions(tokens, n, None)
+        return _dup_ngram_chars(grams, repeated, n) / len(text), dict(cfg.dup_n_grams)[n]
+    if rule_set == "gopher_quality":
+        return _gopher_quality_statistic(rule, text, tokens, settings.gopher_quality)
+    if rule_set == "c4":
+        if rule != "too_few_sentences":
+            return 1.0, 0.0
+        min_words, min_sentences, marks = settings.c4.resolved()
+        sentences = 0
+        for line in text.splitlines():  # the lines c4_clean counts, as it counts them
+            line = line.strip()
+            line_words = line.split()
+            cfg = settings.c4
+            if cfg.max_word_length >= 0 and any(len(w) > cfg.max_word_length
+                                                for w in line_words):
+                continue
+            if cfg.remove_citations:
+                line = _CITATION.sub("", line)
+            if cfg.filter_no_terminal_punct and (not line.endswith(marks)
+                                                 or line.endswith("...")):
+                continue
+            lower = line.lower()
+            if len(line_words) < min_words or (cfg.filter_javascript and "javascript" in lower) \
+                    or (cfg.filter_policy and any(p in lower for p in _POLICY)):
+                continue
+            if sentences < min_sentences:
+                sentences += count_sentences(line)
+        return float(sentences), float(min_sentences)
+    if rule_set == "fineweb":
+        cfg = settings.fineweb
+        lines = [line for line in text.split("\n") if line.strip()]
+        if rule == "empty":
+            return 0.0, 0.0
+        if rule == "line_punct_ratio":
+            return (sum(1 for line in lines if line[-1] in TERMINAL_PUNCTUATION) / len(lines),
+                    cfg.line_punct_thr)
+        if rule == "short_line_ratio":
+            return (sum(1 for line in lines if len(line) <= cfg.short_line_length) / len(lines),
+                    cfg.short_line_thr)
+        if rule == "char_dup_ratio":
+            return (_duplicates(lines)[1] / max(1, len(text) - text.count("\n")),
+                    cfg.char_duplicates_ratio)
+        return text.count("\n") / max(1, len(tokens)), cfg.new_line_ratio
+    raise ValueError(f"no statistic behind reason {reason!r}")
+
+
+def _gopher_quality_statistic(rule: str, text: str, tokens: list[str], cfg: GopherQuality
+                              ) -> tuple[float, float]:
+    n_tokens = len(tokens)
+    words_ = [t for t in tokens if t.isalnum() or not _is_symbol_token(t)]
+    if rule in ("short_doc", "long_doc"):
+        return float(len(words_)), float(cfg.min_doc_words if rule == "short_doc"
+                                         else cfg.max_doc_words)
+    if rule.endswith("avg_word_length"):
+        mean = sum(map(len, words_)) / len(words_) if words_ else 0.0
+        return mean, (cfg.min_avg_word_length if rule.startswith("below")
+                      else cfg.max_avg_word_length)
+    if rule == "too_many_hashes":
+        return text.count("#") / n_tokens, cfg.max_symbol_word_ratio
+    if rule == "too_many_ellipsis":
+        return (text.count("...") + text.count("…")) / n_tokens, cfg.max_symbol_word_ratio
+    lines = text.splitlines() or [""]
+    if rule == "too_many_bullets":
+        return (sum(line.lstrip().startswith(("•", "-")) for line in lines) / len(lines),
+                cfg.max_bullet_lines_ratio)
+    if rule == "too_many_end_ellipsis":
+        return (sum(line.rstrip().endswith(("...", "…")) for line in lines) / len(lines),
+                cfg.max_ellipsis_lines_ratio)
+    if rule == "below_alpha_ratio":
+        return (sum(1 for t in tokens if any(c.isalpha() for c in t)) / n_tokens,
+                cfg.min_alpha_words_ratio)
+    return float(len(set(cfg.stop_words).intersection(tokens))), float(cfg.min_stop_words)

@@ -1,17 +1,20 @@
 """Shard stage: tokenize, pack and write Arrow shards that training memory-maps (Beam).
 
 Contract: `run(cfg: ShardConfig, {"dedup": docs, "tokenizer": model}, out, options) -> counters`.
-1. Documents whose split is in `cfg.splits` are tokenized (in parallel, one SentencePiece per
-   worker) and assigned to `validation` when `stable_hash(id)` falls in `validation_fraction`,
-   else to `train`, so no document's tokens are in both; then to bucket `stable_hash(id) % n`.
-2. Per (split, bucket), documents are ordered by a stable hash of their id (a deterministic
-   shuffle), concatenated with EOS after each, and cut into `seq_len` sequences without padding;
-   the tail shorter than `seq_len` is dropped and counted.
-3. A bucket's sequences go to Arrow IPC streams `out/<split>/part-BBBBB-FFFF.arrow` of at most
+Each input file (one source's documents, at most `[ingest] file_bytes` of them) is packed on its
+own, in parallel and in bounded memory, with no shuffle:
+1. Documents whose split is in `cfg.splits` are tokenized (one SentencePiece per worker) and
+   assigned to `validation` when `stable_hash(id)` falls in `validation_fraction`, else to
+   `train`, so no document's tokens are in both.
+2. Per split, the file's documents are ordered by a stable hash of their id (a deterministic
+   shuffle; training shuffles sequences globally again), concatenated with EOS after each, and
+   cut into `seq_len` sequences without padding; the tail shorter than `seq_len` is dropped and
+   counted (at most one sequence per file and split).
+3. The sequences go to Arrow IPC streams `out/<split>/part-<file>-FFFF.arrow` of at most
    `shard_bytes` of tokens, one column `input_ids` (list<uint16>, or uint32 when the vocabulary
    exceeds 65,536), each written under a temporary name and renamed. Beside them,
-   `out/<split>/documents-BBBBB.parquet` maps every document id to its first token and token
-   count in the bucket's stream (lineage from a sequence back to its documents).
+   `out/<split>/documents-<file>.parquet` maps every document id to its first token and token
+   count in the file's stream (lineage from a sequence back to its documents).
 4. `out/index.json` (per-shard rows, tokens, bytes, sha256; totals; the tokenizer's sha256; the
    input stages' keys) is written last.
 Same inputs give the same bytes whatever the number of workers.
@@ -23,9 +26,8 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -34,7 +36,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.io import ReadDocumentBatches, count, run_pipeline
+from pipelines.io import (
+    ReadFiles,
+    basename,
+    count,
+    iter_batches,
+    parquet_files,
+    run_pipeline,
+    text_bytes,
+)
 from pipelines.manifest import (
     CountersMismatch,
     RunOptions,
@@ -42,11 +52,14 @@ from pipelines.manifest import (
     read_manifest,
     sha256_file,
 )
+from pipelines.progress import Reporter
 from pipelines.recipe import ShardConfig
 from tokenizer import spm
 
 NAME = "shard"
-VERSION = 3  # 2: size-bounded files, document lineage, input keys; 3: batched tokenize
+PROGRESS_INPUT = "dedup"
+VERSION = 4  # 2: size-bounded files, document lineage, input keys; 3: batched tokenize;
+# 4: packed per input file (bounded memory, no shuffle), files named after it
 _FRACTION_SCALE = 1_000_000
 _ENCODE_CHUNK = 2048  # documents per SentencePiece call in the shard stage
 
@@ -64,65 +77,53 @@ def _placement_digest(doc_id: str) -> bytes:
     return h.digest()
 
 
-def placements(doc_ids: list[str], validation_fraction: float,
-               num_buckets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per document: is it validation, its bucket, its order key; from one 24-byte stable hash
-    of its id (three independent 64-bit draws), vectorised over the batch."""
+def placements(doc_ids: list[str], validation_fraction: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per document: is it validation, and its order key; from one 24-byte stable hash of its id
+    (independent 64-bit draws), vectorised over the batch."""
     digests = b"".join(map(_placement_digest, doc_ids))
     draws = np.frombuffer(digests, dtype=">u8").reshape(-1, 3).astype(np.uint64)
     is_validation = draws[:, 0] % _FRACTION_SCALE < round(validation_fraction * _FRACTION_SCALE)
-    return is_validation, draws[:, 1] % np.uint64(num_buckets), draws[:, 2]
+    return is_validation, draws[:, 2]
 
 
 
-class DocTokens(NamedTuple):
-    """Some documents of one (split, bucket): order keys, ids, token counts with EOS, flat token
-    bytes (each document's tokens followed by EOS)."""
+class PackFile(beam.DoFn):
+    """(index, dedup file) -> its documents tokenized, placed in train or validation, ordered by
+    a stable hash of their id, packed into `seq_len` sequences and written as
+    `<split>/part-<file>-NNNN.arrow` (at most `shard_bytes` of tokens each) beside
+    `<split>/documents-<file>.parquet` (lineage). Holds one input file's tokens, never more."""
 
-    orders: np.ndarray
-    ids: list[str]
-    lengths: np.ndarray
-    tokens: bytes
-
-    def encode(self) -> bytes:
-        """One bytes value (Beam's coder copies it as is, where a tuple of a list and arrays is
-        pickled object by object): counts, order keys, token counts, id byte lengths, the ids'
-        UTF-8, the tokens."""
-        ids = [i.encode("utf-8") for i in self.ids]
-        id_lengths = np.fromiter(map(len, ids), np.int64, len(ids))
-        return b"".join([np.asarray([len(ids)], np.int64).tobytes(),
-                         self.orders.astype(np.uint64).tobytes(),
-                         self.lengths.astype(np.int64).tobytes(), id_lengths.tobytes(),
-                         *ids, self.tokens])
-
-    @classmethod
-    def decode(cls, data: bytes) -> DocTokens:
-        n = int(np.frombuffer(data, np.int64, 1)[0])
-        orders = np.frombuffer(data, np.uint64, n, 8)
-        lengths = np.frombuffer(data, np.int64, n, 8 + 8 * n)
-        id_ends = (8 + 24 * n + np.cumsum(np.frombuffer(data, np.int64, n, 8 + 16 * n))).tolist()
-        starts = [8 + 24 * n, *id_ends[:-1]][:n]
-        ids = [data[a:b].decode("utf-8") for a, b in zip(starts, id_ends, strict=True)]
-        return cls(orders, ids, lengths, data[id_ends[-1] if n else 8:])
-
-
-class Tokenize(beam.DoFn):
-    """A batch of documents -> ((split, bucket), DocTokens) for each group present in it.
-
-    Works on Arrow record batches and emits one element per (split, bucket) per batch, each
-    holding its documents' tokens as one flat array, so the per-document cost is SentencePiece's
-    own, not Beam's per-element and per-object pickling overhead (bench/tokenize.py: one element
-    per document ran at 57% of raw encode speed)."""
-
-    def __init__(self, cfg: ShardConfig, model_path: str) -> None:
-        self.cfg, self.model_path = cfg, model_path
+    def __init__(self, cfg: ShardConfig, out: str, model_path: str,
+                 progress_dir: str | None) -> None:
+        self.cfg, self.out, self.model_path = cfg, out, model_path
+        self.progress_dir = progress_dir
 
     def setup(self) -> None:
         self.sp = spm.load(self.model_path)
         self.dtype = token_dtype(self.sp.get_piece_size())
         self.eos = (spm.EOS_ID,)
+        self.progress = Reporter(self.progress_dir)
 
-    def process(self, batch: pa.Table) -> Iterator[tuple[tuple[str, int], bytes]]:
+    def process(self, element: tuple[int, str]) -> Iterator[str]:
+        _, path = element
+        groups: dict[str, tuple[list, list, list, list]] = {
+            "train": ([], [], [], []), "validation": ([], [], [], [])}  # orders ids lengths tokens
+        for table in iter_batches(path, ["id", "split", "text"]):
+            self._tokenize(table, groups)
+            nbytes = text_bytes(table)
+            count(NAME, "text_bytes", nbytes)
+            self.progress.advance(docs=table.num_rows, nbytes=nbytes)
+        stem = basename(path).removesuffix(".parquet")
+        for split, (orders, ids, lengths, tokens) in groups.items():
+            if not ids:
+                continue
+            yield from self._pack(split, stem, np.concatenate(orders), ids,
+                                  np.concatenate(lengths), np.concatenate(tokens))
+        self.progress.advance(files=1)
+        self.progress.flush()
+
+    def _tokenize(self, batch: pa.Table, groups: dict) -> None:
         count(NAME, "in", batch.num_rows)
         wanted = pc.is_in(batch.column("split"), pa.array(self.cfg.splits))
         # Filtering copies every column, the text included: only when something is left out.
@@ -130,57 +131,37 @@ class Tokenize(beam.DoFn):
         count(NAME, "dropped:not_pretraining_split", batch.num_rows - packed.num_rows)
         kept_ids = packed.column("id").to_pylist()
         texts = packed.column("text")
-        is_validation, buckets, orders = placements(kept_ids, self.cfg.validation_fraction,
-                                                    self.cfg.num_buckets)
-        # Group number per document: 2 * bucket + is_validation.
-        group = 2 * buckets.astype(np.int64) + is_validation
-        lengths = np.zeros(len(texts), np.int64)
-        pieces: dict[int, list[np.ndarray]] = {}
+        is_validation, orders = placements(kept_ids, self.cfg.validation_fraction)
+        empty = 0
         # Encode a chunk at a time and flatten it at once: the chunk's Python int lists are freed
         # while still in cache, instead of millions of them living until the batch is done.
         for lo in range(0, len(texts), _ENCODE_CHUNK):
             # One thread per worker: Beam parallelises across workers (and cores) itself.
             encoded = self.sp.encode(texts.slice(lo, _ENCODE_CHUNK).to_pylist(), num_threads=1)
-            chunk_lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
-            lengths[lo:lo + len(encoded)] = chunk_lengths
-            chunk_group = np.where(chunk_lengths > 0, group[lo:lo + len(encoded)], -1)
-            for g in np.unique(chunk_group[chunk_group >= 0]).tolist():
-                js = np.flatnonzero(chunk_group == g).tolist()
+            lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+            empty += int((lengths == 0).sum())
+            count(NAME, "tokens", int(lengths.sum()))
+            for is_val, split in ((False, "train"), (True, "validation")):
+                js = np.flatnonzero((lengths > 0)
+                                    & (is_validation[lo:lo + len(encoded)] == is_val)).tolist()
+                if not js:
+                    continue
+                orders_, ids_, lengths_, tokens_ = groups[split]
+                orders_.append(orders[[lo + j for j in js]])
+                ids_.extend(kept_ids[lo + j] for j in js)
+                lengths_.append(lengths[js] + 1)
                 # Each document's tokens followed by EOS, straight into one flat array.
-                pieces.setdefault(g, []).append(np.fromiter(
+                tokens_.append(np.fromiter(
                     itertools.chain.from_iterable(x for j in js for x in (encoded[j], self.eos)),
-                    dtype=self.dtype, count=int(chunk_lengths[js].sum()) + len(js)))
+                    dtype=self.dtype, count=int(lengths[js].sum()) + len(js)))
             del encoded
-        group = np.where(lengths > 0, group, -1)  # no tokens: not packed
-        empty = int((lengths == 0).sum())
         count(NAME, "dropped:no_tokens", empty)
         count(NAME, "out", len(kept_ids) - empty)
-        count(NAME, "tokens", int(lengths.sum()))
-        for g in sorted(pieces):
-            js = np.flatnonzero(group == g)
-            key = ("validation" if g % 2 else "train", int(g // 2))
-            yield key, DocTokens(orders[js], [kept_ids[j] for j in js], lengths[js] + 1,
-                                 np.concatenate(pieces[g]).tobytes()).encode()
 
-
-class PackAndWrite(beam.DoFn):
-    """(split, bucket) -> [DocTokens] -> Arrow files of seq_len sequences + documents."""
-
-    def __init__(self, cfg: ShardConfig, out: str, model_path: str) -> None:
-        self.cfg, self.out, self.model_path = cfg, out, model_path
-
-    def setup(self) -> None:
-        self.dtype = token_dtype(spm.load(self.model_path).get_piece_size())
-
-    def process(self, group: tuple[tuple[str, int], Iterable[bytes]]):
-        (split, bucket), batches = group
-        batches = [DocTokens.decode(b) for b in batches]
-        order_keys = np.concatenate([b.orders for b in batches])
-        ids_all = [doc_id for b in batches for doc_id in b.ids]
-        lengths_all = np.concatenate([b.lengths for b in batches])
-        tokens_all = np.concatenate([np.frombuffer(b.tokens, dtype=self.dtype) for b in batches])
+    def _pack(self, split: str, stem: str, order_keys: np.ndarray, ids_all: list[str],
+              lengths_all: np.ndarray, tokens_all: np.ndarray) -> Iterator[str]:
         starts_all = np.cumsum(lengths_all) - lengths_all
-        # By order hash, then id: a deterministic shuffle, whatever order the batches came in.
+        # By order hash, then id: a deterministic shuffle of the file's documents.
         perm = np.argsort(order_keys, kind="stable")
         if np.any(np.diff(order_keys[perm]) == 0):  # a 64-bit tie: let the ids decide
             perm = np.asarray(sorted(range(len(ids_all)),
@@ -189,9 +170,8 @@ class PackAndWrite(beam.DoFn):
         # Every document's tokens (and EOS) in the new order: one concatenation of slices
         # (views), cheaper than gathering token by token.
         starts_old, ends_old = starts_all[perm].tolist(), (starts_all + lengths_all)[perm].tolist()
-        stream = (np.concatenate([tokens_all[a:b] for a, b in zip(starts_old, ends_old,
-                                                                    strict=True)])
-                  if len(perm) else np.zeros(0, self.dtype))
+        stream = np.concatenate([tokens_all[a:b] for a, b in zip(starts_old, ends_old,
+                                                                   strict=True)])
         ids_col = [ids_all[k] for k in perm]
         starts = np.cumsum(lengths) - lengths
         seq_len = self.cfg.seq_len
@@ -202,8 +182,7 @@ class PackAndWrite(beam.DoFn):
         count(NAME, "tokens_dropped_tail", len(stream) - n_seq * seq_len)
         documents = pa.table({"id": ids_col, "start_token": pa.array(starts, pa.int64()),
                               "num_tokens": pa.array(lengths, pa.int64())})
-        name = f"documents-{bucket:05d}.parquet"
-        yield _write_atomically(FileSystems.join(self.out, split, name),
+        yield _write_atomically(FileSystems.join(self.out, split, f"documents-{stem}.parquet"),
                                 lambda sink: pq.write_table(documents, sink, compression="zstd"))
         rows_per_file = max(1, self.cfg.shard_bytes // (seq_len * self.dtype.itemsize))
         for file_no, first in enumerate(range(0, n_seq, rows_per_file)):
@@ -211,7 +190,7 @@ class PackAndWrite(beam.DoFn):
             values = pa.array(stream[first * seq_len: last * seq_len])
             offsets = pa.array(np.arange(0, (last - first) * seq_len + 1, seq_len, dtype=np.int32))
             table = pa.table({"input_ids": pa.ListArray.from_arrays(offsets, values)})
-            name = f"part-{bucket:05d}-{file_no:04d}.arrow"
+            name = f"part-{stem}-{file_no:04d}.arrow"
             yield _write_atomically(FileSystems.join(self.out, split, name),
                                     lambda sink, table=table: _write_stream(sink, table))
 
@@ -232,7 +211,7 @@ def _write_atomically(path: str, write: Callable[[pa.NativeFile], None]) -> str:
 def write_index(out: Path, cfg: ShardConfig, model_path: Path, vocab_size: int,
                 inputs: dict[str, str]) -> dict:
     shards = []
-    for path in sorted(out.glob("*/part-*.arrow")):
+    for path in sorted(out.glob("*/part-*.arrow"), key=lambda p: p.relative_to(out).as_posix()):
         rows = count_rows(path)
         shards.append({"path": path.relative_to(out).as_posix(), "split": path.parent.name,
                        "rows": rows, "tokens": rows * cfg.seq_len,
@@ -258,13 +237,13 @@ def run(cfg: ShardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     model_path = str(Path(inputs["tokenizer"]) / "tokenizer.model")
 
+    files = parquet_files(str(inputs["dedup"]))
+
     def build(p: beam.Pipeline) -> None:
         _ = (
             p
-            | "Read" >> ReadDocumentBatches(str(inputs["dedup"]), ["id", "split", "text"])
-            | "Tokenize" >> beam.ParDo(Tokenize(cfg, model_path))  # (split, bucket) -> bytes
-            | "GroupByShard" >> beam.GroupByKey()
-            | "PackAndWrite" >> beam.ParDo(PackAndWrite(cfg, str(out), model_path))
+            | "Read" >> ReadFiles(files)  # (index, path)
+            | "Pack" >> beam.ParDo(PackFile(cfg, str(out), model_path, options.progress_dir))
         )
 
     counters = run_pipeline(build, options, NAME)

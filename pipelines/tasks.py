@@ -25,7 +25,7 @@ from pathlib import Path
 
 import datasets
 
-from pipelines.io import read_rows
+from pipelines.io import iter_batches, num_rows, parquet_files, source_files
 from pipelines.manifest import RunOptions
 from pipelines.recipe import TasksConfig
 from tokenizer import spm
@@ -111,7 +111,17 @@ def run(cfg: TasksConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
               cfg.conll_source: ("conll2003", conll_example, conll_features())}
     examples: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     counters = {"in": 0, "out": 0, "dropped:not_a_task_source": 0}
-    for row in read_rows(str(inputs["ingest"])):
+    # Only the task sources' files are read (ingest names its files after the source); the
+    # other documents are counted from the files' footers.
+    folder = str(inputs["ingest"])
+    task_files = sorted({p for source in makers for p in source_files(folder, source)})
+    total = num_rows(parquet_files(folder))
+    task_rows = num_rows(task_files)
+    counters["in"] += total - task_rows
+    counters["dropped:not_a_task_source"] += total - task_rows
+    rows = (row for path in task_files for table in iter_batches(path)
+            for row in table.to_pylist())
+    for row in rows:
         counters["in"] += 1
         if row["source"] not in makers:
             counters["dropped:not_a_task_source"] += 1

@@ -9,14 +9,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.ingest import ReadSourceFile
+from pipelines.ingest import read_source_file
 
 BAD = Path(__file__).parent / "fixtures" / "bad"
 
 
 def read(kind: str, name: str, **fields) -> list[tuple[dict, str | None]]:
     path = str(BAD / name)
-    return [(row, reason) for row, reason in ReadSourceFile().process((kind, "s", path, fields))]
+    return list(read_source_file(kind, "s", path, fields))
 
 
 def reasons(records) -> Counter:

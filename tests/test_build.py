@@ -149,12 +149,17 @@ def test_card_lists_every_stage_with_its_counts(demo_build):
     assert f"| duplicate_minhash | {dropped:,} |" in card
 
 
-def test_two_workers_give_byte_identical_shards(demo_build, tmp_path):
+def test_two_workers_give_byte_identical_outputs_in_every_stage(demo_build, tmp_path):
     _, one = demo_build
     two = build_json(DEMO_RECIPE, tmp_path, "--workers", "2", "--until", "shard")
     for stage in ("ingest", "clean", "dedup", "tokenizer", "shard"):
         assert two[stage]["key"] == one[stage]["key"]
         assert two[stage]["counters"] == one[stage]["counters"]
+        # Every file, by name, size, rows and sha256 (the streaming writes name their files
+        # after the input split, never after a worker).
+        files = [json.loads((Path(run[stage]["path"]) / "manifest.json").read_text())["files"]
+                 for run in (one, two)]
+        assert files[0] == files[1] and files[0], stage
     for part in sorted((Path(one["dedup"]["path"]) / "docs").glob("*.parquet")):
         assert part.read_bytes() == (Path(two["dedup"]["path"]) / "docs" / part.name).read_bytes()
     index_one = json.loads((Path(one["shard"]["path"]) / "index.json").read_text())

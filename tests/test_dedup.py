@@ -55,7 +55,7 @@ def run_dedup(tmp_path: Path, docs: list[Document], name: str = "a", **cfg):
     src = write_docs(tmp_path / f"clean-{name}", docs)
     out = tmp_path / f"dedup-{name}"
     out.mkdir()
-    config = DedupConfig(num_shards=2, **cfg)
+    config = DedupConfig(**cfg)
     counters = dedup.run(config, {"clean": src}, out, RunOptions())
     (out / "manifest.json").write_text(json.dumps({"config": config.model_dump(mode="json"),
                                                    "version": dedup.VERSION}))
@@ -180,7 +180,7 @@ def test_incremental_refuses_signatures_of_another_dedup_version(reviews, tmp_pa
     _, _, _, out1 = run_dedup(tmp_path, [doc("x", reviews[13])], name="first")
     manifest = json.loads((out1 / "manifest.json").read_text())
     (out1 / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
-    with pytest.raises(ValueError, match="dedup version 2, this is 3: its word hashes differ"):
+    with pytest.raises(ValueError, match="dedup version 2, this is 4: its word hashes differ"):
         run_dedup(tmp_path, [doc("y", reviews[14])], name="second", against=str(out1))
 
 
@@ -219,6 +219,6 @@ def test_dedup_is_a_stage_with_a_manifest(reviews, tmp_path):
     from pipelines.manifest import StageOutput
 
     upstream = StageOutput("clean", "k", src, {"counters": {}}, cached=True)
-    out = materialize(dedup, DedupConfig(num_shards=1), {"clean": upstream}, tmp_path / "root")
+    out = materialize(dedup, DedupConfig(), {"clean": upstream}, tmp_path / "root")
     assert out.counters["out"] == 1
-    assert "signatures/part-00000-of-00001.parquet" in out.manifest["files"]
+    assert "signatures/part-00000-of-00001.parquet" in out.manifest["files"]  # the input's name

@@ -104,6 +104,7 @@ def test_ingest_stage_reads_user_jsonl_with_the_recipe_fields(tmp_path):
     recipe.write_text('name = "mine"\n[[ingest.sources]]\nkind = "jsonl"\npath = "data"\n'
                       'text_field = "content"\nid_field = "key"\n', encoding="utf-8")
     out = materialize(ingest, load_recipe(recipe).ingest, {}, tmp_path / "root")
-    assert out.counters == {"in": 2, "out": 1, "dropped:invalid_json": 1}
+    # text_bytes: the UTF-8 bytes read, "hello world" and the rejected line "{broken\n"
+    assert out.counters == {"in": 2, "out": 1, "dropped:invalid_json": 1, "text_bytes": 19}
     rows = pq.read_table(out.path / "docs").to_pylist()
     assert [(r["id"], r["text"]) for r in rows] == [("jsonl/1", "hello world")]

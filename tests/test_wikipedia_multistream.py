@@ -66,7 +66,9 @@ def test_ingest_fans_a_multistream_dump_out_over_two_workers(multistream, tmp_pa
     cfg = load_recipe(recipe).ingest
     one = materialize(ingest, cfg, {}, tmp_path / "one")
     two = materialize(ingest, cfg, {}, tmp_path / "two", RunOptions(workers=2))
-    assert one.counters == two.counters == {"in": 206, "out": 106, "dropped:redirect": 100}
+    assert one.counters == two.counters
+    assert {k: v for k, v in one.counters.items() if k != "text_bytes"} == {
+        "in": 206, "out": 106, "dropped:redirect": 100}
     for part in sorted((one.path / "docs").glob("*.parquet")):
         assert part.read_bytes() == (two.path / "docs" / part.name).read_bytes()
     assert pq.read_table(one.path / "docs").num_rows == 106

@@ -21,16 +21,34 @@ USER_SYMBOLS = ["\n"]
 
 
 def train_model(sentences: Iterable[str], cfg: TokenizerConfig) -> bytes:
+    """A model from sentences held by the caller (SentencePiece samples `input_sentence_size`)."""
+    return _train(cfg, sentence_iterator=iter(sentences),
+                  input_sentence_size=cfg.input_sentence_size)
+
+
+def train_model_from_file(path: str, cfg: TokenizerConfig) -> bytes:
+    """A model from a file of sentences, one per line, every one of them used (the file is the
+    sample already: tokenizer/train.py). The file's path is cleared from the model's trainer
+    spec: it is a temporary name, and the same sentences must give the same bytes."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    model = sentencepiece_model_pb2.ModelProto()
+    model.ParseFromString(_train(cfg, input=path, input_sentence_size=0))
+    model.trainer_spec.ClearField("input")
+    return model.SerializeToString()
+
+
+def _train(cfg: TokenizerConfig, **source) -> bytes:
     buffer = io.BytesIO()
     spm.set_random_generator_seed(cfg.seed)
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=buffer,
+        **source, model_writer=buffer,
         model_type=cfg.model_type, vocab_size=cfg.vocab_size,
         character_coverage=cfg.character_coverage, byte_fallback=cfg.byte_fallback,
         normalization_rule_name=cfg.normalization_rule_name,
         # Collapsing whitespace would break decode(encode(text)) == text.
         remove_extra_whitespaces=cfg.normalization_rule_name != "identity",
-        input_sentence_size=cfg.input_sentence_size, shuffle_input_sentence=True,
+        shuffle_input_sentence=True,
         num_threads=cfg.num_threads,
         user_defined_symbols=USER_SYMBOLS + [s for s in cfg.user_defined_symbols
                                              if s not in USER_SYMBOLS],

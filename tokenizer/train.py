@@ -1,9 +1,10 @@
 """Tokenizer stage: SentencePiece trained on the deduplicated training text.
 
-Contract: `run(cfg: TokenizerConfig, {"dedup": folder}, out, options) -> counters`. Reads the
-dedup stage's documents in their stored order, keeps those whose split is in `cfg.splits`, feeds
-their non-empty lines to SentencePiece (which samples `input_sentence_size` of them with the
-recipe's seed) and writes:
+Contract: `run(cfg: TokenizerConfig, {"dedup": folder}, out, options) -> counters`. Streams the
+dedup stage's documents (a record batch at a time), keeps those whose split is in `cfg.splits`,
+takes a bounded, seeded sample of `input_sentence_size` of their non-empty lines while streaming
+(`SentenceSample`), writes it to a file SentencePiece trains from (so neither the corpus nor the
+sample sits in Python while it trains), and writes:
 - `out/tokenizer.model` (SentencePiece) and `out/hf/` (loads with
   `transformers.AutoTokenizer.from_pretrained`, bos/eos/pad/unk set);
 - `out/stats.json`: per source, on up to `stats_docs_per_source` documents of every split, bytes
@@ -14,18 +15,25 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+import numba
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.io import read_rows
+from pipelines import quality_kernels
+from pipelines.io import iter_batches, parquet_files, text_bytes
 from pipelines.manifest import RunOptions
+from pipelines.progress import Reporter
 from pipelines.recipe import TokenizerConfig
 from tokenizer import spm
 
 NAME = "tokenizer"
-VERSION = 2  # 2: transformers export, per-source statistics
+PROGRESS_INPUT = "dedup"
+VERSION = 3  # 2: transformers export, per-source statistics; 3: sample taken while streaming
 
 
 def source_stats(model_path: str, samples: dict[str, list[str]]) -> dict[str, dict]:
@@ -52,30 +60,220 @@ def source_stats(model_path: str, samples: dict[str, list[str]]) -> dict[str, di
     return stats
 
 
+class SentenceSample:
+    """A bounded, seeded sample of `size` training sentences (lines with a character that is not
+    white space), taken while the documents stream past: the `size` lines with the smallest
+    keys, a key being a 64-bit hash of (seed, document id, line number). The same as drawing
+    `size` lines uniformly without replacement, the same whatever the order the documents come
+    in, and never more than 2 x `size` lines held (their UTF-8 bytes in one array). `size` 0
+    keeps every line (memory then grows with the corpus: for small builds only). The lines are
+    found and hashed by a compiled scan of the Arrow column's bytes: no Python string per line."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed = size, seed
+        self.data: list[np.ndarray] = []  # uint8 line bytes, concatenated
+        self.ends: list[np.ndarray] = []  # int64 end of each line within its data chunk
+        self.keys: list[np.ndarray] = []
+        self.positions: list[np.ndarray] = []  # read order, to write the sample in that order
+        self.held = 0
+        self.seen = 0
+        self.threshold = np.iinfo(np.uint64).max
+
+    def add(self, ids: pa.Array, texts: pa.Array) -> None:
+        id_data, id_offsets = _utf8_buffers(ids)
+        data, offsets = _utf8_buffers(texts)
+        n = len(offsets) - 1
+        starts = np.empty(int(np.count_nonzero(data == 10)) + n + 1, np.int64)  # >= lines
+        ends = np.empty_like(starts)
+        keys = np.empty(len(starts), np.uint64)
+        found = _scan_lines(data, offsets, id_data, id_offsets,
+                            np.uint64(self.seed % 2**64),
+                            np.uint64(self.threshold if self.size else np.iinfo(np.uint64).max),
+                            quality_kernels.char_flags(), starts, ends, keys)
+        count, total = int(found[0]), int(found[1])
+        positions = self.seen + found[2:]
+        self.seen += total
+        if not count:
+            return
+        starts, ends, keys = starts[:count], ends[:count], keys[:count]
+        self.data.append(_gather(data, starts, ends))
+        self.ends.append(np.cumsum(ends - starts))
+        self.keys.append(keys)
+        self.positions.append(positions)
+        self.held += count
+        if self.size and self.held >= 2 * self.size:
+            self._prune()
+
+    def _lines(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(data, line starts, line ends, keys, positions) over every chunk."""
+        bases = np.cumsum([0] + [len(d) for d in self.data])
+        starts = np.concatenate([np.r_[0, e[:-1]] + base for e, base in
+                                 zip(self.ends, bases, strict=False)] or [np.zeros(0, np.int64)])
+        ends = np.concatenate([e + base for e, base in zip(self.ends, bases, strict=False)]
+                              or [np.zeros(0, np.int64)])
+        data = np.concatenate(self.data) if self.data else np.zeros(0, np.uint8)
+        return data, starts, ends, np.concatenate(self.keys), np.concatenate(self.positions)
+
+    def _prune(self) -> None:
+        data, starts, ends, keys, positions = self._lines()
+        if len(keys) > self.size:
+            # The size smallest keys (ties broken by read order: keys are 64-bit, ties rare).
+            order = np.lexsort((positions, keys))[: self.size]
+            order.sort()
+            starts, ends, keys, positions = starts[order], ends[order], keys[order], \
+                positions[order]
+            self.threshold = int(keys.max())
+        self.data = [_gather(data, starts, ends)]
+        self.ends, self.keys, self.positions = [np.cumsum(ends - starts)], [keys], [positions]
+        self.held = len(keys)
+
+    def write(self, path: Path) -> int:
+        """The sample, one sentence per line in read order, to `path`; returns its size."""
+        if self.size and self.held > self.size:
+            self._prune()
+        data, starts, ends, _, positions = self._lines()
+        order = np.argsort(positions, kind="stable")
+        with open(path, "wb") as fh:
+            for k in order.tolist():
+                fh.write(data[starts[k]:ends[k]].tobytes())
+                fh.write(b"\n")
+        return len(order)
+
+
+def _gather(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The byte ranges [starts[i], ends[i]) of data, concatenated."""
+    out = np.empty(int((ends - starts).sum()), np.uint8)
+    _copy_ranges(data, starts, ends, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _copy_ranges(data, starts, ends, out):  # pragma: no cover (compiled)
+    w = 0
+    for i in range(len(starts)):
+        n = ends[i] - starts[i]
+        out[w: w + n] = data[starts[i]: ends[i]]
+        w += n
+
+
+def _utf8_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's UTF-8 bytes and int64 offsets (no copy of the bytes)."""
+    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    large = pa.types.is_large_string(array.type)
+    _, offsets_buf, data_buf = array.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32)[
+        array.offset: array.offset + len(array) + 1].astype(np.int64)
+    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size
+            else np.zeros(1, np.uint8))
+    return data, offsets
+
+
+@numba.njit(cache=True, nogil=True)
+def _fmix64(h):  # pragma: no cover (compiled)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_lines(data, offsets, id_data, id_offsets, seed, threshold, flags, starts, ends,
+                keys):  # pragma: no cover (compiled)
+    """Every line of every text that has a character other than white space: its key (a hash
+    of seed, document id and line number) and, when the key is at most `threshold`, its byte
+    range. Returns [candidates, lines seen, the candidates' positions among the lines seen]."""
+    n = 0
+    seen = 0
+    positions = np.empty(len(starts), np.int64)
+    for d in range(len(offsets) - 1):
+        h = np.uint64(0xCBF29CE484222325) ^ seed
+        for k in range(id_offsets[d], id_offsets[d + 1]):
+            h = (h ^ np.uint64(id_data[k])) * np.uint64(0x100000001B3)
+        doc_hash = _fmix64(h)
+        lo, hi = offsets[d], offsets[d + 1]
+        line_no = 0
+        a = lo
+        while a <= hi:
+            b = a
+            while b < hi and data[b] != 10:
+                b += 1
+            # Is there a character that is not white space (str.strip() non-empty)?
+            text = False
+            k = a
+            while k < b:
+                x = np.int64(data[k])
+                if x < 0x80:
+                    cp = x
+                    k += 1
+                elif x < 0xE0:
+                    cp = ((x & 0x1F) << 6) | (np.int64(data[k + 1]) & 0x3F)
+                    k += 2
+                elif x < 0xF0:
+                    cp = ((x & 0x0F) << 12) | ((np.int64(data[k + 1]) & 0x3F) << 6) | \
+                        (np.int64(data[k + 2]) & 0x3F)
+                    k += 3
+                else:
+                    cp = ((x & 0x07) << 18) | ((np.int64(data[k + 1]) & 0x3F) << 12) | \
+                        ((np.int64(data[k + 2]) & 0x3F) << 6) | (np.int64(data[k + 3]) & 0x3F)
+                    k += 4
+                if (flags[cp] & 8) == 0:  # quality_kernels.F_SPACE
+                    text = True
+                    break
+            if text:
+                key = _fmix64(doc_hash + np.uint64(line_no) * np.uint64(0x9E3779B97F4A7C15))
+                if key <= threshold:
+                    starts[n], ends[n], keys[n] = a, b, key
+                    positions[n] = seen
+                    n += 1
+                seen += 1
+            line_no += 1
+            a = b + 1
+    out = np.empty(2 + n, np.int64)
+    out[0], out[1] = n, seen
+    out[2:] = positions[:n]
+    return out
+
+
 def run(cfg: TokenizerConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     counters = {"in": 0, "out": 0, "dropped:not_training_split": 0}
-    texts: list[str] = []
     samples: dict[str, list[str]] = defaultdict(list)
-    for row in read_rows(str(inputs["dedup"]), columns=["id", "source", "split", "text"]):
-        counters["in"] += 1
-        if len(samples[row["source"]]) < cfg.stats_docs_per_source:
-            samples[row["source"]].append(row["text"])
-        if row["split"] in cfg.splits:
-            counters["out"] += 1
-            texts.append(row["text"])
-        else:
-            counters["dropped:not_training_split"] += 1
-    if not texts:
+    sample = SentenceSample(cfg.input_sentence_size, cfg.seed)
+    reporter = Reporter(options.progress_dir)
+    wanted = pa.array(cfg.splits)
+    for path in parquet_files(str(inputs["dedup"])):
+        for table in iter_batches(path, ["id", "source", "split", "text"]):
+            n = table.num_rows
+            counters["in"] += n
+            for source in pc.unique(table.column("source")).to_pylist():
+                need = cfg.stats_docs_per_source - len(samples[source])
+                if need > 0:
+                    mine = table.filter(pc.equal(table.column("source"), source))
+                    samples[source].extend(mine.column("text").slice(0, need).to_pylist())
+            training = table.filter(pc.is_in(table.column("split"), wanted))
+            counters["out"] += training.num_rows
+            counters["dropped:not_training_split"] += n - training.num_rows
+            sample.add(training.column("id"), training.column("text"))
+            nbytes = text_bytes(table)
+            counters["text_bytes"] = counters.get("text_bytes", 0) + nbytes
+            reporter.advance(docs=n, nbytes=nbytes)
+        reporter.advance(files=1)
+    reporter.flush()
+    if not counters["out"]:
         raise ValueError(f"tokenizer: no documents in splits {cfg.splits} to train on")
-    sentences = [line for text in texts for line in text.split("\n") if line.strip()]
     out = Path(out)
     model_path = out / "tokenizer.model"
-    model_path.write_bytes(spm.train_model(sentences, cfg))
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        sample_path = Path(tmp) / "sentences.txt"
+        sampled, seen = sample.write(sample_path), sample.seen
+        del sample
+        model_path.write_bytes(spm.train_model_from_file(str(sample_path), cfg))
     spm.export_transformers(str(model_path), str(out / "hf"), cfg.model_type,
                             cfg.user_defined_symbols, cfg.special_tokens)
-    stats = {"model_type": cfg.model_type, "training_sentences": len(sentences),
+    stats = {"model_type": cfg.model_type, "training_sentences": sampled,
+             "sentences_seen": seen,
              "sources": source_stats(str(model_path), samples)}
     (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True), "utf-8")
-    counters["sentences"] = len(sentences)
+    counters["sentences"] = sampled
     return counters

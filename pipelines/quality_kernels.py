@@ -1,0 +1,1670 @@
+"""The clean stage's hot path compiled (numba): spacing normalisation, word splitting, and the
+Gopher repetition, Gopher quality, C4 and FineWeb statistics, over a batch of documents at once.
+
+Contract:
+- `spacing_batch(texts) -> texts`: `filters.prepare(text)` (line ends, control characters,
+  spacing) for every text.
+- `words(text) -> list[str]`: `quality.words(text)`, token for token.
+- `RuleKernel(settings, rule_lists).judge(texts, lists) -> Judgement`: for each text, the rule
+  sets of `rule_lists[lists[i]]` in order, exactly as `filters.apply_quality` runs them: the first
+  reason (or None), the text after C4's line removal, the value of the statistic that failed and
+  the threshold it failed against, and which PII patterns could match in the kept text.
+
+Each kernel decides exactly as the pure-Python reference of its rule in `quality.py` /
+`filters.py`, which stay the definition: tests/test_quality_kernels.py compares them on real
+text and on generated Unicode edge cases (hypothesis). Equal strings are found by 64-bit hashes
+confirmed by comparing the code points, so equality is exact, not probabilistic. Character
+classes come from tables built from Python's own definitions (`str.isalnum`, `str.isdecimal`,
+`str.isspace`, `unicodedata.category`, `str.lower`, and `re`'s case folding), so `\\w`, `\\d`,
+`\\s` and `(?i)` mean what they mean in `re`.
+
+Why: the Python rules ran at 721 documents/s on the 2.7 KB documents of the scale corpus
+(bench/scale.py); the kernels read each text once as UTF-32 code points, the way the MinHash
+kernel does (pipelines/minhash.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+from pipelines import quality
+
+# ---- character tables -----------------------------------------------------------------------
+
+F_WORD, F_DIGIT, F_ALPHA, F_SPACE, F_PSC, F_PUNCT, F_BREAK, F_TERMINAL = (
+    1, 2, 4, 8, 16, 32, 64, 128)
+F_CONTROL, F_COLLAPSE = 256, 512  # filters._CONTROL (removed), filters._SPACES (collapsed)
+NO_LOWER = 0xFFFFFFFF  # str.lower() of the character is more than one character
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
+
+
+@functools.cache
+def char_flags() -> np.ndarray:
+    """uint16[0x110000]: per code point, the F_* classes it belongs to."""
+    from pipelines import filters
+
+    chars = np.arange(0x110000, dtype=np.uint32).view("U1")
+    flags = np.zeros(0x110000, dtype=np.uint16)
+    flags[np.strings.isalnum(chars) | (chars == "_")] |= F_WORD  # re's \w
+    flags[np.strings.isdecimal(chars)] |= F_DIGIT  # re's \d
+    flags[np.strings.isalpha(chars)] |= F_ALPHA
+    flags[np.strings.isspace(chars)] |= F_SPACE  # re's \s, str.split(), str.strip()
+    major = np.array([unicodedata.category(chr(c))[0] for c in range(0x110000)])
+    flags[np.isin(major, ["P", "S", "C"])] |= F_PSC
+    flags[major == "P"] |= F_PUNCT
+    for ch in _LINE_BREAKS:
+        flags[ord(ch)] |= F_BREAK
+    for ch in quality.TERMINAL_PUNCTUATION:
+        flags[ord(ch)] |= F_TERMINAL
+    # The classes of filters.py's two patterns, read from the patterns themselves.
+    for pattern, flag in ((filters._CONTROL, F_CONTROL), (filters._SPACES, F_COLLAPSE)):
+        for c in range(0x3100):  # both patterns are ranges below U+3100 (checked in the tests)
+            if pattern.fullmatch(chr(c)):
+                flags[c] |= flag
+    flags[0xFEFF] |= F_CONTROL if filters._CONTROL.fullmatch("\ufeff") else 0
+    return flags
+
+
+@functools.cache
+def lower_table() -> np.ndarray:
+    """uint32[0x110000]: str.lower() of each code point, NO_LOWER where it is longer than one
+    character (U+0130), which then equals no ASCII letter, as in the reference."""
+    chars = np.arange(0x110000, dtype=np.uint32).view("U1").astype("U2")
+    lowered = np.strings.lower(chars)
+    table = lowered.astype("U1").view(np.uint32).copy()
+    table[np.strings.str_len(lowered) != 1] = NO_LOWER
+    table[0] = 0  # numpy reads a lone NUL as the empty string
+    return table
+
+
+@functools.cache
+def ignorecase_table() -> np.ndarray:
+    """uint8[0x110000]: the ASCII letter (lower case) a code point matches in a `(?i)` pattern
+    of `re`, 0 for none (K, the Kelvin sign, matches k; dotless ı and İ match i; ſ matches s)."""
+    import _sre
+
+    table = np.zeros(0x110000, dtype=np.uint8)
+    letters = [ord(x) for x in "abcdefghijklmnopqrstuvwxyz"]
+    lower = np.fromiter((_sre.unicode_tolower(c) for c in range(0x110000)), np.int64, 0x110000)
+    candidates = set(np.flatnonzero(np.isin(lower, letters)).tolist()) | {0x131, 0x17F}
+    for c in sorted(candidates):
+        for x in letters:
+            if re.fullmatch(f"(?i:{chr(x)})", chr(c)):
+                table[c] = x
+                break
+    return table
+
+
+def encode(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Texts as one uint32 array of code points and int64[len + 1] offsets."""
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
+    joined = "".join(texts).encode("utf-32-le", errors="surrogatepass")
+    return np.frombuffer(joined, dtype=np.uint32), offsets
+
+
+def decode(chars: np.ndarray, start: int, end: int) -> str:
+    return chars[start:end].tobytes().decode("utf-32-le", errors="surrogatepass")
+
+
+# Every word list the kernels compare against, packed into one uint32 matrix: a row per word,
+# its length in column 0 and its code points after. One array argument: arrays passed or unpacked
+# one by one cost a reference count each per call (200 ns a token when they were a tuple).
+_LIST_NAMES = ("bare", "abbrev", "contr", "contr_end", "suffix", "unit", "policy", "phrase",
+               "citation")
+_CONTRACTIONS = [(w, ("nt",)) for w in ("ca", "wo", "do", "did", "does", "is", "are", "was",
+                                         "were", "have", "has", "had", "could", "should",
+                                         "would", "ai")]
+_CONTRACTIONS += [("can", ("not",)), ("i", ("m", "ve")), ("you", ("re",)), ("they", ("re",))]
+_CONTRACTIONS += [(w, ("s",)) for w in ("he", "she", "what", "that", "there")]
+_CONTRACTIONS += [("you", ("ll", "ve")), ("gon", ("na",)), ("got", ("ta",))]
+_LIST_WORDS = {
+    "bare": sorted(quality._BARE_WORDS),  # the contractions quality.words never takes whole
+    "abbrev": quality._ABBREVIATIONS.split("|"),
+    "contr": [w for w, _ in _CONTRACTIONS],  # _BARE_CONTRACTIONS, in its order
+    "contr_end": [e for _, ends in _CONTRACTIONS for e in ends],
+    "suffix": ["s", "m", "d", "ll", "re", "ve"],  # 's 'm 'd 'll 're 've
+    "unit": ["m", "km", "mm", "cm", "kg", "mg", "g", "lb", "oz", "ft", "mph", "kB", "kb", "KB",
+             "Kb", "MB", "Mb", "GB", "Gb", "TB", "Tb", "mb", "gb", "T", "G", "M", "K"],
+    "policy": list(quality._POLICY),
+    "phrase": ["lorem ipsum", "javascript"],
+    "citation": ["citation needed]"],
+}
+
+
+def _pack_words() -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+    rows = [w for name in _LIST_NAMES for w in _LIST_WORDS[name]]
+    table = np.zeros((len(rows), 1 + max(map(len, rows))), dtype=np.uint32)
+    for i, w in enumerate(rows):
+        table[i, 0] = len(w)
+        table[i, 1: 1 + len(w)] = [ord(ch) for ch in w]
+    ranges, start = {}, 0
+    for name in _LIST_NAMES:
+        ranges[name] = (start, start + len(_LIST_WORDS[name]))
+        start += len(_LIST_WORDS[name])
+    return table, ranges
+
+
+WORDS, _RANGES = _pack_words()
+BARE_LO, BARE_HI = _RANGES["bare"]
+ABBREV_LO, ABBREV_HI = _RANGES["abbrev"]
+CONTR_LO, CONTR_HI = _RANGES["contr"]
+CONTR_END_LO = _RANGES["contr_end"][0]
+SUFFIX_LO, SUFFIX_HI = _RANGES["suffix"]
+UNIT_LO, UNIT_HI = _RANGES["unit"]
+POLICY_LO, POLICY_HI = _RANGES["policy"]
+LOREM = _RANGES["phrase"][0]
+JAVASCRIPT = LOREM + 1
+CITATION = _RANGES["citation"][0]
+_CONTR_FIRST_END = np.cumsum([0] + [len(e) for _, e in _CONTRACTIONS])
+
+
+def _first_chars(words_: Sequence[str], fold: bool) -> list[bool]:
+    """Per ASCII character: does one of the words start with it (lower-cased when `fold`)."""
+    firsts = {w[0].lower() if fold else w[0] for w in words_}
+    return [chr(i) in firsts for i in range(128)]
+
+
+AUX_CONTR_FIRST, AUX_ABBREV_FIRST, AUX_UNIT_FIRST, AUX_CONTR_ENDS = 0, 1, 2, 3
+AUX_PHRASE_FIRST, AUX_PHRASE_ROWS, AUX_BARE_LENGTHS, AUX_BY_LETTER = 4, 5, 6, 7
+
+
+def _aux_table() -> np.ndarray:
+    """int64[132, 128], passed to the kernels (global arrays and tuples are rebuilt on every
+    call of a compiled function: 50 ns a token): rows AUX_CONTR_FIRST, AUX_ABBREV_FIRST and
+    AUX_UNIT_FIRST say which ASCII characters start a contraction (lower-cased), an abbreviation
+    or a unit; row AUX_CONTR_ENDS holds, per contraction k, where its endings start (k) and end
+    (k + 1) among the contr_end rows; row AUX_BY_LETTER + x lists the contractions starting
+    with letter x, in their order, -1 after; AUX_PHRASE_FIRST and AUX_PHRASE_ROWS index C4's
+    phrases by their first letter."""
+    aux = np.full((AUX_BY_LETTER + 128, 128), -1, dtype=np.int64)
+    aux[AUX_CONTR_FIRST] = _first_chars(_LIST_WORDS["contr"], True)
+    aux[AUX_ABBREV_FIRST] = _first_chars(_LIST_WORDS["abbrev"], False)
+    aux[AUX_UNIT_FIRST] = _first_chars(_LIST_WORDS["unit"], False)
+    aux[AUX_CONTR_ENDS, : len(_CONTR_FIRST_END)] = _CONTR_FIRST_END
+    for k, word in enumerate(_LIST_WORDS["contr"]):
+        row = aux[AUX_BY_LETTER + ord(word[0])]
+        row[np.argmax(row < 0)] = k
+    # C4's phrases: lorem ipsum, javascript, then the policy phrases; per first letter a bit
+    # mask of the phrases starting with it, and each phrase's row in WORDS.
+    phrases = [_RANGES["phrase"][0], _RANGES["phrase"][0] + 1, *range(*_RANGES["policy"])]
+    # Per first letter, a bit mask of the lengths of the bare contractions starting with it:
+    # most words are told apart from them without comparing a character.
+    aux[AUX_BARE_LENGTHS] = 0
+    for word in _LIST_WORDS["bare"]:
+        aux[AUX_BARE_LENGTHS, ord(word[0])] |= 1 << len(word)
+    aux[AUX_PHRASE_FIRST] = 0
+    for i, row_ in enumerate(phrases):
+        aux[AUX_PHRASE_FIRST, int(WORDS[row_, 1])] |= 1 << i
+        aux[AUX_PHRASE_ROWS, i] = row_
+    return aux
+
+
+N_PHRASES = 2 + len(_LIST_WORDS["policy"])
+AUX = _aux_table()
+HAS_AT, HAS_DOT, HAS_COLON, HAS_QUOTE = 1, 2, 4, 8  # what a chunk contains
+
+
+def _word_list(words_: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Recipe words (stop words) as a padded uint32 matrix and their lengths (-1: no word)."""
+    width = max((len(w) for w in words_), default=1)
+    table = np.zeros((max(len(words_), 1), width), dtype=np.uint32)
+    lengths = np.full(max(len(words_), 1), -1, dtype=np.int64)
+    for i, w in enumerate(words_):
+        table[i, : len(w)] = [ord(ch) for ch in w]
+        lengths[i] = len(w)
+    return table, lengths
+
+
+# ---- small compiled helpers -----------------------------------------------------------------
+# Positions are absolute indices into the code point array `c`; a "chunk" is [a, b).
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _w(c, p, a, b, flags):  # pragma: no cover (compiled)
+    return a <= p < b and (flags[c[p]] & F_WORD) != 0
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _boundary(c, p, a, b, flags):  # pragma: no cover (compiled)
+    return _w(c, p - 1, a, b, flags) != _w(c, p, a, b, flags)
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _letter(c, p, a, b, flags):  # pragma: no cover  [^\W\d_]
+    if p < a or p >= b:
+        return False
+    ch = c[p]
+    return (flags[ch] & F_WORD) != 0 and (flags[ch] & F_DIGIT) == 0 and ch != 95
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _alnum(c, p, a, b, flags):  # pragma: no cover  [^\W_]
+    return a <= p < b and (flags[c[p]] & F_WORD) != 0 and c[p] != 95
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _digit(c, p, a, b, flags):  # pragma: no cover  \d
+    return a <= p < b and (flags[c[p]] & F_DIGIT) != 0
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _word_end(c, p, b, flags):  # pragma: no cover (compiled)
+    while p < b and (flags[c[p]] & F_WORD) != 0:
+        p += 1
+    return p
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _starts(c, p, b, words, k):  # pragma: no cover  c[p:] starts with word row k
+    n = words[k, 0]
+    if p + n > b:
+        return False
+    for j in range(n):
+        if c[p + j] != words[k, 1 + j]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _starts_ci(c, p, b, words, k, ci):  # pragma: no cover  the same in (?i)
+    n = words[k, 0]
+    if p + n > b:
+        return False
+    for j in range(n):
+        if ci[c[p + j]] != words[k, 1 + j]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _is_bare(c, a, b, lower, words, aux):  # pragma: no cover  str.lower() is a bare word
+    x = lower[c[a]]
+    if x >= 128 or b - a >= 63 or not (aux[AUX_BARE_LENGTHS, x] >> (b - a)) & 1:
+        return False
+    return _is_lower_word(c, a, b, lower, words, BARE_LO, BARE_HI)
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _is_lower_word(c, a, b, lower, words, lo, hi):  # pragma: no cover  str.lower() in rows
+    for k in range(lo, hi):
+        if words[k, 0] != b - a:
+            continue
+        same = True
+        for j in range(b - a):
+            if lower[c[a + j]] != words[k, 1 + j]:
+                same = False
+                break
+        if same:
+            return True
+    return False
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _in_words(c, a, b, words, lo, hi):  # pragma: no cover  c[a:b] is one of rows [lo, hi)
+    for k in range(lo, hi):
+        if words[k, 0] == b - a and _starts(c, a, b, words, k):
+            return True
+    return False
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _behind_ok(c, p, a, flags):  # pragma: no cover  (?<![\w.])
+    return p == a or not ((flags[c[p - 1]] & F_WORD) != 0 or c[p - 1] == 46)
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _suffix_at(c, p, a, b, flags, ci, words):  # pragma: no cover  (?i:s|m|d|ll|re|ve)\b
+    for k in range(SUFFIX_LO, SUFFIX_HI):
+        if _starts_ci(c, p, b, words, k, ci) and _boundary(c, p + words[k, 0], a, b, flags):
+            return p + words[k, 0]
+    return -1
+
+
+# ---- words: quality.words, alternative by alternative ----------------------------------------
+
+@numba.njit(cache=True, _nrt=False)
+def _match(c, p, a, b, flags, ci, words, aux, has):  # pragma: no cover (compiled)
+    """End of the match of quality._WORD at p inside the chunk [a, b) (the first alternative
+    that matches, as `re` picks it). `has`: the chunk's HAS_* bits; an alternative that needs a
+    character the chunk lacks is not tried."""
+    ch = c[p]
+    if (flags[ch] & F_WORD) == 0 and not (ch == 46 or ch == 43 or ch == 45 or ch == 64
+                                          or ch == 39 or ch == 0x2019 or ch == 47 or ch == 58
+                                          or ch == 59 or ch == 61 or ch == 41):
+        return p + 1  # it starts no alternative but \S (_STARTERS)
+    # \b(?i:bare contractions): do|nt, can|not, i|m, you|re, ...
+    if aux[AUX_CONTR_FIRST, ci[ch]] == 1 and _boundary(c, p, a, b, flags):
+        for x in range(8):
+            k = aux[AUX_BY_LETTER + ci[ch], x]
+            if k < 0:
+                break
+            if _starts_ci(c, p, b, words, CONTR_LO + k, ci):
+                q = p + words[CONTR_LO + k, 0]
+                for e in range(CONTR_END_LO + aux[AUX_CONTR_ENDS, k],
+                               CONTR_END_LO + aux[AUX_CONTR_ENDS, k + 1]):
+                    if _starts_ci(c, q, b, words, e, ci) and _boundary(c, q + words[e, 0], a,
+                                                                       b, flags):
+                        return q
+    # \b[iI](?=d\b)
+    if (ch == 105 or ch == 73) and p + 1 < b and c[p + 1] == 100 and _boundary(
+            c, p, a, b, flags) and _boundary(c, p + 2, a, b, flags):
+        return p + 1
+    # [^\W\d_]+(?=\s|$)
+    q = p
+    while q < b and _letter(c, q, a, b, flags):
+        q += 1
+    if q == b and q > p:
+        return b
+    # (?:https?://|www\.)[^\s<>"]+?(?=[.,;:!?)\]'"]*(?:\s|$))
+    q = -1
+    if (has & HAS_COLON) and p + 7 <= b and c[p] == 104 and c[p + 1] == 116 and \
+            c[p + 2] == 116 and c[p + 3] == 112:
+        r = p + 4
+        if r < b and c[r] == 115:
+            r += 1
+        if r + 3 <= b and c[r] == 58 and c[r + 1] == 47 and c[r + 2] == 47:
+            q = r + 3
+    if q < 0 and (has & HAS_DOT) and p + 4 <= b and c[p] == 119 and c[p + 1] == 119 and \
+            c[p + 2] == 119 and \
+            c[p + 3] == 46:
+        q = p + 4
+    if q >= 0 and q < b:
+        t0 = b
+        while t0 > q:
+            x = c[t0 - 1]
+            if (x == 46 or x == 44 or x == 59 or x == 58 or x == 33 or x == 63 or x == 41
+                    or x == 93 or x == 39 or x == 34):
+                t0 -= 1
+            else:
+                break
+        e = max(q + 1, t0)
+        ok = True
+        for k in range(q, e):
+            x = c[k]
+            if x == 60 or x == 62 or x == 34:
+                ok = False
+                break
+        if ok:
+            return e
+    # [\w.+-]+@[\w-]+(?:\.[\w-]+)+
+    r = p if (has & HAS_AT) else b
+    while r < b and ((flags[c[r]] & F_WORD) != 0 or c[r] == 46 or c[r] == 43 or c[r] == 45):
+        r += 1
+    if r > p and r < b and c[r] == 64:
+        s = r + 1
+        t = s
+        while t < b and ((flags[c[t]] & F_WORD) != 0 or c[t] == 45):
+            t += 1
+        if t > s:
+            groups = 0
+            pos = t
+            while pos < b and c[pos] == 46:
+                u = pos + 1
+                v = u
+                while v < b and ((flags[c[v]] & F_WORD) != 0 or c[v] == 45):
+                    v += 1
+                if v > u:
+                    groups += 1
+                    pos = v
+                else:
+                    break
+            if groups >= 1:
+                return pos
+    # @\w+
+    if ch == 64 and _w(c, p + 1, a, b, flags):
+        return _word_end(c, p + 1, b, flags)
+    # (?:[^\W\d_]\.){2,}
+    q = p
+    pairs = 0
+    while (has & HAS_DOT) and q + 1 < b and c[q + 1] == 46 and _letter(c, q, a, b, flags):
+        q += 2
+        pairs += 1
+    if pairs >= 2:
+        return q
+    # (?<![\w.])[A-Za-z]\.(?!\w)
+    if _behind_ok(c, p, a, flags) and ((65 <= ch <= 90) or (97 <= ch <= 122)) and \
+            p + 1 < b and c[p + 1] == 46 and not _w(c, p + 2, a, b, flags):
+        return p + 2
+    # (?:Mr|Mrs|...)\.(?!\w)
+    abbreviation = (has & HAS_DOT) and ch < 128 and aux[AUX_ABBREV_FIRST, ch] == 1
+    for k in range(ABBREV_LO, ABBREV_HI if abbreviation else ABBREV_LO):
+        if _starts(c, p, b, words, k):
+            q = p + words[k, 0]
+            if q < b and c[q] == 46 and not _w(c, q + 1, a, b, flags):
+                return q + 1
+    # (?<![\w.])8\)
+    if ch == 56 and _behind_ok(c, p, a, flags) and p + 1 < b and c[p + 1] == 41:
+        return p + 2
+    # \band/or\b
+    if p + 6 <= b and _boundary(c, p, a, b, flags) and c[p] == 97 and c[p + 1] == 110 and \
+            c[p + 2] == 100 and c[p + 3] == 47 and c[p + 4] == 111 and c[p + 5] == 114 and \
+            _boundary(c, p + 6, a, b, flags):
+        return p + 6
+    # (?<![\w.])[-+]?\d+(?=unit\b)  and  (?<![\w.])[-+]?\d\w*(?:[.,:/–−]\d\w*)*
+    if _behind_ok(c, p, a, flags):
+        q = p + 1 if (ch == 45 or ch == 43) else p
+        if _digit(c, q, a, b, flags):
+            j = q
+            while j < b and (flags[c[j]] & F_DIGIT) != 0:
+                j += 1
+            units = j < b and c[j] < 128 and aux[AUX_UNIT_FIRST, c[j]] == 1
+            for k in range(UNIT_LO, UNIT_HI if units else UNIT_LO):
+                if _starts(c, j, b, words, k) and _boundary(c, j + words[k, 0], a, b, flags):
+                    return j
+            r = _word_end(c, q + 1, b, flags)
+            while r < b:
+                x = c[r]
+                if (x == 46 or x == 44 or x == 58 or x == 47 or x == 0x2013 or x == 0x2212) \
+                        and _digit(c, r + 1, a, b, flags):
+                    r = _word_end(c, r + 1, b, flags)
+                else:
+                    break
+            return r
+    # (?i:[^\W_]\w*?(?=n['’]t\b))
+    if (has & HAS_QUOTE) and _alnum(c, p, a, b, flags):
+        r = _word_end(c, p, b, flags)
+        e = r - 1
+        if e >= p + 1 and ci[c[e]] == 110 and r < b and (c[r] == 39 or c[r] == 0x2019) and \
+                r + 1 < b and ci[c[r + 1]] == 116 and _boundary(c, r + 2, a, b, flags):
+            return e
+    # (?i:n['’]t)\b
+    if (has & HAS_QUOTE) and ci[ch] == 110 and p + 2 < b and \
+            (c[p + 1] == 39 or c[p + 1] == 0x2019) and \
+            ci[c[p + 2]] == 116 and _boundary(c, p + 3, a, b, flags):
+        return p + 3
+    # ['’](?i:s|m|d|ll|re|ve)\b
+    if ch == 39 or ch == 0x2019:
+        e = _suffix_at(c, p + 1, a, b, flags, ci, words)
+        if e >= 0:
+            return e
+    # words: (?:(?<!\S)-)?[^\W_]\w*(?:(?:SEP)[^\W_]\w*)*(?:\+|-(?!\S))?
+    q = p
+    if p == a and ch == 45 and _alnum(c, p + 1, a, b, flags):
+        q = p + 1
+    if _alnum(c, q, a, b, flags):
+        r = _word_end(c, q, b, flags)
+        while r < b:
+            x = c[r]
+            s = -1
+            if x == 39 or x == 0x2019:
+                if _suffix_at(c, r + 1, a, b, flags, ci, words) < 0:
+                    s = r + 1
+            elif x == 38:
+                s = r + 1
+            elif x == 46:
+                if not (r + 1 < b and 65 <= c[r + 1] <= 90):
+                    s = r + 1
+            elif x == 45:
+                if _digit(c, r + 1, a, b, flags):
+                    s = r + 1
+            elif x == 40 or x == 124 or x == 36 or x == 42 or x == 63 or x == 43:
+                t = r
+                while t < b and (c[t] == 40 or c[t] == 124 or c[t] == 36 or c[t] == 42
+                                 or c[t] == 63 or c[t] == 43):
+                    t += 1
+                if _w(c, t, a, b, flags):
+                    s = t
+            elif x == 44:
+                if _digit(c, r + 1, a, b, flags):
+                    s = r + 1
+            if s < 0 or not _alnum(c, s, a, b, flags):
+                break
+            r = _word_end(c, s, b, flags)
+        if r < b and (c[r] == 43 or (c[r] == 45 and r + 1 == b)):
+            r += 1
+        return r
+    # \.{2,}  -{2,}
+    if (ch == 46 or ch == 45) and p + 1 < b and c[p + 1] == ch:
+        q = p
+        while q < b and c[q] == ch:
+            q += 1
+        return q
+    # (?<!\S)/+[\w.]*
+    if ch == 47 and p == a:
+        q = p
+        while q < b and c[q] == 47:
+            q += 1
+        while q < b and ((flags[c[q]] & F_WORD) != 0 or c[q] == 46):
+            q += 1
+        return q
+    # [:;=][-']?[()DPp/](?!\w)
+    if ch == 58 or ch == 59 or ch == 61:
+        q = p + 1
+        if q < b and (c[q] == 45 or c[q] == 39):
+            q += 1
+        if q < b:
+            x = c[q]
+            if (x == 40 or x == 41 or x == 68 or x == 80 or x == 112 or x == 47) and \
+                    not _w(c, q + 1, a, b, flags):
+                return q + 1
+    # \):
+    if ch == 41 and p + 1 < b and c[p + 1] == 58:
+        return p + 2
+    return p + 1  # \S
+
+
+@numba.njit(cache=True, _nrt=False)
+def _tokenize(c, lo, hi, flags, lower, ci, words, aux, starts, ends, n):  # pragma: no cover
+    """Append the tokens of c[lo:hi] (quality.words) to starts/ends from index n; new n."""
+    i = lo
+    while i < hi:
+        while i < hi and (flags[c[i]] & F_SPACE) != 0:
+            i += 1
+        if i >= hi:
+            break
+        j = i
+        while j < hi and (flags[c[j]] & F_SPACE) == 0:
+            j += 1
+        # chunk [i, j)
+        alpha = True
+        for k in range(i, j - 1):
+            if (flags[c[k]] & F_ALPHA) == 0:
+                alpha = False
+                break
+        last = c[j - 1]
+        if alpha and (flags[last] & F_ALPHA) != 0:
+            if not _is_bare(c, i, j, lower, words, aux):
+                starts[n] = i
+                ends[n] = j
+                n += 1
+                i = j
+                continue
+        elif (alpha and j - i > 2 and (last == 44 or last == 46 or last == 59 or last == 58
+                                       or last == 33 or last == 63)
+              and not _is_bare(c, i, j - 1, lower, words, aux)
+              and not (last == 46 and _in_words(c, i, j - 1, words, ABBREV_LO, ABBREV_HI))):
+            starts[n] = i
+            ends[n] = j - 1
+            starts[n + 1] = j - 1
+            ends[n + 1] = j
+            n += 2
+            i = j
+            continue
+        has = 0
+        for k in range(i, j):
+            x = c[k]
+            if x == 64:
+                has |= HAS_AT
+            elif x == 46:
+                has |= HAS_DOT
+            elif x == 58:
+                has |= HAS_COLON
+            elif x == 39 or x == 0x2019:
+                has |= HAS_QUOTE
+        p = i
+        while p < j:
+            e = _match(c, p, i, j, flags, ci, words, aux, has)
+            starts[n] = p
+            ends[n] = e
+            n += 1
+            p = e
+        i = j
+    return n
+
+
+def words(text: str) -> list[str]:
+    """quality.words(text), by the kernel."""
+    chars, _ = encode([text])
+    starts = np.empty(len(chars) + 1, dtype=np.int64)
+    ends = np.empty(len(chars) + 1, dtype=np.int64)
+    n = _tokenize(chars, 0, len(chars), char_flags(), lower_table(), ignorecase_table(), WORDS,
+                  AUX, starts, ends, 0)
+    return [text[a:b] for a, b in zip(starts[:n].tolist(), ends[:n].tolist(), strict=True)]
+
+
+# ---- exact sets of strings and of token sequences -------------------------------------------
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _hash(data, start, length):  # pragma: no cover (compiled)
+    h = np.uint64(0xCBF29CE484222325)
+    for k in range(start, start + length):
+        h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(29)
+    return h
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _same(data, s1, s2, length):  # pragma: no cover (compiled)
+    for k in range(length):
+        if data[s1 + k] != data[s2 + k]:
+            return False
+    return True
+
+
+# The exact sets below are open-addressing hash tables in plain arrays: per slot a generation
+# stamp (a slot is taken only when its stamp is the current generation, so emptying a set is one
+# increment), the key's hash, its start and length in its data array, and int64 values.
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _lookup(data, start, length, h, tgen, thash, tstart, tlen, gen, mask):  # pragma: no cover
+    """Slot of the key data[start:start+length]: (slot, True) if present, else (free slot,
+    False)."""
+    slot = np.int64(h & np.uint64(mask))
+    while True:
+        if tgen[slot] != gen:
+            return slot, False
+        if thash[slot] == h and tlen[slot] == length and _same(data, tstart[slot], start, length):
+            return slot, True
+        slot = (slot + 1) & mask
+
+
+# ---- the rules --------------------------------------------------------------------------------
+
+# Rule sets, and reason codes (index into REASONS).
+RULE_CODES = {"gopher_repetition": 0, "gopher_quality": 1, "c4": 2, "fineweb": 3}
+REASONS = (
+    "gopher_repetition:empty", "gopher_repetition:dup_para_frac",
+    "gopher_repetition:dup_para_char_frac", "gopher_repetition:dup_line_frac",
+    "gopher_repetition:dup_line_char_frac",
+    *[f"gopher_repetition:top_{n}_gram" for n in range(1, 33)],
+    *[f"gopher_repetition:dup_{n}_gram" for n in range(1, 33)],
+    "gopher_quality:short_doc", "gopher_quality:long_doc", "gopher_quality:below_avg_word_length",
+    "gopher_quality:above_avg_word_length", "gopher_quality:too_many_hashes",
+    "gopher_quality:too_many_ellipsis", "gopher_quality:too_many_bullets",
+    "gopher_quality:too_many_end_ellipsis", "gopher_quality:below_alpha_ratio",
+    "gopher_quality:few_stop_words",
+    "c4:lorem_ipsum", "c4:curly_bracket", "c4:too_few_sentences",
+    "fineweb:empty", "fineweb:line_punct_ratio", "fineweb:short_line_ratio",
+    "fineweb:char_dup_ratio", "fineweb:list_ratio",
+)
+_R = {r: i for i, r in enumerate(REASONS)}
+R_EMPTY, R_PARA, R_PARA_CHAR, R_LINE, R_LINE_CHAR = (_R["gopher_repetition:empty"],
+                                                    _R["gopher_repetition:dup_para_frac"],
+                                                    _R["gopher_repetition:dup_para_char_frac"],
+                                                    _R["gopher_repetition:dup_line_frac"],
+                                                    _R["gopher_repetition:dup_line_char_frac"])
+R_TOP0 = _R["gopher_repetition:top_1_gram"] - 1  # + n
+R_DUP0 = _R["gopher_repetition:dup_1_gram"] - 1  # + n
+R_SHORT, R_LONG, R_AVG_LOW, R_AVG_HIGH, R_HASH, R_ELL, R_BULLET, R_END_ELL, R_ALPHA, R_STOP = (
+    _R[f"gopher_quality:{r}"] for r in (
+        "short_doc", "long_doc", "below_avg_word_length", "above_avg_word_length",
+        "too_many_hashes", "too_many_ellipsis", "too_many_bullets", "too_many_end_ellipsis",
+        "below_alpha_ratio", "few_stop_words"))
+R_LOREM, R_CURLY, R_SENTENCES = _R["c4:lorem_ipsum"], _R["c4:curly_bracket"], \
+    _R["c4:too_few_sentences"]
+R_FW_EMPTY, R_FW_PUNCT, R_FW_SHORT, R_FW_DUP, R_FW_LIST = (
+    _R[f"fineweb:{r}"] for r in ("empty", "line_punct_ratio", "short_line_ratio",
+                                 "char_dup_ratio", "list_ratio"))
+
+# Scalar thresholds, by position in the float64 parameter vector.
+(P_DUP_PARA, P_DUP_PARA_CHAR, P_DUP_LINE, P_DUP_LINE_CHAR,
+ P_MIN_WORDS, P_MAX_WORDS, P_MIN_AVG, P_MAX_AVG, P_SYMBOL, P_BULLET, P_END_ELL, P_ALPHA,
+ P_MIN_STOP,
+ P_C4_MIN_WORDS, P_C4_MIN_SENTENCES, P_C4_MAX_WORD, P_C4_PUNCT, P_C4_CITATIONS, P_C4_LOREM,
+ P_C4_JS, P_C4_CURLY, P_C4_POLICY, P_C4_APOSTROPHE,
+ P_FW_PUNCT, P_FW_EXCLUDE_ZERO, P_FW_SHORT, P_FW_SHORT_LEN, P_FW_DUP, P_FW_NEWLINE) = range(29)
+N_PARAMS = 29
+
+
+def parameters(settings: Any) -> dict[str, np.ndarray]:
+    """The thresholds of `settings` (a CleanConfig, or anything with its four rule sections)
+    as the arrays the kernel reads."""
+    gr, gq, c4, fw = (settings.gopher_repetition, settings.gopher_quality, settings.c4,
+                      settings.fineweb)
+    min_words, min_sentences, marks = c4.resolved()
+    p = np.zeros(N_PARAMS, dtype=np.float64)
+    p[[P_DUP_PARA, P_DUP_PARA_CHAR, P_DUP_LINE, P_DUP_LINE_CHAR]] = (
+        gr.dup_para_frac, gr.dup_para_char_frac, gr.dup_line_frac, gr.dup_line_char_frac)
+    p[[P_MIN_WORDS, P_MAX_WORDS, P_MIN_AVG, P_MAX_AVG, P_SYMBOL, P_BULLET, P_END_ELL, P_ALPHA,
+       P_MIN_STOP]] = (gq.min_doc_words, gq.max_doc_words, gq.min_avg_word_length,
+                       gq.max_avg_word_length, gq.max_symbol_word_ratio,
+                       gq.max_bullet_lines_ratio, gq.max_ellipsis_lines_ratio,
+                       gq.min_alpha_words_ratio, gq.min_stop_words)
+    p[[P_C4_MIN_WORDS, P_C4_MIN_SENTENCES, P_C4_MAX_WORD, P_C4_PUNCT, P_C4_CITATIONS,
+       P_C4_LOREM, P_C4_JS, P_C4_CURLY, P_C4_POLICY, P_C4_APOSTROPHE]] = (
+        min_words, min_sentences, c4.max_word_length, c4.filter_no_terminal_punct,
+        c4.remove_citations, c4.filter_lorem_ipsum, c4.filter_javascript,
+        c4.filter_curly_bracket, c4.filter_policy, "'" in marks)
+    p[[P_FW_PUNCT, P_FW_EXCLUDE_ZERO, P_FW_SHORT, P_FW_SHORT_LEN, P_FW_DUP, P_FW_NEWLINE]] = (
+        fw.line_punct_thr, fw.line_punct_exclude_zero, fw.short_line_thr, fw.short_line_length,
+        fw.char_duplicates_ratio, fw.new_line_ratio)
+    if "'" in marks and marks != (".", "?", "!", '"', "'") or "'" not in marks and marks != (
+            ".", "?", "!", '"'):
+        raise ValueError(f"C4 terminal marks {marks} are not ones the kernel knows")
+    top = np.array(list(gr.top_n_grams) or [(0, 0.0)], dtype=np.float64).reshape(-1, 2)
+    dup = np.array(sorted(gr.dup_n_grams) or [(0, 0.0)], dtype=np.float64).reshape(-1, 2)
+    for n, _ in list(gr.top_n_grams) + list(gr.dup_n_grams):
+        if not 1 <= n <= 32:
+            raise ValueError(f"gopher_repetition n-gram size {n} outside 1..32")
+    stop_words, stop_lengths = _word_list(list(dict.fromkeys(gq.stop_words)))
+    return {"params": p, "top": top, "dup": dup, "stop_words": stop_words,
+            "stop_lengths": stop_lengths,
+            "n_top": np.int64(len(gr.top_n_grams)), "n_dup": np.int64(len(gr.dup_n_grams))}
+
+
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _contains_lower(c, a, b, lower, words, k):  # pragma: no cover
+    """The ASCII phrase of row k occurs in str.lower() of c[a:b]."""
+    n = words[k, 0]
+    for p in range(a, b - n + 1):
+        ok = True
+        for j in range(n):
+            if lower[c[p + j]] != words[k, 1 + j]:
+                ok = False
+                break
+        if ok:
+            return True
+    return False
+
+
+@numba.njit(cache=True, _nrt=False)
+def _phrases(c, a, b, lower, words, aux):  # pragma: no cover
+    """Which of C4's phrases occur in str.lower() of c[a:b], in one pass: bit 1 lorem ipsum,
+    2 javascript, 4 a policy phrase."""
+    found = 0
+    for p in range(a, b):
+        x = lower[c[p]]
+        if x >= 128:
+            continue
+        mask = aux[AUX_PHRASE_FIRST, x]
+        if mask == 0:
+            continue
+        for i in range(N_PHRASES):
+            bit = 1 if i == 0 else (2 if i == 1 else 4)
+            if (mask >> i) & 1 and not (found & bit) and _contains_lower(
+                    c, p, min(b, p + words[aux[AUX_PHRASE_ROWS, i], 0]), lower, words,
+                    aux[AUX_PHRASE_ROWS, i]):
+                found |= bit
+    return found
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _strip(c, a, b, flags):  # pragma: no cover  str.strip() bounds
+    while a < b and (flags[c[a]] & F_SPACE) != 0:
+        a += 1
+    while b > a and (flags[c[b - 1]] & F_SPACE) != 0:
+        b -= 1
+    return a, b
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _next_line(c, p, hi, flags):  # pragma: no cover  str.splitlines(): (end of line, next)
+    k = p
+    while k < hi and (flags[c[k]] & F_BREAK) == 0:
+        k += 1
+    if k >= hi:
+        return k, hi
+    if c[k] == 13 and k + 1 < hi and c[k + 1] == 10:
+        return k, k + 2
+    return k, k + 1
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _count(c, a, b, x):  # pragma: no cover (compiled)
+    n = 0
+    for k in range(a, b):
+        if c[k] == x:
+            n += 1
+    return n
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _count_dots3(c, a, b):  # pragma: no cover  str.count("...")
+    n = 0
+    k = a
+    while k + 2 < b:
+        if c[k] == 46 and c[k + 1] == 46 and c[k + 2] == 46:
+            n += 1
+            k += 3
+        else:
+            k += 1
+    return n
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _dup_pieces(c, starts, ends, m, tgen, thash, tstart, tlen, gen, mask):  # pragma: no cover
+    """_duplicates over m pieces c[starts[i]:ends[i]]: (repeats, their characters)."""
+    dup = 0
+    chars = 0
+    for i in range(m):
+        s, e = starts[i], ends[i]
+        h = _hash(c, s, e - s)
+        slot, found = _lookup(c, s, e - s, h, tgen, thash, tstart, tlen, gen, mask)
+        if found:
+            dup += 1
+            chars += e - s
+        else:
+            tgen[slot] = gen
+            thash[slot] = h
+            tstart[slot] = s
+            tlen[slot] = e - s
+    return dup, chars
+
+
+@numba.njit(cache=True, _nrt=False)
+def _intern(c, tok_s, tok_e, n_tok, ids, tgen, thash, tstart, tlen, tval, gen, mask):
+    """ids[i] = a number per distinct token string (exact)."""  # pragma: no cover
+    next_id = 0
+    for i in range(n_tok):
+        s, e = tok_s[i], tok_e[i]
+        h = _hash(c, s, e - s)
+        slot, found = _lookup(c, s, e - s, h, tgen, thash, tstart, tlen, gen, mask)
+        if found:
+            ids[i] = tval[slot]
+        else:
+            tgen[slot] = gen
+            thash[slot] = h
+            tstart[slot] = s
+            tlen[slot] = e - s
+            tval[slot] = next_id
+            ids[i] = next_id
+            next_id += 1
+
+
+@numba.njit(cache=True, _nrt=False)
+def _top_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen, tval, tfirst, gen,
+                     mask):  # pragma: no cover
+    """quality._top_ngram_chars: the most frequent n-gram (the first seen among equals)."""
+    best_count = 0
+    best_first = -1
+    for i in range(n_tok - n + 1):
+        h = _hash(ids, i, n)
+        slot, found = _lookup(ids, i, n, h, tgen, thash, tstart, tlen, gen, mask)
+        if found:
+            tval[slot] += 1
+        else:
+            tgen[slot] = gen
+            thash[slot] = h
+            tstart[slot] = i
+            tlen[slot] = n
+            tval[slot] = 1
+            tfirst[slot] = i
+            slot_count = 1
+            if slot_count > best_count:
+                best_count, best_first = 1, i
+            continue
+        cnt = tval[slot]
+        first = tfirst[slot]
+        if cnt > best_count or (cnt == best_count and first < best_first):
+            best_count, best_first = cnt, first
+    chars = n - 1
+    for k in range(best_first, best_first + n):
+        chars += lens[k]
+    return chars * best_count, best_count
+
+
+@numba.njit(cache=True, _nrt=False)
+def _dup_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen, gen, mask):
+    """Characters in repeated n-grams, left to right, jumping over each repeat (datatrove's
+    find_all_duplicate; quality._dup_ngram_chars)."""  # pragma: no cover
+    chars = 0
+    i = 0
+    while i < n_tok - n + 1:
+        h = _hash(ids, i, n)
+        slot, found = _lookup(ids, i, n, h, tgen, thash, tstart, tlen, gen, mask)
+        if found:
+            for k in range(i, i + n):
+                chars += lens[k]
+            i += n
+        else:
+            tgen[slot] = gen
+            thash[slot] = h
+            tstart[slot] = i
+            tlen[slot] = n
+            i += 1
+    return chars
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _sentences(c, tok_s, tok_e, n_tok, flags):  # pragma: no cover  quality.count_sentences
+    n = 1
+    seen_final = False
+    for i in range(n_tok):
+        s, e = tok_s[i], tok_e[i]
+        if e - s == 1 and (flags[c[s]] & F_TERMINAL) != 0:
+            seen_final = True
+        elif seen_final:
+            punct = True
+            for k in range(s, e):
+                if (flags[c[k]] & F_PUNCT) == 0:
+                    punct = False
+                    break
+            if not punct:
+                n += 1
+                seen_final = False
+    return n
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _citation_end(c, k, b, flags, words):  # pragma: no cover  \[\d*]|\[edit]|\[citation needed]
+    if c[k] != 91:
+        return -1
+    q = k + 1
+    while q < b and (flags[c[q]] & F_DIGIT) != 0:
+        q += 1
+    if q < b and c[q] == 93:
+        return q + 1
+    # "[edit]"
+    if k + 6 <= b and c[k + 1] == 101 and c[k + 2] == 100 and c[k + 3] == 105 and \
+            c[k + 4] == 116 and c[k + 5] == 93:
+        return k + 6
+    if _starts(c, k + 1, b, words, CITATION):
+        return k + 1 + words[CITATION, 0]
+    return -1
+
+
+# ---- the four rule sets, one document each ----------------------------------------------------
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _pieces(c, a, b, minimum, ps, pe):  # pragma: no cover
+    """re.split(r"\\n{minimum,}", c[a:b]) as (start, end) pairs; returns how many."""
+    m = 0
+    start = a
+    k = a
+    while k < b:
+        if c[k] == 10:
+            r = k
+            while r < b and c[r] == 10:
+                r += 1
+            if r - k >= minimum:
+                ps[m] = start
+                pe[m] = k
+                m += 1
+                start = r
+            k = r
+        else:
+            k += 1
+    ps[m] = start
+    pe[m] = b
+    return m + 1
+
+
+@numba.njit(cache=True, _nrt=False)
+def _gopher_repetition(c, lo, hi, ids, lens, n_tok, params, top, n_top, dup, n_dup, flags, ps,
+                       pe, tgen, thash, tstart, tlen, tval, tfirst, gen, mask,
+                       known):  # pragma: no cover (compiled)
+    """quality.gopher_repetition: (reason, value, threshold, generation)."""
+    length = hi - lo
+    if length == 0:
+        return R_EMPTY, 0.0, 0.0, gen
+    s0, s1 = _strip(c, lo, hi, flags)
+    m = _pieces(c, s0, s1, 2, ps, pe)
+    gen += 1
+    d, ch = _dup_pieces(c, ps, pe, m, tgen, thash, tstart, tlen, gen, mask)
+    if params[P_DUP_PARA] != 0 and d / m > params[P_DUP_PARA]:
+        return R_PARA, d / m, params[P_DUP_PARA], gen
+    if params[P_DUP_PARA_CHAR] != 0 and ch / length > params[P_DUP_PARA_CHAR]:
+        return R_PARA_CHAR, ch / length, params[P_DUP_PARA_CHAR], gen
+    m = _pieces(c, lo, hi, 1, ps, pe)
+    gen += 1
+    d, ch = _dup_pieces(c, ps, pe, m, tgen, thash, tstart, tlen, gen, mask)
+    if params[P_DUP_LINE] != 0 and d / m > params[P_DUP_LINE]:
+        return R_LINE, d / m, params[P_DUP_LINE], gen
+    if params[P_DUP_LINE_CHAR] != 0 and ch / length > params[P_DUP_LINE_CHAR]:
+        return R_LINE_CHAR, ch / length, params[P_DUP_LINE_CHAR], gen
+    # The most frequent n-gram occurs no more often than the most frequent (n-1)-gram (its
+    # prefix occurs wherever it does): when that count times the longest n-gram cannot exceed
+    # the threshold, the count pass is not needed. `known[n]`: a bound on the top count.
+    known[:] = n_tok + 1
+    for k in range(n_top):
+        n = int(top[k, 0])
+        if n_tok >= n:
+            bound = min(known[n], known[n - 1])
+            if bound <= n_tok:
+                widest = 0
+                window = 0
+                for i in range(n_tok):
+                    window += lens[i]
+                    if i >= n:
+                        window -= lens[i - n]
+                    if i >= n - 1:
+                        widest = max(widest, window)
+                if bound * (widest + n - 1) / length <= top[k, 1]:
+                    known[n] = bound
+                    continue
+            gen += 1
+            ch, top_count = _top_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen,
+                                             tval, tfirst, gen, mask)
+            known[n] = top_count
+            if ch / length > top[k, 1]:
+                return R_TOP0 + n, ch / length, top[k, 1], gen
+    previous = -1
+    for k in range(n_dup):
+        n = int(dup[k, 0])
+        if previous > 0 and n == previous + 1 and ch == 0:
+            previous = n  # no repeated (n-1)-gram, so no repeated n-gram (its prefix would be)
+            continue
+        gen += 1
+        ch = _dup_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen, gen, mask)
+        previous = n
+        if ch > 0 and ch / length > dup[k, 1]:
+            return R_DUP0 + n, ch / length, dup[k, 1], gen
+    return -1, 0.0, 0.0, gen
+
+
+@numba.njit(cache=True, _nrt=False)
+def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
+                    flags):  # pragma: no cover
+    """quality.gopher_quality: (reason, value, threshold)."""
+    if n_tok == 0:
+        return R_SHORT, 0.0, params[P_MIN_WORDS]
+    n_words = 0
+    total = 0
+    alpha = 0
+    for i in range(n_tok):
+        s, e = tok_s[i], tok_e[i]
+        alnum = True
+        symbol = True
+        has_alpha = False
+        for k in range(s, e):
+            f = flags[c[k]]
+            if (f & F_WORD) == 0 or c[k] == 95:
+                alnum = False
+            if (f & F_PSC) == 0:
+                symbol = False
+            if (f & F_ALPHA) != 0:
+                has_alpha = True
+        if alnum or not symbol:
+            n_words += 1
+            total += e - s
+        if has_alpha:
+            alpha += 1
+    if params[P_MIN_WORDS] != 0 and n_words < params[P_MIN_WORDS]:
+        return R_SHORT, float(n_words), params[P_MIN_WORDS]
+    if params[P_MAX_WORDS] != 0 and n_words > params[P_MAX_WORDS]:
+        return R_LONG, float(n_words), params[P_MAX_WORDS]
+    mean = total / n_words if n_words else 0.0
+    if params[P_MIN_AVG] != 0 and mean < params[P_MIN_AVG]:
+        return R_AVG_LOW, mean, params[P_MIN_AVG]
+    if params[P_MAX_AVG] != 0 and mean > params[P_MAX_AVG]:
+        return R_AVG_HIGH, mean, params[P_MAX_AVG]
+    if params[P_SYMBOL] != 0:
+        hashes = _count(c, lo, hi, 35) / n_tok
+        if hashes > params[P_SYMBOL]:
+            return R_HASH, hashes, params[P_SYMBOL]
+        ellipsis = (_count_dots3(c, lo, hi) + _count(c, lo, hi, 0x2026)) / n_tok
+        if ellipsis > params[P_SYMBOL]:
+            return R_ELL, ellipsis, params[P_SYMBOL]
+    lines = 0
+    bullets = 0
+    end_ellipsis = 0
+    p = lo
+    while p < hi:
+        k, nxt = _next_line(c, p, hi, flags)
+        s, e = _strip(c, p, k, flags)
+        if s < e and (c[s] == 0x2022 or c[s] == 45):
+            bullets += 1
+        if e - s >= 1 and (c[e - 1] == 0x2026 or (e - s >= 3 and c[e - 1] == 46
+                                                   and c[e - 2] == 46 and c[e - 3] == 46)):
+            end_ellipsis += 1
+        lines += 1
+        p = nxt
+    if lines == 0:
+        lines = 1
+    if params[P_BULLET] != 0 and bullets / lines > params[P_BULLET]:
+        return R_BULLET, bullets / lines, params[P_BULLET]
+    if params[P_END_ELL] != 0 and end_ellipsis / lines > params[P_END_ELL]:
+        return R_END_ELL, end_ellipsis / lines, params[P_END_ELL]
+    if params[P_ALPHA] != 0 and alpha / n_tok < params[P_ALPHA]:
+        return R_ALPHA, alpha / n_tok, params[P_ALPHA]
+    if params[P_MIN_STOP] != 0:
+        found = 0
+        for k in range(len(stop_l)):
+            if stop_l[k] < 0:
+                continue
+            for i in range(n_tok):
+                if tok_e[i] - tok_s[i] == stop_l[k]:
+                    same = True
+                    for j in range(stop_l[k]):
+                        if c[tok_s[i] + j] != stop_w[k, j]:
+                            same = False
+                            break
+                    if same:
+                        found += 1
+                        break
+        if found < params[P_MIN_STOP]:
+            return R_STOP, float(found), params[P_MIN_STOP]
+    return -1, 0.0, 0.0
+
+
+@numba.njit(cache=True, _nrt=False)
+def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e):  # pragma: no cover
+    """quality.c4_clean: (reason, value, threshold, start, end of the kept text in `out`, and
+    whether the kept text has the input's tokens: no line with a token dropped, no citation
+    removed)."""
+    min_words, min_sentences = params[P_C4_MIN_WORDS], params[P_C4_MIN_SENTENCES]
+    max_word = params[P_C4_MAX_WORD]
+    w = o0
+    first = True
+    sentences = 0
+    same_tokens = True
+    changed = False  # the line before was dropped though it had text, or lost a citation
+    p = lo
+    while p < hi:
+        if changed:
+            same_tokens = False
+        k, nxt = _next_line(c, p, hi, flags)
+        s, e = _strip(c, p, k, flags)
+        p = nxt
+        changed = s < e  # until the line is kept whole, below
+        n_words = 0
+        too_long = False
+        i = s
+        while i < e:
+            while i < e and (flags[c[i]] & F_SPACE) != 0:
+                i += 1
+            if i >= e:
+                break
+            j = i
+            while j < e and (flags[c[j]] & F_SPACE) == 0:
+                j += 1
+            n_words += 1
+            if j - i > max_word:
+                too_long = True
+            i = j
+        if max_word >= 0 and too_long:
+            continue
+        w0 = w if first else w + 1
+        q = w0
+        cited = False
+        i = s
+        while i < e:
+            if params[P_C4_CITATIONS] != 0:
+                end = _citation_end(c, i, e, flags, words)
+                if end > 0:
+                    i = end
+                    cited = True
+                    continue
+            out[q] = c[i]
+            q += 1
+            i += 1
+        w1 = q
+        if params[P_C4_PUNCT] != 0:
+            if w1 == w0:
+                continue
+            last = out[w1 - 1]
+            ends = (last == 46 or last == 63 or last == 33 or last == 34
+                    or (params[P_C4_APOSTROPHE] != 0 and last == 39))
+            if not ends or (w1 - w0 >= 3 and out[w1 - 1] == 46 and out[w1 - 2] == 46
+                            and out[w1 - 3] == 46):
+                continue
+        if n_words < min_words:
+            continue
+        phrases = _phrases(out, w0, w1, lower, words, aux)
+        if params[P_C4_LOREM] != 0 and phrases & 1:
+            return R_LOREM, 1.0, 0.0, 0, 0, False
+        if params[P_C4_JS] != 0 and phrases & 2:
+            continue
+        if params[P_C4_CURLY] != 0 and _count(out, w0, w1, 123) > 0:
+            return R_CURLY, 1.0, 0.0, 0, 0, False
+        if params[P_C4_POLICY] != 0 and phrases & 4:
+            continue
+        if sentences < min_sentences:
+            n = _tokenize(out, w0, w1, flags, lower, ci, words, aux, tok_s, tok_e, 0)
+            sentences += _sentences(out, tok_s, tok_e, n, flags)
+        if not first:
+            out[w] = 10
+        w = w1
+        first = False
+        changed = cited
+    if changed:
+        same_tokens = False
+    if sentences < min_sentences:
+        return R_SENTENCES, float(sentences), min_sentences, 0, 0, False
+    a, b = _strip(out, o0, w, flags)
+    return -1, 0.0, 0.0, a, b, same_tokens
+
+
+@numba.njit(cache=True, _nrt=False)
+def _fineweb(c, lo, hi, n_tok, params, flags, ps, pe, tgen, thash, tstart, tlen, gen,
+             mask):  # pragma: no cover
+    """quality.fineweb: (reason, value, threshold, generation)."""
+    m = 0
+    newlines = 0
+    start = lo
+    for k in range(lo, hi + 1):
+        if k == hi or c[k] == 10:
+            if k < hi:
+                newlines += 1
+            s, e = _strip(c, start, k, flags)
+            if s < e:
+                ps[m] = start
+                pe[m] = k
+                m += 1
+            start = k + 1
+    if m == 0:
+        return R_FW_EMPTY, 0.0, 0.0, gen
+    terminal = 0
+    short = 0
+    for i in range(m):
+        if (flags[c[pe[i] - 1]] & F_TERMINAL) != 0:
+            terminal += 1
+        if pe[i] - ps[i] <= params[P_FW_SHORT_LEN]:
+            short += 1
+    ratio = terminal / m
+    if ratio < params[P_FW_PUNCT] and not (ratio == 0 and params[P_FW_EXCLUDE_ZERO] != 0):
+        return R_FW_PUNCT, ratio, params[P_FW_PUNCT], gen
+    if short / m > params[P_FW_SHORT]:
+        return R_FW_SHORT, short / m, params[P_FW_SHORT], gen
+    gen += 1
+    _, chars = _dup_pieces(c, ps, pe, m, tgen, thash, tstart, tlen, gen, mask)
+    dup_ratio = chars / max(1, (hi - lo) - newlines)
+    if dup_ratio > params[P_FW_DUP]:
+        return R_FW_DUP, dup_ratio, params[P_FW_DUP], gen
+    list_ratio = newlines / max(1, n_tok)
+    if list_ratio > params[P_FW_NEWLINE]:
+        return R_FW_LIST, list_ratio, params[P_FW_NEWLINE], gen
+    return -1, 0.0, 0.0, gen
+
+
+@numba.njit(cache=True, _nrt=False)
+def _pii_hints(c, lo, hi, flags):  # pragma: no cover
+    """Bits of which PII patterns could match (1 e-mail, 2 IPv4, 4 IPv6, 8 phone): each a
+    necessary condition of its regular expression in quality.py, so a text without the bit has
+    no match and the expression need not run:
+    - e-mail: an "@";
+    - IPv4: a run of digits and dots with three dots between digits;
+    - IPv6: a run of hex digits and colons with two colons;
+    - phone: three digits, one of " .-", four digits (both North American forms end so), or a
+      "+" before a digit (the international form)."""
+    hints = 0
+    dots = 0  # in the current run of digits and dots: dots between two digits
+    colons = 0  # in the current run of hex digits and colons
+    digits = 0  # in the current run of digits
+    before = 0  # digits in the run before a single " .-" separator, else 0
+    for k in range(lo, hi):
+        x = c[k]
+        is_digit = (flags[x] & F_DIGIT) != 0
+        if x == 64:
+            hints |= 1
+        if is_digit:
+            if k >= lo + 2 and c[k - 1] == 46 and (flags[c[k - 2]] & F_DIGIT) != 0:
+                dots += 1
+                if dots >= 3:
+                    hints |= 2
+        elif x != 46:
+            dots = 0
+        if x == 58 or (48 <= x <= 57) or (65 <= x <= 70) or (97 <= x <= 102):
+            if x == 58:
+                colons += 1
+                if colons >= 2:
+                    hints |= 4
+        else:
+            colons = 0
+        if is_digit:
+            digits += 1
+            if digits >= 4 and before >= 3:
+                hints |= 8
+            if k > lo and c[k - 1] == 43:
+                hints |= 8
+        else:
+            before = digits if (x == 32 or x == 46 or x == 45) else 0
+            digits = 0
+    return hints
+
+
+@numba.njit(cache=True)
+def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n_dup, stop_w,
+           stop_l,
+           flags, lower, ci, words, aux, out, out_lo, out_hi, reasons, values,
+           thresholds, hints):  # pragma: no cover
+    n_docs = len(starts)
+    longest = 1
+    for d in range(n_docs):
+        longest = max(longest, ends[d] - starts[d] + 2)
+    tok_s = np.empty(longest, np.int64)
+    tok_e = np.empty(longest, np.int64)
+    lens = np.empty(longest, np.int64)
+    ids = np.empty(longest, np.uint32)
+    ps = np.empty(longest, np.int64)
+    pe = np.empty(longest, np.int64)
+    size = 1
+    while size < 2 * longest:
+        size *= 2
+    mask = size - 1
+    tgen = np.zeros(size, np.int64)
+    thash = np.empty(size, np.uint64)
+    tstart = np.empty(size, np.int64)
+    tlen = np.empty(size, np.int64)
+    tval = np.empty(size, np.int64)
+    tfirst = np.empty(size, np.int64)
+    known = np.empty(34, np.int64)  # bounds on the top n-gram counts (_gopher_repetition)
+    gen = 0
+    for d in range(n_docs):
+        if doc_list[d] < 0:
+            continue  # judged already (no rules, or dropped before them)
+        lo, hi = starts[d], ends[d]
+        cur = chars
+        clo, chi = lo, hi
+        in_out = False
+        n_tok = -1
+        positions = False
+        interned = False
+        reason = -1
+        value = 0.0
+        threshold = 0.0
+        rules = rule_lists[doc_list[d]]
+        for r in rules:
+            if r < 0:
+                break
+            if r == 2:
+                reason, value, threshold, a, b, same = _c4(cur, clo, chi, out, lo, params,
+                                                           flags, lower, ci, words, aux, tok_s,
+                                                           tok_e)
+                if reason >= 0:
+                    break
+                cur = out
+                clo, chi = a, b
+                in_out = True
+                # The token positions are gone (C4 used the arrays); the count stays when no
+                # line with a token was dropped and no citation removed (FineWeb needs only
+                # the count).
+                positions = False
+                if not same:
+                    n_tok = -1
+                interned = False
+                continue
+            if n_tok < 0 or (r != 3 and not positions):
+                n_tok = _tokenize(cur, clo, chi, flags, lower, ci, words, aux, tok_s, tok_e, 0)
+                for i in range(n_tok):
+                    lens[i] = tok_e[i] - tok_s[i]
+                positions = True
+            if r == 0:
+                if not interned:
+                    gen += 1
+                    _intern(cur, tok_s, tok_e, n_tok, ids, tgen, thash, tstart, tlen, tval, gen,
+                            mask)
+                    interned = True
+                reason, value, threshold, gen = _gopher_repetition(
+                    cur, clo, chi, ids, lens, n_tok, params, top, n_top, dup, n_dup, flags, ps,
+                    pe, tgen, thash, tstart, tlen, tval, tfirst, gen, mask, known)
+            elif r == 1:
+                reason, value, threshold = _gopher_quality(cur, clo, chi, tok_s, tok_e, n_tok,
+                                                           params, stop_w, stop_l, flags)
+            else:
+                reason, value, threshold, gen = _fineweb(cur, clo, chi, n_tok, params, flags,
+                                                         ps, pe, tgen, thash, tstart, tlen, gen,
+                                                         mask)
+            if reason >= 0:
+                break
+        reasons[d] = reason
+        values[d] = value
+        thresholds[d] = threshold
+        if reason < 0:
+            if in_out:
+                out_lo[d], out_hi[d] = clo, chi
+            hints[d] = _pii_hints(cur, clo, chi, flags)
+
+
+@dataclass
+class Judgement:
+    reasons: list[str | None]  # None: kept (or not judged)
+    out: np.ndarray  # code points: the text after C4's line removal, where it ran and kept
+    out_starts: np.ndarray  # int64: where a document's text after C4 is in `out` (-1: as input)
+    out_ends: np.ndarray
+    values: np.ndarray  # float64: the value of the statistic that failed
+    thresholds: np.ndarray  # float64: what it was compared with
+    pii_hints: np.ndarray  # int: 1 e-mail, 2 IPv4, 4 IPv6, 8 phone may occur in the kept text
+
+
+class RuleKernel:
+    """The quality rule sets of a CleanConfig (its thresholds), compiled. `judge` takes texts as
+    code point segments, the rule orders in use (one per source) and, per text, the index of its
+    order (-1: not judged)."""
+
+    def __init__(self, settings: Any) -> None:
+        self.p = parameters(settings)
+        self.flags, self.lower, self.ci = char_flags(), lower_table(), ignorecase_table()
+
+    @staticmethod
+    def rule_matrix(rule_lists: Sequence[Sequence[str]]) -> np.ndarray:
+        width = max([len(r) for r in rule_lists] + [1])
+        matrix = np.full((max(len(rule_lists), 1), width), -1, dtype=np.int64)
+        for i, rules in enumerate(rule_lists):
+            for j, name in enumerate(rules):
+                if name not in RULE_CODES:
+                    raise ValueError(f"unknown quality rule set {name!r}; known: "
+                                     f"{tuple(RULE_CODES)}")
+                matrix[i, j] = RULE_CODES[name]
+        return matrix
+
+    def judge_segments(self, chars: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                       rule_lists: Sequence[Sequence[str]], lists: np.ndarray) -> Judgement:
+        n = len(starts)
+        out = np.empty(max(len(chars), 1), dtype=np.uint32)
+        out_lo = np.full(n, -1, dtype=np.int64)
+        out_hi = np.full(n, -1, dtype=np.int64)
+        reasons = np.full(n, -1, dtype=np.int64)
+        values = np.zeros(n, dtype=np.float64)
+        thresholds = np.zeros(n, dtype=np.float64)
+        hints = np.zeros(n, dtype=np.int64)
+        p = self.p
+        if n:
+            _judge(chars, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
+                   np.asarray(lists, dtype=np.int64), self.rule_matrix(rule_lists),
+                   p["params"], p["top"], p["n_top"], p["dup"], p["n_dup"], p["stop_words"],
+                   p["stop_lengths"], self.flags, self.lower, self.ci, WORDS, AUX, out,
+                   out_lo, out_hi, reasons, values, thresholds, hints)
+        return Judgement([REASONS[r] if r >= 0 else None for r in reasons.tolist()], out,
+                         out_lo, out_hi, values, thresholds, hints)
+
+    def judge(self, texts: Sequence[str], rules: Sequence[str]) -> tuple[list[str | None],
+                                                                          list[str]]:
+        """Python strings, one rule order for all: (reasons, texts after C4), as
+        `filters.apply_quality` gives them (for a dropped text, the input)."""
+        chars, offsets = encode(texts)
+        j = self.judge_segments(chars, offsets[:-1], offsets[1:], [rules],
+                                np.zeros(len(texts), np.int64))
+        out = [decode(j.out, a, b) if a >= 0 else t
+               for t, a, b in zip(texts, j.out_starts.tolist(), j.out_ends.tolist(),
+                                  strict=True)]
+        return j.reasons, out
+
+
+# ---- text in and out: UTF-8 (Arrow's strings) <-> code points, and normalisation ---------------
+
+@numba.njit(cache=True, _nrt=False)
+def _utf8_lengths(data, offsets, lengths):  # pragma: no cover
+    """Code points per string of valid UTF-8 (Arrow's strings are)."""
+    for d in range(len(offsets) - 1):
+        n = 0
+        for k in range(offsets[d], offsets[d + 1]):
+            if (data[k] & 0xC0) != 0x80:
+                n += 1
+        lengths[d] = n
+
+
+@numba.njit(cache=True, _nrt=False)
+def _utf8_decode(data, offsets, out, out_offsets):  # pragma: no cover
+    for d in range(len(offsets) - 1):
+        w = out_offsets[d]
+        k = offsets[d]
+        end = offsets[d + 1]
+        while k < end:
+            b0 = np.uint32(data[k])
+            if b0 < 0x80:
+                out[w] = b0
+                k += 1
+            elif b0 < 0xE0:
+                out[w] = ((b0 & 0x1F) << 6) | (np.uint32(data[k + 1]) & 0x3F)
+                k += 2
+            elif b0 < 0xF0:
+                out[w] = (((b0 & 0x0F) << 12) | ((np.uint32(data[k + 1]) & 0x3F) << 6)
+                          | (np.uint32(data[k + 2]) & 0x3F))
+                k += 3
+            else:
+                out[w] = (((b0 & 0x07) << 18) | ((np.uint32(data[k + 1]) & 0x3F) << 12)
+                          | ((np.uint32(data[k + 2]) & 0x3F) << 6)
+                          | (np.uint32(data[k + 3]) & 0x3F))
+                k += 4
+            w += 1
+
+
+def decode_utf8(array: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A pyarrow string array (no nulls) -> code points and int64 offsets, no Python strings."""
+    import pyarrow as pa
+
+    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    if array.null_count:
+        raise ValueError("text column has nulls")
+    offsets_dtype = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    _, offsets_buf, data_buf = array.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=offsets_dtype)[
+        array.offset: array.offset + len(array) + 1].astype(np.int64)
+    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size
+            else np.zeros(1, np.uint8))
+    lengths = np.zeros(len(array), dtype=np.int64)
+    _utf8_lengths(data, offsets, lengths)
+    out_offsets = np.zeros(len(array) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out_offsets[1:])
+    out = np.empty(max(int(out_offsets[-1]), 1), dtype=np.uint32)
+    _utf8_decode(data, offsets, out, out_offsets)
+    return out, out_offsets
+
+
+@numba.njit(cache=True, _nrt=False)
+def _utf8_size(c, lo, hi):  # pragma: no cover
+    n = 0
+    for k in range(lo, hi):
+        x = c[k]
+        n += 1 if x < 0x80 else (2 if x < 0x800 else (3 if x < 0x10000 else 4))
+    return n
+
+
+@numba.njit(cache=True, _nrt=False)
+def _utf8_encode(c, starts, ends, out, out_offsets):  # pragma: no cover
+    for d in range(len(starts)):
+        w = out_offsets[d]
+        for k in range(starts[d], ends[d]):
+            x = c[k]
+            if x < 0x80:
+                out[w] = x
+                w += 1
+            elif x < 0x800:
+                out[w] = 0xC0 | (x >> 6)
+                out[w + 1] = 0x80 | (x & 0x3F)
+                w += 2
+            elif x < 0x10000:
+                out[w] = 0xE0 | (x >> 12)
+                out[w + 1] = 0x80 | ((x >> 6) & 0x3F)
+                out[w + 2] = 0x80 | (x & 0x3F)
+                w += 3
+            else:
+                out[w] = 0xF0 | (x >> 18)
+                out[w + 1] = 0x80 | ((x >> 12) & 0x3F)
+                out[w + 2] = 0x80 | ((x >> 6) & 0x3F)
+                out[w + 3] = 0x80 | (x & 0x3F)
+                w += 4
+
+
+@numba.njit(cache=True, _nrt=False)
+def _utf8_sizes(c, starts, ends, sizes):  # pragma: no cover
+    for d in range(len(starts)):
+        sizes[d] = _utf8_size(c, starts[d], ends[d])
+
+
+def encode_utf8(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Any:
+    """Segments chars[starts[i]:ends[i]] -> a pyarrow string array, no Python strings."""
+    import pyarrow as pa
+
+    sizes = np.zeros(len(starts), dtype=np.int64)
+    _utf8_sizes(chars, starts, ends, sizes)
+    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    data = np.empty(max(int(offsets[-1]), 1), dtype=np.uint8)
+    _utf8_encode(chars, starts, ends, data, offsets)
+    if offsets[-1] < 2**31:
+        return pa.Array.from_buffers(pa.string(), len(starts),
+                                     [None, pa.py_buffer(offsets.astype(np.int32)),
+                                      pa.py_buffer(data[: offsets[-1]])])
+    return pa.Array.from_buffers(pa.large_string(), len(starts),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data[: offsets[-1]])])
+
+
+@numba.njit(cache=True, _nrt=False)
+def _prepare(c, offsets, flags, scratch, out, out_lo, out_hi, nonascii):  # pragma: no cover
+    """filters.prepare of every text: c[offsets[d]:offsets[d+1]] -> out[out_lo[d]:out_hi[d]]
+    (at most as long, written at offsets[d]); nonascii[d]: the result has a non-ASCII
+    character."""
+    for d in range(len(offsets) - 1):
+        lo, hi = offsets[d], offsets[d + 1]
+        # Line ends and control characters, into scratch[lo:t].
+        t = lo
+        k = lo
+        while k < hi:
+            x = c[k]
+            if x == 13:
+                scratch[t] = 10
+                t += 1
+                k += 2 if (k + 1 < hi and c[k + 1] == 10) else 1
+                continue
+            if (flags[x] & F_CONTROL) == 0:
+                scratch[t] = x
+                t += 1
+            k += 1
+        # Spacing: per line, runs of filters._SPACES to one space, then str.strip(); lines
+        # joined by newlines, three or more newlines to two; the whole stripped.
+        w = lo
+        newlines = 0
+        any_line = False
+        p = lo
+        while p <= t:
+            # a line [p, e)
+            e = p
+            while e < t and scratch[e] != 10:
+                e += 1
+            if any_line:
+                if newlines < 2:
+                    out[w] = 10
+                    w += 1
+                newlines += 1
+            any_line = True
+            ls = w
+            pending = False
+            for q in range(p, e):
+                x = scratch[q]
+                if (flags[x] & F_COLLAPSE) != 0:
+                    pending = True
+                    continue
+                if pending:
+                    out[w] = 32
+                    w += 1
+                    pending = False
+                out[w] = x
+                w += 1
+            if pending:
+                out[w] = 32
+                w += 1
+            a, b = _strip(out, ls, w, flags)
+            if a > ls:
+                for q in range(a, b):
+                    out[ls + q - a] = out[q]
+            w = ls + (b - a)
+            if b > a:
+                newlines = 0
+            p = e + 1
+        a, b = _strip(out, lo, w, flags)
+        out_lo[d], out_hi[d] = a, b
+        na = False
+        for q in range(a, b):
+            if out[q] >= 128:
+                na = True
+                break
+        nonascii[d] = na
+
+
+def prepare_batch(chars: np.ndarray, offsets: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """filters.prepare of every text of (chars, offsets): (out, starts, ends, nonascii)."""
+    n = len(offsets) - 1
+    scratch = np.empty(max(len(chars), 1), dtype=np.uint32)
+    out = np.empty(max(len(chars), 1), dtype=np.uint32)
+    starts = np.zeros(n, dtype=np.int64)
+    ends = np.zeros(n, dtype=np.int64)
+    nonascii = np.zeros(n, dtype=np.bool_)
+    if n:
+        _prepare(chars, offsets, char_flags(), scratch, out, starts, ends, nonascii)
+    return out, starts, ends, nonascii

@@ -1,0 +1,224 @@
+"""The compiled clean path (pipelines/quality_kernels.py, Cleaner.judge) against its pure-Python
+definitions (quality.py, filters.py, Cleaner.judge_reference), on real text from every sample and
+on generated Unicode edge cases. Equality is exact: tokens, reasons, texts, statistics."""
+
+import json
+import re
+import unicodedata
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines import filters, quality
+from pipelines import quality_kernels as qk
+from pipelines.clean import Cleaner
+from pipelines.ingest import read_source_file
+from pipelines.recipe import CleanConfig
+from pipelines.schema import ARROW_SCHEMA
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Pieces that reach every alternative of quality._WORD and every branch of the rules: letters
+# with odd case mappings (İ ı ſ K ǅ), digits of other scripts, every punctuation the
+# tokenizer treats specially, Unicode spaces and line breaks, controls, combining marks, CJK.
+PIECES = list("aAbdegilmnorstvxyzIKS.,;:!?'’\"-+&@/()[]{}|$*#…•<>_0123456789 \t\n") + [
+    "\u0130", "\u0131", "\u017f", "\u212a", "é", "ß", "ǅ", "Ж", "中", "あ", "²", "٣", "\u2013",
+    "\u2212", "\u0301", "\u00a0", "\u3000", "\u2028", "\x85", "\r", "\x0b", "\x00", "\u200b",
+    "\ufeff", "😀", "http://", "https://", "www.", "n't", "N’T", "dont", "cannot", "gonna", "Mr.",
+    "Mrs", "U.S.", "e.g.", "and/or", "8)", ":-)", ":P", "kg", "mph", "KB", "10:30", "3.5",
+    "[1]", "[edit]", "[citation needed]", "lorem ipsum", "Lorem Ipsum", "javascript",
+    "cookie policy", "terms of use", "the", "of", "and", "to", "be", "that", "with", "have"]
+TEXTS = st.lists(st.sampled_from(PIECES), max_size=80).map("".join)
+WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "it", "was", "good", "#", "...", "•",
+         "-", "1994", "of", "to", "with", "be", "that", "have", "Mr.", "don't", "[1]"]
+LINE = st.tuples(st.lists(st.sampled_from(WORDS), max_size=14).map(" ".join),
+                 st.sampled_from(["", ".", "!", "?", "...", "…", '"', ":"])).map("".join)
+DOCS = st.lists(LINE, min_size=0, max_size=14).flatmap(
+    lambda lines: st.sampled_from(["\n", "\n\n"]).map(lambda sep: sep.join(lines)))
+RULE_ORDERS = [["gopher_repetition"], ["gopher_quality"], ["c4"], ["fineweb"],
+               ["gopher_repetition", "gopher_quality", "c4", "fineweb"],
+               ["c4", "fineweb", "gopher_quality", "gopher_repetition"]]
+
+
+@pytest.fixture(scope="module")
+def real_texts(corpora) -> list[str]:
+    """Normalised text of every kind of real sample: web pages, Wikipedia, reviews, news gold
+    bodies, CoNLL-2003 sentences, Chinese web pages."""
+    texts = []
+    sources = [("wikipedia", next((corpora / "wikipedia_xml").glob("*.bz2"))),
+               ("commoncrawl", corpora / "commoncrawl_warc" / "warcfile.warc.gz"),
+               *[("commoncrawl", p) for p in sorted((corpora / "web_warc_other").glob("*.gz"))],
+               ("conll2003", corpora / "conll2003" / "valid.txt")]
+    for kind, path in sources:
+        texts += [r["text"] for r, reason in read_source_file(kind, "s", str(path), {})
+                  if reason is None]
+    reviews = sorted((corpora / "imdb_aclImdb" / "aclImdb" / "train" / "pos").glob("*.txt"))
+    texts += [p.read_text(encoding="utf-8").replace("<br />", "\n") for p in reviews[:400]]
+    truth = json.loads((corpora / "html_extraction_scrapinghub" / "ground-truth.json")
+                       .read_text(encoding="utf-8"))
+    texts += [v["articleBody"] for _, v in sorted(truth.items())]
+    with open(corpora / "chinese_web_ccnet" / "cleared1.jsonl", encoding="utf-8") as fh:
+        texts += [json.loads(line)["raw_content"] for line in fh]
+    return [filters.normalize(t) for t in texts if t]
+
+
+def test_compiled_words_equal_the_reference_on_real_text(real_texts):
+    mismatches = [t for t in real_texts if qk.words(t) != quality.words(t)]
+    assert len(real_texts) > 1500 and mismatches == []
+
+
+@SETTINGS
+@given(TEXTS)
+def test_compiled_words_equal_the_reference_on_generated_text(text):
+    assert qk.words(text) == quality.words(text)
+
+
+def prepared(texts: list[str]) -> list[str]:
+    chars, offsets = qk.decode_utf8(pa.array(texts, pa.string()))
+    out, starts, ends, nonascii = qk.prepare_batch(chars, offsets)
+    result = [qk.decode(out, a, b) for a, b in zip(starts, ends, strict=True)]
+    assert nonascii.tolist() == [not t.isascii() for t in result]
+    return result
+
+
+def test_compiled_prepare_equals_the_reference(real_texts):
+    raw = [t.replace("\n", "\r\n", 3) + "\x00 \u200b\t" for t in real_texts[:500]]
+    assert prepared(raw) == [filters.prepare(t) for t in raw]
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.text(), TEXTS), min_size=1, max_size=8))
+def test_compiled_prepare_equals_the_reference_on_any_text(texts):
+    texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]  # no lone surrogates
+    assert prepared(texts) == [filters.prepare(t) for t in texts]
+    chars, offsets = qk.decode_utf8(pa.array(texts))
+    assert qk.encode_utf8(chars, offsets[:-1], offsets[1:]).to_pylist() == texts
+
+
+def reference(texts: list[str], rules: list[str], cfg: CleanConfig):
+    reasons, kept, stats = [], [], []
+    for text in texts:
+        seen, reason = filters.apply_quality(text, rules, cfg)
+        reasons.append(reason)
+        kept.append(seen if reason is None else text)
+        stats.append(quality.explain(reason, seen, cfg) if reason else None)
+    return reasons, kept, stats
+
+
+def assert_kernel_equals_reference(texts: list[str], cfg: CleanConfig) -> None:
+    kernel = qk.RuleKernel(cfg)
+    chars, offsets = qk.encode(texts)
+    for rules in RULE_ORDERS:
+        j = kernel.judge_segments(chars, offsets[:-1], offsets[1:], [rules],
+                                  np.zeros(len(texts), np.int64))
+        kept = [qk.decode(j.out, a, b) if a >= 0 else t
+                for t, a, b in zip(texts, j.out_starts, j.out_ends, strict=True)]
+        reasons, ref_kept, stats = reference(texts, rules, cfg)
+        assert j.reasons == reasons, rules
+        assert kept == ref_kept, rules
+        for i, stat in enumerate(stats):
+            if stat is not None:
+                assert (j.values[i], j.thresholds[i]) == stat, (rules, reasons[i])
+
+
+def test_compiled_rules_equal_the_reference_on_real_text(real_texts):
+    assert_kernel_equals_reference(real_texts, CleanConfig())
+
+
+def test_compiled_rules_follow_recipe_thresholds(real_texts):
+    cfg = CleanConfig.model_validate({
+        "gopher_repetition": {"dup_para_frac": 0, "top_n_grams": [[3, 0.05], [2, 0.1]],
+                              "dup_n_grams": [[6, 0.05], [5, 0.08], [9, 0.02]]},
+        "gopher_quality": {"min_doc_words": 0, "stop_words": ["de", "la", "the"],
+                           "min_stop_words": 1, "max_avg_word_length": 7},
+        "c4": {"variant": "tfds", "remove_citations": False, "filter_policy": False},
+        "fineweb": {"line_punct_exclude_zero": True, "short_line_length": 12}})
+    assert_kernel_equals_reference(real_texts[::3], cfg)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(DOCS, TEXTS), min_size=1, max_size=6))
+def test_compiled_rules_equal_the_reference_on_generated_text(texts):
+    assert_kernel_equals_reference([filters.normalize(t) for t in texts], CleanConfig())
+
+
+DIGITY = st.lists(st.sampled_from(list("0123456789٣ .-()+@:abcdefABCDEF\n")
+                                  + ["555", "1234", "192.168.", "fe80::", "a@b.co", "+1"]),
+                  max_size=30).map("".join)
+
+
+@SETTINGS
+@given(DIGITY)
+def test_pii_hints_never_miss_a_match(text):
+    chars, _ = qk.encode([text])
+    hints = qk._pii_hints(chars, 0, len(chars), qk.char_flags())
+    for bit, patterns in ((1, [quality._EMAIL]), (2, [quality._IPV4]), (4, [quality._IPV6]),
+                          (8, [quality._PHONE])):
+        if any(p.search(text) for p in patterns):
+            assert hints & bit, (bit, text)
+
+
+def test_character_tables_match_python():
+    flags = qk.char_flags()
+    chars = [chr(c) for c in range(0x110000)]
+    word = re.compile(r"\w")
+    for c in range(0, 0x110000, 7):  # every 7th code point: all scripts, half a second
+        ch = chars[c]
+        assert bool(flags[c] & qk.F_WORD) == bool(word.fullmatch(ch)), hex(c)
+        assert bool(flags[c] & qk.F_DIGIT) == ch.isdecimal(), hex(c)
+        assert bool(flags[c] & qk.F_SPACE) == ch.isspace(), hex(c)
+        assert bool(flags[c] & qk.F_PSC) == (unicodedata.category(ch)[0] in "PSC"), hex(c)
+    for c in range(0x110000):
+        if c >= 0x3100 and c != 0xFEFF:  # filters' patterns have nothing above U+3100 but this
+            assert not filters._CONTROL.fullmatch(chars[c]) and not filters._SPACES.fullmatch(
+                chars[c])
+    assert all(bool(flags[ord(ch)] & qk.F_CONTROL) for ch in "\x00\x1f\u200b\ufeff")
+    lower = qk.lower_table()
+    assert all((lower[c] == ord(chars[c].lower())) if len(chars[c].lower()) == 1
+               else lower[c] == qk.NO_LOWER for c in range(0, 0x110000, 3))
+    ignorecase = qk.ignorecase_table()
+    letters = re.compile("(?i:[a-z])")
+    for c in range(0x110000):
+        if letters.fullmatch(chars[c]):
+            assert ignorecase[c] and re.fullmatch(f"(?i:{chr(ignorecase[c])})", chars[c])
+        else:
+            assert ignorecase[c] == 0
+
+
+def real_table(corpora) -> pa.Table:
+    rows = []
+    for kind, source, path in [
+            ("commoncrawl", "commoncrawl", corpora / "commoncrawl_warc" / "warcfile.warc.gz"),
+            *[("commoncrawl", "web", p) for p in sorted((corpora / "web_warc_other").glob("*"))],
+            ("wikipedia", "wikipedia", next((corpora / "wikipedia_xml").glob("*.bz2"))),
+            ("conll2003", "conll2003", corpora / "conll2003" / "test.txt")]:
+        rows += [r for r, reason in read_source_file(kind, source, str(path), {})
+                 if reason is None][:600]
+    reviews = sorted((corpora / "imdb_aclImdb" / "aclImdb" / "test" / "neg").glob("*.txt"))
+    for path in reviews[:300]:
+        rows += [r for r, _ in read_source_file("imdb", "imdb", str(path), {})]
+    return pa.Table.from_pylist(rows, ARROW_SCHEMA)
+
+
+@pytest.mark.parametrize("settings_", [
+    {}, {"languages": ["en"], "min_language_score": 0.8},
+    {"filters": ["c4", "gopher_quality"], "pii": ["email", "phone"], "min_chars": 200}])
+def test_compiled_cleaner_equals_the_reference_on_real_sources(corpora, tmp_path, settings_):
+    blocklist = tmp_path / "blocklist.txt"
+    blocklist.write_text("github.io\ncreativecommons.org/licenses\n")
+    cfg = CleanConfig.model_validate({**settings_, "blocklist": str(blocklist), "source_kinds": {
+        "commoncrawl": "commoncrawl", "web": "commoncrawl", "wikipedia": "wikipedia",
+        "conll2003": "conll2003", "imdb": "imdb"}})
+    table = real_table(corpora)
+    from pipelines.quality import Blocklist
+
+    cleaner = Cleaner(cfg, Blocklist.from_file(str(blocklist)))
+    for start in range(0, table.num_rows, 512):
+        batch = table.slice(start, 512)
+        kept, rejected, counts = cleaner.judge(batch)
+        ref_kept, ref_rejected, ref_counts = cleaner.judge_reference(batch)
+        assert counts == ref_counts
+        assert kept.to_pylist() == ref_kept.to_pylist()
+        assert rejected.to_pylist() == ref_rejected.to_pylist()

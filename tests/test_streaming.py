@@ -1,0 +1,116 @@
+"""The streaming write path: output files per input split, the tokenizer's bounded sample, and
+the progress a build shows while a stage runs."""
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import ingest
+from pipelines.io import BATCH_ROWS
+from pipelines.manifest import RunOptions, materialize
+from pipelines.recipe import load_recipe
+from tokenizer.train import SentenceSample
+
+from .conftest import run_sieve
+
+
+@pytest.fixture(scope="module")
+def reviews(corpora) -> list[str]:
+    folder = corpora / "imdb_aclImdb" / "aclImdb" / "train" / "pos"
+    return [p.read_text(encoding="utf-8").replace("<br /><br />", "\n")
+            for p in sorted(folder.glob("*.txt"))]
+
+
+def sample_lines(texts: list[str], size: int, seed: int, batches: list[slice]) -> list[str]:
+    sample = SentenceSample(size, seed)
+    most = 0
+    for part in batches:
+        ids = [f"imdb/{i}" for i in range(len(texts))][part]
+        sample.add(pa.array(ids), pa.array(texts[part]))
+        batch_lines = sum(1 for t in texts[part] for line in t.split("\n") if line.strip())
+        # Bounded while streaming: at most twice the size, plus the batch that crossed it.
+        assert not size or sample.held <= 2 * size + batch_lines
+        most = max(most, sample.held)
+    path = Path(f"/tmp/sieve-sample-{size}-{seed}-{id(batches)}.txt")
+    n = sample.write(path)
+    lines = path.read_text(encoding="utf-8").split("\n")[:-1]
+    path.unlink()
+    assert n == len(lines) == (min(size, sample.seen) if size else sample.seen)
+    return lines
+
+
+def test_tokenizer_sample_is_seeded_bounded_and_independent_of_batching(reviews):
+    every = [line for t in reviews for line in t.split("\n") if line.strip()]
+    assert len(every) > 2000
+    one = sample_lines(reviews, 500, 17, [slice(0, None)])
+    many = sample_lines(reviews, 500, 17, [slice(i, i + 37) for i in range(0, len(reviews), 37)])
+    backwards = sample_lines(reviews, 500, 17,
+                             [slice(i, i + 100) for i in range(0, len(reviews), 100)][::-1])
+    other_seed = sample_lines(reviews, 500, 18, [slice(0, None)])
+    assert len(one) == 500 and one == many  # the same lines, written in read order
+    assert sorted(backwards) == sorted(one)  # the same set whatever order the documents came in
+    assert set(one) <= set(every) and other_seed != one
+    # size 0: every line, in read order
+    assert sample_lines(reviews, 0, 17, [slice(0, None)]) == every
+
+
+def test_ingest_writes_files_per_input_split_with_size_rollover(corpora, tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'name = "r"\n[[ingest.sources]]\nkind = "imdb"\n'
+                      f'path = "{corpora}/imdb_aclImdb/aclImdb"\n'
+                      f'[[ingest.sources]]\nkind = "conll2003"\n'
+                      f'path = "{corpora}/conll2003/*.txt"\n'
+                      f'[ingest]\nfile_bytes = 1048576\n', encoding="utf-8")
+    cfg = load_recipe(recipe).ingest
+    out = materialize(ingest, cfg, {}, tmp_path / "root")
+    names = sorted(p.name for p in (out.path / "docs").glob("*.parquet"))
+    # imdb: 5,000 small files, one task, parts of at most 1 MiB of Arrow data (a part can
+    # overshoot by one record batch); conll2003: its three files together, one task.
+    assert names[0] == "conll2003-00000-000.parquet" and "imdb-00000-000.parquet" in names
+    assert all(re.fullmatch(r"(imdb|conll2003)-00000-\d{3}\.parquet", n) for n in names)
+    imdb = [n for n in names if n.startswith("imdb")]
+    assert len(imdb) > 3
+    for name in names:
+        meta = pq.read_metadata(out.path / "docs" / name)
+        assert meta.num_row_groups >= 1 and all(
+            meta.row_group(g).num_rows <= BATCH_ROWS for g in range(meta.num_row_groups))
+    # Rows keep the input order: the reviews in the order the files were listed.
+    ids = [i for n in imdb for i in pq.read_table(out.path / "docs" / n, columns=["id"])
+           .column("id").to_pylist()]
+    listed = [re.search(r"(train|test)/(pos|neg)/(\d+)_\d+\.txt$", p).groups()
+              for p in ingest.list_files(cfg.sources[0])]
+    assert ids == ["imdb/" + "/".join(parts) for parts in listed] and len(ids) == 5000
+    two = materialize(ingest, cfg, {}, tmp_path / "root2", RunOptions(workers=2))
+    for name in names:
+        assert (out.path / "docs" / name).read_bytes() == (two.path / "docs" / name).read_bytes()
+
+
+def test_progress_is_a_line_every_few_seconds_on_a_non_terminal(corpora, tmp_path):
+    recipe = tmp_path / "imdb.toml"
+    recipe.write_text(f'name = "imdb"\n[[ingest.sources]]\nkind = "imdb"\n'
+                      f'path = "{corpora}/imdb_aclImdb/aclImdb"\n', encoding="utf-8")
+    proc = run_sieve("build", str(recipe), "--root", str(tmp_path / "out"), "--until", "clean",
+                     env={"SIEVE_PROGRESS_SECONDS": "0.2"})
+    lines = proc.stderr.splitlines()
+    assert not [line for line in lines if "ERROR" in line or "WARNING" in line], lines
+    assert "[sieve] clean: running" in lines and any(
+        line.startswith("[sieve] clean: done") for line in lines)
+    shown = [re.match(r"\[sieve\] clean: +([\d,]+)/([\d,]+) docs \((\d+)%\)  ([\d.,]+) MB  "
+                      r"[\d,]+ docs/s  [\d.]+ MB/s  \d+ s$", line)
+             for line in lines if line.startswith("[sieve] clean: ") and "docs (" in line]
+    assert shown and all(shown), lines
+    done = [int(m.group(1).replace(",", "")) for m in shown]
+    assert done == sorted(done) and {m.group(2) for m in shown} == {"5,000"}
+    assert all(n <= 5000 for n in done)
+    summary = proc.stdout
+    assert "clean      built" in summary
+
+    quiet = run_sieve("build", str(recipe), "--root", str(tmp_path / "out2"), "--until", "clean",
+                      "--quiet", env={"SIEVE_PROGRESS_SECONDS": "0.2"})
+    assert quiet.stderr.strip() == "" and "clean      built" in quiet.stdout
+    assert json.loads(run_sieve("build", str(recipe), "--root", str(tmp_path / "out2"),
+                                "--until", "clean", "--quiet", "--json").stdout)["clean"]["cached"]
