@@ -31,7 +31,7 @@ clean-out:
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet --upgrade pip
 	.venv-bench/bin/python -m pip install --quiet 'datatrove[processing]==0.10.1' orjson spacy \
-	    resiliparse==2.0.1
+	    resiliparse==2.0.1 fasttext-predict==0.9.2.4
 	touch .venv-bench/.installed
 
 bench-env: .venv-bench/.installed

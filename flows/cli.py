@@ -1,7 +1,11 @@
 """The `sieve` command: thin, it parses arguments and calls the flows.
 
     sieve build RECIPE [--root DIR] [--until STAGE] [--rebuild-from STAGE] [--runner NAME]
-                       [--workers N] [--json]
+                       [--workers N] [--json] [--quiet]
+
+While a stage runs, its progress (documents, bytes, rate, elapsed) goes to stderr: a bar on a
+terminal, a line every SIEVE_PROGRESS_SECONDS (default 10) otherwise. --quiet prints only the
+summary.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--workers", type=int, default=1,
                        help="DirectRunner worker processes (>1: multi-processing mode)")
     build.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    build.add_argument("--quiet", action="store_true",
+                       help="no progress and no stage lines: only the summary")
     build.add_argument("--card-out", metavar="DIR",
                        help="also copy the data card (README.md and its plots) to this folder")
     train = sub.add_parser("train", help="build what is missing, then pretrain, fine-tune and "
@@ -101,10 +107,26 @@ def _print_table(summary: dict) -> None:
         print(f"\ndata card: {summary['card']['path']}/README.md")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+def quiet_environment() -> None:
+    """No ERROR or WARNING line on a healthy build: Prefect's telemetry (it has no network to
+    reach) off, Prefect's own INFO lines off, and Beam's notice that the optional BigQuery
+    client is missing dropped. Before Prefect and Beam are imported: they read these then."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_apitools_notice)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+
+def _drop_apitools_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("apitools not found")
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_environment()
+    args = _parser().parse_args(argv)
     if args.command == "train":
         return _train(args)
     if args.command == "serve":
@@ -128,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = build_dataset(args.recipe, root=args.root, until=args.until,
                                 runner=args.runner, workers=args.workers,
-                                rebuild_from=args.rebuild_from)
+                                rebuild_from=args.rebuild_from, quiet=args.quiet)
     except (RecipeError, CountersMismatch) as exc:
         print(f"sieve: {exc}", file=sys.stderr)
         return 2
