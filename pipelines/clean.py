@@ -250,14 +250,27 @@ _PII_HINTS = {"email": 1, "ip": 2 | 4, "phone": 8}  # quality_kernels._pii_hints
 
 def _replace(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: dict[int, str]
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Point the given documents' segments at new texts, appended to the code points."""
+    """Point the given documents' segments at new texts: written over the old one where it
+    fits (the repairs and most redactions shorten a text), else appended to the code points
+    (one copy of the buffer for all of those)."""
     if not texts:
         return chars, starts, ends
     extra, offsets = quality_kernels.encode(list(texts.values()))
     starts, ends = starts.copy(), ends.copy()
+    longer = []
     for k, d in enumerate(texts):
-        starts[d], ends[d] = len(chars) + offsets[k], len(chars) + offsets[k + 1]
-    return np.concatenate([chars, extra]), starts, ends
+        n = offsets[k + 1] - offsets[k]
+        if n <= ends[d] - starts[d]:
+            chars[starts[d]: starts[d] + n] = extra[offsets[k]: offsets[k + 1]]
+            ends[d] = starts[d] + n
+        else:
+            longer.append((k, d))
+    if longer:
+        base = len(chars)
+        chars = np.concatenate([chars, extra])
+        for k, d in longer:
+            starts[d], ends[d] = base + offsets[k], base + offsets[k + 1]
+    return chars, starts, ends
 
 
 def _rows(table: pa.Table, idx: list[int], text: pa.Array, metas: list[str]) -> pa.Table:

@@ -1131,25 +1131,25 @@ def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
 
 
 @numba.njit(cache=True, _nrt=False)
-def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e):  # pragma: no cover
-    """quality.c4_clean: (reason, value, threshold, start, end of the kept text in `out`, and
-    whether the kept text has the input's tokens: no line with a token dropped, no citation
-    removed)."""
+def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e, n_tok,
+        line_s, line_e):  # pragma: no cover (compiled)
+    """quality.c4_clean: (reason, value, threshold, start and end of the kept text in `out`,
+    and its number of tokens, -1 if unknown). `tok_s`/`tok_e`: the input's n_tok tokens (n_tok
+    -1: not known), left as they are; line_s/line_e are scratch. A kept line without a citation
+    has the tokens of the input inside it (tokens never cross a line end, white space), so the
+    kept text's count comes from them, and only lines that lost a citation are split again."""
     min_words, min_sentences = params[P_C4_MIN_WORDS], params[P_C4_MIN_SENTENCES]
     max_word = params[P_C4_MAX_WORD]
     w = o0
     first = True
     sentences = 0
-    same_tokens = True
-    changed = False  # the line before was dropped though it had text, or lost a citation
+    kept_tokens = 0
+    t = 0  # the first input token not before the current line
     p = lo
     while p < hi:
-        if changed:
-            same_tokens = False
         k, nxt = _next_line(c, p, hi, flags)
         s, e = _strip(c, p, k, flags)
         p = nxt
-        changed = s < e  # until the line is kept whole, below
         n_words = 0
         too_long = False
         i = s
@@ -1195,27 +1195,37 @@ def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e):
             continue
         phrases = _phrases(out, w0, w1, lower, words, aux)
         if params[P_C4_LOREM] != 0 and phrases & 1:
-            return R_LOREM, 1.0, 0.0, 0, 0, False
+            return R_LOREM, 1.0, 0.0, 0, 0, -1
         if params[P_C4_JS] != 0 and phrases & 2:
             continue
         if params[P_C4_CURLY] != 0 and _count(out, w0, w1, 123) > 0:
-            return R_CURLY, 1.0, 0.0, 0, 0, False
+            return R_CURLY, 1.0, 0.0, 0, 0, -1
         if params[P_C4_POLICY] != 0 and phrases & 4:
             continue
+        n_line = -1
         if sentences < min_sentences:
-            n = _tokenize(out, w0, w1, flags, lower, ci, words, aux, tok_s, tok_e, 0)
-            sentences += _sentences(out, tok_s, tok_e, n, flags)
+            n_line = _tokenize(out, w0, w1, flags, lower, ci, words, aux, line_s, line_e, 0)
+            sentences += _sentences(out, line_s, line_e, n_line, flags)
+        if n_tok >= 0:
+            if cited:  # its chunks changed: split it
+                if n_line < 0:
+                    n_line = _tokenize(out, w0, w1, flags, lower, ci, words, aux, line_s,
+                                       line_e, 0)
+                kept_tokens += n_line
+            else:
+                while t < n_tok and tok_s[t] < s:
+                    t += 1
+                while t < n_tok and tok_s[t] < e:
+                    kept_tokens += 1
+                    t += 1
         if not first:
             out[w] = 10
         w = w1
         first = False
-        changed = cited
-    if changed:
-        same_tokens = False
     if sentences < min_sentences:
-        return R_SENTENCES, float(sentences), min_sentences, 0, 0, False
+        return R_SENTENCES, float(sentences), min_sentences, 0, 0, -1
     a, b = _strip(out, o0, w, flags)
-    return -1, 0.0, 0.0, a, b, same_tokens
+    return -1, 0.0, 0.0, a, b, kept_tokens if n_tok >= 0 else -1
 
 
 @numba.njit(cache=True, _nrt=False)
@@ -1317,6 +1327,8 @@ def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n
         longest = max(longest, ends[d] - starts[d] + 2)
     tok_s = np.empty(longest, np.int64)
     tok_e = np.empty(longest, np.int64)
+    line_s = np.empty(longest, np.int64)  # C4's scratch, so the document's tokens stay
+    line_e = np.empty(longest, np.int64)
     lens = np.empty(longest, np.int64)
     ids = np.empty(longest, np.uint32)
     ps = np.empty(longest, np.int64)
@@ -1351,20 +1363,18 @@ def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n
             if r < 0:
                 break
             if r == 2:
-                reason, value, threshold, a, b, same = _c4(cur, clo, chi, out, lo, params,
-                                                           flags, lower, ci, words, aux, tok_s,
-                                                           tok_e)
+                reason, value, threshold, a, b, kept = _c4(
+                    cur, clo, chi, out, lo, params, flags, lower, ci, words, aux, tok_s, tok_e,
+                    n_tok if positions else -1, line_s, line_e)
                 if reason >= 0:
                     break
                 cur = out
                 clo, chi = a, b
                 in_out = True
-                # The token positions are gone (C4 used the arrays); the count stays when no
-                # line with a token was dropped and no citation removed (FineWeb needs only
-                # the count).
+                # The positions are the input's; the count is the kept text's (FineWeb needs
+                # only the count), when C4 could tell it.
                 positions = False
-                if not same:
-                    n_tok = -1
+                n_tok = kept
                 interned = False
                 continue
             if n_tok < 0 or (r != 3 and not positions):
@@ -1503,8 +1513,9 @@ def _utf8_decode(data, offsets, out, out_offsets):  # pragma: no cover
             w += 1
 
 
-def decode_utf8(array: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A pyarrow string array (no nulls) -> code points and int64 offsets, no Python strings."""
+def utf8_buffers(array: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A pyarrow string array (no nulls) -> its UTF-8 bytes and int64 offsets (no copy of the
+    bytes)."""
     import pyarrow as pa
 
     array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
@@ -1516,9 +1527,15 @@ def decode_utf8(array: Any) -> tuple[np.ndarray, np.ndarray]:
         array.offset: array.offset + len(array) + 1].astype(np.int64)
     data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size
             else np.zeros(1, np.uint8))
-    lengths = np.zeros(len(array), dtype=np.int64)
+    return data, offsets
+
+
+def decode_utf8(array: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A pyarrow string array (no nulls) -> code points and int64 offsets, no Python strings."""
+    data, offsets = utf8_buffers(array)
+    lengths = np.zeros(len(offsets) - 1, dtype=np.int64)
     _utf8_lengths(data, offsets, lengths)
-    out_offsets = np.zeros(len(array) + 1, dtype=np.int64)
+    out_offsets = np.zeros(len(offsets), dtype=np.int64)
     np.cumsum(lengths, out=out_offsets[1:])
     out = np.empty(max(int(out_offsets[-1]), 1), dtype=np.uint32)
     _utf8_decode(data, offsets, out, out_offsets)

@@ -80,8 +80,8 @@ class SentenceSample:
         self.threshold = np.iinfo(np.uint64).max
 
     def add(self, ids: pa.Array, texts: pa.Array) -> None:
-        id_data, id_offsets = _utf8_buffers(ids)
-        data, offsets = _utf8_buffers(texts)
+        id_data, id_offsets = quality_kernels.utf8_buffers(ids)
+        data, offsets = quality_kernels.utf8_buffers(texts)
         n = len(offsets) - 1
         starts = np.empty(int(np.count_nonzero(data == 10)) + n + 1, np.int64)  # >= lines
         ends = np.empty_like(starts)
@@ -154,18 +154,6 @@ def _copy_ranges(data, starts, ends, out):  # pragma: no cover (compiled)
         n = ends[i] - starts[i]
         out[w: w + n] = data[starts[i]: ends[i]]
         w += n
-
-
-def _utf8_buffers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A string array's UTF-8 bytes and int64 offsets (no copy of the bytes)."""
-    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-    large = pa.types.is_large_string(array.type)
-    _, offsets_buf, data_buf = array.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32)[
-        array.offset: array.offset + len(array) + 1].astype(np.int64)
-    data = (np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and data_buf.size
-            else np.zeros(1, np.uint8))
-    return data, offsets
 
 
 @numba.njit(cache=True, nogil=True)
