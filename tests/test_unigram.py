@@ -1,0 +1,82 @@
+"""The compiled unigram encoder (tokenizer/unigram.py) gives SentencePiece's ids exactly, for the
+models Sieve trains, on real text and on generated Unicode; other models are left to
+SentencePiece."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines import filters
+from pipelines.recipe import TokenizerConfig
+from tokenizer import spm
+from tokenizer.unigram import UnigramEncoder, with_eos
+
+
+@pytest.fixture(scope="module")
+def texts(corpora) -> list[str]:
+    out = [p.read_text(encoding="utf-8").replace("<br />", "\n") for p in sorted(
+        (corpora / "imdb_aclImdb" / "aclImdb" / "test" / "pos").glob("*.txt"))[:600]]
+    with open(corpora / "chinese_web_ccnet" / "cleared1.jsonl", encoding="utf-8") as fh:
+        out += [json.loads(line)["raw_content"] for line in fh][:40]
+    truth = json.loads((corpora / "html_extraction_scrapinghub" / "ground-truth.json")
+                       .read_text(encoding="utf-8"))
+    out += [v["articleBody"] for _, v in sorted(truth.items())][:60]
+    out += ["", " ", "  two  spaces ", "tab\there", "1234567 digits 3.14", "😀 emoji", "<mask>",
+            "a b c <tag> a b", "\n\nnewlines\n", "ünïcödé", "x" * 3000]
+    return [filters.normalize(t) if i < 700 else t for i, t in enumerate(out)]
+
+
+def model(tmp_path_factory, texts, **cfg) -> str:
+    lines = [line for t in texts[:600] for line in t.split("\n") if line.strip()]
+    config = TokenizerConfig(vocab_size=cfg.pop("vocab_size", 1500), **cfg)
+    path = tmp_path_factory.mktemp("spm") / "m.model"
+    path.write_bytes(spm.train_model(lines, config))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, texts) -> dict[str, str]:
+    return {
+        "default": model(tmp_path_factory, texts, special_tokens=["<mask>"]),
+        "no byte fallback": model(tmp_path_factory, texts, byte_fallback=False,
+                                  character_coverage=0.98),
+        "user symbols": model(tmp_path_factory, texts, user_defined_symbols=["<tag>", "a b"]),
+    }
+
+
+def ids_of(encoder: UnigramEncoder, texts: list[str]) -> list[list[int]]:
+    flat, lengths = encoder.encode(pa.array(texts, pa.string()))
+    offsets = np.r_[0, np.cumsum(lengths)]
+    return [flat[offsets[i]:offsets[i + 1]].tolist() for i in range(len(texts))]
+
+
+@pytest.mark.parametrize("name", ["default", "no byte fallback", "user symbols"])
+def test_ids_equal_sentencepiece_on_real_text(models, texts, name):
+    encoder = UnigramEncoder.load(models[name])
+    assert encoder is not None
+    assert ids_of(encoder, texts) == spm.load(models[name]).encode(texts)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(st.characters(codec="utf-8"), max_size=60), min_size=1, max_size=5))
+def test_ids_equal_sentencepiece_on_generated_text(models, texts):
+    for name in models:
+        encoder = UnigramEncoder.load(models[name])
+        assert ids_of(encoder, texts) == spm.load(models[name]).encode(texts), name
+
+
+def test_models_it_does_not_cover_are_left_to_sentencepiece(tmp_path_factory, texts):
+    assert UnigramEncoder.load(model(tmp_path_factory, texts, model_type="bpe")) is None
+    assert UnigramEncoder.load(model(tmp_path_factory, texts,
+                                     normalization_rule_name="nmt_nfkc")) is None
+
+
+def test_documents_are_followed_by_eos():
+    ids = np.array([5, 6, 7, 8, 9], np.uint32)
+    out = with_eos(ids, np.array([0, 3]), np.array([2, 2]), 2)
+    assert out.tolist() == [5, 6, 2, 8, 9, 2]
