@@ -241,8 +241,9 @@ def _add_row(hidden, t, rows):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, sub_ids,
-             prune, rows, output, left, right, nwords, bucket, minn, maxn, best,
-             best_score):  # pragma: no cover (compiled)
+             prune, rows, output, left, right, nwords, bucket, minn, maxn, best, best_score,
+             cache_table, cache_key_off, cache_bytes, cache_rows_off, cache_rows,
+             cache_state):  # pragma: no cover (compiled)
     dim = output.shape[1]
     n_labels = output.shape[0]
     hidden = np.zeros(dim, np.float32)
@@ -312,7 +313,32 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
                         _add_row(hidden, sub_ids[s], rows)
                         n_ids += 1
                 elif not last:
-                    # computeSubwords over "<" + token + ">": n-grams of minn..maxn characters
+                    # A word out of the dictionary seen before: its rows, remembered.
+                    cmask = len(cache_table) - 1
+                    cslot = np.int64(h) & cmask
+                    entry = -1
+                    while cache_table[cslot] >= 0:
+                        e = cache_table[cslot]
+                        klo, khi = cache_key_off[e], cache_key_off[e + 1]
+                        if khi - klo == b - a:
+                            same = True
+                            for q in range(b - a):
+                                if cache_bytes[klo + q] != data[a + q]:
+                                    same = False
+                                    break
+                            if same:
+                                entry = e
+                                break
+                        cslot = (cslot + 1) & cmask
+                    if entry >= 0:
+                        for q in range(cache_rows_off[entry], cache_rows_off[entry + 1]):
+                            _add_row(hidden, cache_rows[q], rows)
+                            n_ids += 1
+                        continue
+                    # computeSubwords over "<" + token + ">": n-grams of minn..maxn characters,
+                    # their rows recorded for the cache when there is room
+                    first_row = cache_state[2]
+                    recorded = first_row
                     length = b - a + 2
                     for i in range(length):
                         ci = 60 if i == 0 else (62 if i == length - 1 else data[a + i - 1])
@@ -345,11 +371,28 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
                                 ps = (key * 0x9E3779B1) & pmask
                                 while prune[ps] >= 0:
                                     if (prune[ps] >> 32) == key:
-                                        _add_row(hidden, nwords + (prune[ps] & 0xFFFFFFFF), rows)
+                                        row = nwords + (prune[ps] & 0xFFFFFFFF)
+                                        _add_row(hidden, row, rows)
                                         n_ids += 1
+                                        if recorded < len(cache_rows):
+                                            cache_rows[recorded] = row
+                                        recorded += 1
                                         break
                                     ps = (ps + 1) & pmask
                             n += 1
+                    n_entries = cache_state[0]
+                    if (n_entries + 1 < len(cache_key_off) and b - a <= 64
+                            and cache_state[1] + (b - a) <= len(cache_bytes)
+                            and recorded <= len(cache_rows)
+                            and 2 * (n_entries + 1) <= len(cache_table)):
+                        cache_bytes[cache_state[1]: cache_state[1] + (b - a)] = data[a:b]
+                        cache_key_off[n_entries + 1] = cache_state[1] + (b - a)
+                        cache_rows_off[n_entries] = first_row
+                        cache_rows_off[n_entries + 1] = recorded
+                        cache_table[cslot] = n_entries
+                        cache_state[0] = n_entries + 1
+                        cache_state[1] += b - a
+                        cache_state[2] = recorded
             if last:
                 break
         scale = np.float32(1.0 / max(n_ids, 1))
@@ -391,6 +434,27 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
         best_score[d] = np.exp(top_score)
 
 
+class _Cache:
+    """Words out of the dictionary already seen in this process and their input rows: a
+    word's rows follow from its bytes alone, so remembering them changes no result, and most
+    words of a corpus recur (computing them was most of the kernel's time). Bounded: 131,072
+    words of at most 64 bytes, 8 million row ids; when full, words are computed each time."""
+
+    def __init__(self) -> None:
+        entries = 1 << 17
+        self.table = np.full(2 * entries, -1, dtype=np.int64)
+        self.key_off = np.zeros(entries + 1, dtype=np.int64)
+        self.bytes = np.zeros(4 << 20, dtype=np.uint8)
+        self.rows_off = np.zeros(entries + 1, dtype=np.int64)
+        self.rows = np.zeros(8 << 20, dtype=np.int32)
+        self.state = np.zeros(3, dtype=np.int64)  # entries, bytes used, rows used
+
+
+@functools.cache
+def _cache() -> _Cache:
+    return _Cache()
+
+
 def _bytes_of(text: str) -> bytes:
     """What is classified: the prefix, newlines as spaces, UTF-8."""
     return text[:PREFIX_CHARS].replace("\n", " ").encode("utf-8", errors="surrogatepass")
@@ -406,9 +470,10 @@ def identify(texts: Sequence[str]) -> tuple[list[str], list[float]]:
     best = np.zeros(len(texts), dtype=np.int64)
     score = np.zeros(len(texts), dtype=np.float32)
     if len(texts):
+        c = _cache()
         _predict(data, offsets, m.words, m.word_offsets, m.word_type, m.table, m.sub_offsets,
-                 m.sub_ids, m.prune, m.rows, m.output, m.left, m.right,
-                 m.nwords, m.bucket,
-                 m.minn, m.maxn, best, score)
+                 m.sub_ids, m.prune, m.rows, m.output, m.left, m.right, m.nwords, m.bucket,
+                 m.minn, m.maxn, best, score, c.table, c.key_off, c.bytes, c.rows_off, c.rows,
+                 c.state)
     return ([m.labels[i] for i in best.tolist()],
             [round(float(s), 4) for s in score.tolist()])
