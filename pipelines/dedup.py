@@ -77,7 +77,7 @@ from pipelines.io import (
     with_reasons,
 )
 from pipelines.manifest import RunOptions
-from pipelines.minhash import MinHasher, encode, exact_keys, ngram_hashes64
+from pipelines.minhash import MinHasher, encode_array, keys_of, ngram_hashes64
 from pipelines.progress import Reporter
 from pipelines.recipe import DedupConfig
 from pipelines.schema import stable_hash
@@ -299,12 +299,12 @@ class Prepare(beam.DoFn):
     def _chunk(self, file: int, chunk: int, table: pa.Table, eval_grams: np.ndarray | None):
         cfg = self.cfg
         ids = table.column("id").to_pylist()
-        texts = table.column("text").to_pylist()
         sources = table.column("source").to_pylist()
         pretraining = set(cfg.pretraining_splits)
         candidate = np.array([s in pretraining for s in table.column("split").to_pylist()],
                              dtype=bool)
-        if eval_grams is not None:
+        if eval_grams is not None and len(eval_grams):
+            texts = table.column("text").to_pylist()
             pre = np.flatnonzero(candidate)
             hit = pre[contaminated([texts[i] for i in pre], cfg.decontaminate_ngram, eval_grams)]
             if len(hit):
@@ -313,18 +313,19 @@ class Prepare(beam.DoFn):
             candidate[hit] = False
         idx = np.flatnonzero(candidate)
         c_ids = [ids[i] for i in idx]
-        c_texts = [texts[i] for i in idx]
+        c_text = table.column("text").take(pa.array(idx, pa.int64()))
         priority = {s: k for k, s in reversed(list(enumerate(cfg.source_priority)))}
         unlisted = len(cfg.source_priority)
         docs = Docs(c_ids, np.ones(len(idx), dtype=np.int8),
                     np.array([priority.get(sources[i], unlisted) for i in idx], dtype=np.int32),
-                    -np.array([len(t) for t in c_texts], dtype=np.int64), None,
-                    np.full(len(idx), file, dtype=np.int32))
-        # Lower-cased code points, read by both kernels (exact keys keep case when told to).
-        encoded = encode(c_texts) if self.hasher or cfg.lowercase else None
-        docs = docs._replace(exact=exact_array(
-            exact_keys(c_texts, cfg.lowercase, encoded if cfg.lowercase else None)))
-        sigs = self.hasher.signatures(c_texts, encoded) if self.hasher else None
+                    -pc.utf8_length(c_text).to_numpy(zero_copy_only=False).astype(np.int64),
+                    None, np.full(len(idx), file, dtype=np.int32))
+        # Lower-cased code points, read by both kernels (exact keys keep case when told to),
+        # straight from the Arrow column.
+        encoded = encode_array(c_text) if self.hasher or cfg.lowercase else None
+        keys_from = encoded if cfg.lowercase else encode_array(c_text, lower=False)
+        docs = docs._replace(exact=exact_array(keys_of(keys_from)))
+        sigs = self.hasher.signatures_of(encoded) if self.hasher else None
         for item in band_entries(docs, sigs, cfg, self.partitions, True, self.scratch):
             yield item if isinstance(item, beam.pvalue.TaggedOutput) else (
                 beam.pvalue.TaggedOutput("bands", item))
@@ -653,7 +654,9 @@ class ApplyFile(beam.DoFn):
             count(NAME, f"dropped:{reason}", value)
         yield from sinks.close()
         if self.cfg.minhash:
-            sink = ParquetSink(FileSystems.join(self.out, "signatures"), name, SIGNATURE_SCHEMA)
+            # MinHash values are random: compressing them costs time and saves nothing.
+            sink = ParquetSink(FileSystems.join(self.out, "signatures"), name, SIGNATURE_SCHEMA,
+                               compression="none")
             pieces = sorted((v[1], v[2]) for v in values if v[0] == "signatures")
             for _, piece in pieces:
                 sig_table = unspill(piece)

@@ -157,8 +157,9 @@ class ParquetSink:
     was never written to still leaves one (empty) file, so every input has its output."""
 
     def __init__(self, folder: str, name: str, schema: pa.Schema,
-                 max_bytes: int | None = None) -> None:
+                 max_bytes: int | None = None, compression: str = "zstd") -> None:
         self.folder, self.name, self.schema, self.max_bytes = folder, name, schema, max_bytes
+        self.compression = compression
         self.paths: list[str] = []
         self._writer: pq.ParquetWriter | None = None
         self._fh = None
@@ -172,7 +173,7 @@ class ParquetSink:
         self.paths.append(final)
         self._fh = FileSystems.create(final + ".tmp")
         self._writer = pq.ParquetWriter(pa.PythonFile(self._fh, mode="w"), self.schema,
-                                        compression="zstd",
+                                        compression=self.compression,
                                         use_dictionary=_dictionary_columns(self.schema))
         self._bytes = 0
 

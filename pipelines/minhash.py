@@ -129,6 +129,64 @@ def encode(texts: Sequence[str], lower: bool = True) -> tuple[np.ndarray, np.nda
     return np.frombuffer(joined, dtype=np.uint32), offsets
 
 
+def encode_array(array, lower: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """`encode(array.to_pylist(), lower)` for a pyarrow string array, without Python strings:
+    its UTF-8 decoded by a kernel and lower-cased by str.lower()'s table (U+0130, the one code
+    point whose lower case is two, becomes "i" and U+0307 as there). A text with a capital
+    sigma goes through str.lower() itself: its lower case depends on the letters around it
+    (final sigma)."""
+    from pipelines.quality_kernels import decode_utf8, lower_table
+
+    chars, offsets = decode_utf8(array)
+    n = len(offsets) - 1
+    extra = np.zeros(n, np.int64)
+    sigma = np.zeros(n, np.bool_)
+    if lower:
+        _count_special(chars, offsets, extra, sigma)
+    sizes = np.diff(offsets) + extra + 1
+    out_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sizes, out=out_offsets[1:])
+    out = np.empty(max(int(out_offsets[-1]), 1), dtype=np.uint32)
+    _lowered(chars, offsets, lower_table(), lower, out, out_offsets)
+    if sigma.any():  # rebuild with those texts lowered by Python
+        texts = array.to_pylist()
+        parts = [out[out_offsets[d]: out_offsets[d + 1]] if not sigma[d]
+                 else encode([texts[d]])[0] for d in range(n)]
+        sizes = np.fromiter(map(len, parts), np.int64, n)
+        out_offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(sizes, out=out_offsets[1:])
+        out = np.concatenate(parts) if parts else out[:0]
+    return out[: out_offsets[-1]], out_offsets
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_special(chars, offsets, extra, sigma):  # pragma: no cover (compiled)
+    for d in range(len(offsets) - 1):
+        for k in range(offsets[d], offsets[d + 1]):
+            if chars[k] == 0x130:
+                extra[d] += 1
+            elif chars[k] == 0x3A3:
+                sigma[d] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def _lowered(chars, offsets, table, lower, out, out_offsets):  # pragma: no cover (compiled)
+    for d in range(len(offsets) - 1):
+        w = out_offsets[d]
+        for k in range(offsets[d], offsets[d + 1]):
+            c = chars[k]
+            if lower:
+                if c == 0x130:
+                    out[w] = 0x69
+                    out[w + 1] = 0x307
+                    w += 2
+                    continue
+                c = table[c]
+            out[w] = c
+            w += 1
+        out[w] = 0  # the NUL after each text, as encode() joins them
+
+
 @numba.njit(cache=True, nogil=True)
 def _doc_word_hashes(chars, lo, hi, is_word, out):  # pragma: no cover (compiled)
     """The word hashes (`word_hash64`) of chars[lo:hi] into `out`; returns how many."""
@@ -241,8 +299,13 @@ def _text_keys(chars, offsets, is_space, out):  # pragma: no cover (compiled)
 def exact_keys(texts: Sequence[str], lowercase: bool = True,
                encoded: tuple[np.ndarray, np.ndarray] | None = None) -> list[bytes]:
     """`exact_key` of every text (16 bytes each), from `encode(texts, lowercase)` when given."""
-    chars, offsets = encoded if encoded is not None else encode(texts, lowercase)
-    out = np.zeros((len(texts), 2), dtype=np.uint64)
+    return keys_of(encoded if encoded is not None else encode(texts, lowercase))
+
+
+def keys_of(encoded: tuple[np.ndarray, np.ndarray]) -> list[bytes]:
+    """`exact_keys` from `encode(texts, lowercase)` (or `encode_array`) alone."""
+    chars, offsets = encoded
+    out = np.zeros((len(offsets) - 1, 2), dtype=np.uint64)
     _text_keys(chars, offsets, space_table(), out)
     raw = out.tobytes()
     return [raw[i: i + 16] for i in range(0, len(raw), 16)]
@@ -272,9 +335,14 @@ class MinHasher:
                    encoded: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """uint32[len(texts), num_perm]; an empty document gets the all-max signature.
         `encoded`: `encode(texts)`, when the caller has it already."""
-        sigs = np.full((len(texts), self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-        if len(texts):
-            chars, offsets = encoded if encoded is not None else encode(texts)
+        return self.signatures_of(encoded if encoded is not None else encode(texts))
+
+    def signatures_of(self, encoded: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """`signatures` from `encode(texts)` (or `encode_array`) alone."""
+        chars, offsets = encoded
+        sigs = np.full((len(offsets) - 1, self.num_perm), np.iinfo(np.uint32).max,
+                       dtype=np.uint32)
+        if len(offsets) > 1:
             _signatures(chars, offsets, word_table(), self.ngram, _POSITION_MULTIPLIERS,
                         self.a, self.b, sigs)
         return sigs
