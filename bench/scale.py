@@ -1,0 +1,225 @@
+"""The whole build at the sizes users run: `sieve build --until shard` on 100k, 300k and 1M
+documents of real text, with 1 and 2 workers, against a bare read-and-parse pass of the same files.
+
+    python bench/scale.py [--sizes 100000 300000 1000000] [--workers 1 2] [--seed 0]
+
+The corpus is bench/scale_corpus.py's (real paragraphs from ../shared/corpora, with exact and
+near copies; JSONL.gz shards of 10,000 documents), made once per size under bench/.scale/.
+Each build runs as the CLI runs (a subprocess, a fresh root), and is sampled every 0.25 s:
+the resident memory of the `sieve` process and all its children (the Beam workers included),
+attributed to the stage that was running (from the build's own stage lines on stderr). Per
+stage: seconds (the manifest's), documents in, documents/s, text MB/s (the stage's
+`text_bytes` counter) and peak RSS. The reference, in the same run: one Python process reading
+and JSON-parsing every line of the same files; the build is reported as a multiple of it.
+
+Prints a table and writes bench/results/scale.json, with the goals of issue 16 checked:
+- every stage's peak RSS at most 2 GB with 1 worker, and grown at most 1.3x from the smallest
+  to the largest size;
+- time grown at most 1.3 x the size ratio;
+- clean at least 10 MB/s per core, the whole build at least 5 MB/s per core and at most 15x
+  the read-and-parse pass;
+- 2 workers at least 1.7x faster than 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import psutil  # noqa: E402
+
+from bench.scale_corpus import write_corpus  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+STAGES = ("ingest", "clean", "dedup", "tokenizer", "shard")
+RECIPE = """name = "scale"
+description = "bench/scale.py: {docs:,} documents of real paragraphs (bench/scale_corpus.py)"
+
+[[ingest.sources]]
+kind = "jsonl"
+name = "web"
+path = "{corpus}/*.jsonl.gz"
+
+[tokenizer]
+vocab_size = 32000
+
+[shard]
+seq_len = 2048
+"""
+
+
+def read_and_parse(files: list[Path]) -> dict:
+    """The reference: every line of every file read and JSON-parsed, one process."""
+    started, cpu = time.perf_counter(), time.process_time()
+    docs = text_bytes = 0
+    for path in files:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line)
+                docs += 1
+                text_bytes += len(record["text"].encode("utf-8"))
+    return {"seconds": round(time.perf_counter() - started, 2),
+            "cpu_seconds": round(time.process_time() - cpu, 2), "docs": docs,
+            "text_mb": round(text_bytes / 1e6, 1)}
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += p.memory_info().rss
+    return total
+
+
+def run_build(recipe: Path, root: Path, workers: int) -> dict:
+    env = {**os.environ, "SIEVE_PROGRESS_SECONDS": "60"}
+    command = [str(REPO / ".venv" / "bin" / "sieve"), "build", str(recipe), "--root", str(root),
+               "--until", "shard", "--workers", str(workers), "--json"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=REPO)
+    current = {"stage": None}
+    peaks = {s: 0 for s in STAGES}
+    log: list[str] = []
+
+    def read_stderr() -> None:
+        for line in proc.stderr:
+            log.append(line.rstrip())
+            for stage in STAGES:
+                if line.startswith(f"[sieve] {stage}: running"):
+                    current["stage"] = stage
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    handle = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        stage = current["stage"]
+        if stage is not None:
+            try:
+                peaks[stage] = max(peaks[stage], tree_rss(handle))
+            except psutil.NoSuchProcess:
+                break
+        time.sleep(0.25)
+    stdout = proc.stdout.read()
+    reader.join(timeout=10)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"build failed ({proc.returncode}):\n" + "\n".join(log[-40:]))
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    warnings = [line for line in log if " ERROR " in line or "WARNING" in line]
+    stages = {}
+    for stage in STAGES:
+        manifest = json.loads((Path(summary[stage]["path"]) / "manifest.json").read_text())
+        counters, seconds = manifest["counters"], manifest["seconds"]
+        stages[stage] = {
+            "seconds": seconds, "docs_in": counters["in"],
+            "docs_per_s": round(counters["in"] / seconds),
+            "mb_per_s": round(counters.get("text_bytes", 0) / 1e6 / seconds, 2),
+            "text_mb": round(counters.get("text_bytes", 0) / 1e6, 1),
+            "peak_rss_mb": round(peaks[stage] / 2**20)}
+    return {"wall_seconds": round(wall, 1), "stages": stages, "error_or_warning_lines": warnings,
+            "kept_after_dedup": summary["dedup"]["counters"]["out"],
+            "tokens": summary["shard"]["counters"].get("tokens_packed")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=REPO / "bench" / ".scale")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
+    args = parser.parse_args()
+    runs = []
+    for size in args.sizes:
+        corpus = args.work / f"{size}-{args.seed}"
+        files = write_corpus(size, args.seed, corpus)
+        reference = read_and_parse(files)
+        recipe = args.work / f"scale-{size}.toml"
+        recipe.write_text(RECIPE.format(docs=size, corpus=corpus))
+        for workers in args.workers:
+            root = args.work / f"root-{size}-{workers}"
+            shutil.rmtree(root, ignore_errors=True)
+            print(f"building {size:,} documents with {workers} worker(s) ...", flush=True)
+            result = run_build(recipe, root, workers)
+            shutil.rmtree(root, ignore_errors=True)
+            result.update({"docs": size, "workers": workers, "reference": reference,
+                           "corpus_mb_gzip": round(sum(f.stat().st_size for f in files) / 1e6)})
+            runs.append(result)
+            print_run(result)
+    report = {"bench": "scale", "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                         f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
+              "runs": runs, "goals": goals(runs)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_goals(report["goals"])
+    print(f"\nwrote {args.out}")
+
+
+def print_run(run: dict) -> None:
+    ref = run["reference"]
+    print(f"\n{run['docs']:,} documents, {run['workers']} worker(s): {run['wall_seconds']} s "
+          f"wall; read-and-parse {ref['seconds']} s ({ref['text_mb']:,} MB of text)")
+    print(f"  {'stage':<10} {'seconds':>8} {'docs in':>10} {'docs/s':>8} {'MB/s':>7} "
+          f"{'peak RSS':>9}")
+    for stage, s in run["stages"].items():
+        print(f"  {stage:<10} {s['seconds']:>8.1f} {s['docs_in']:>10,} {s['docs_per_s']:>8,} "
+              f"{s['mb_per_s']:>7.2f} {s['peak_rss_mb']:>6,} MB")
+    if run["error_or_warning_lines"]:
+        print("  ERROR/WARNING lines:", *run["error_or_warning_lines"][:5], sep="\n    ")
+
+
+def goals(runs: list[dict]) -> dict:
+    by = {(r["docs"], r["workers"]): r for r in runs}
+    sizes = sorted({r["docs"] for r in runs})
+    out: dict = {}
+    for (docs, workers), r in sorted(by.items()):
+        seconds = sum(s["seconds"] for s in r["stages"].values())
+        text_mb = r["reference"]["text_mb"]
+        out[f"{docs}/{workers}"] = {
+            "build_seconds": round(seconds, 1),
+            "build_mb_per_s_per_core": round(text_mb / seconds / workers, 2),
+            "clean_mb_per_s_per_core": round(r["stages"]["clean"]["mb_per_s"] / workers, 2),
+            "multiple_of_read_and_parse": round(seconds / r["reference"]["seconds"], 1),
+            "max_stage_peak_rss_mb": max(s["peak_rss_mb"] for s in r["stages"].values()),
+            "no_error_or_warning_lines": not r["error_or_warning_lines"]}
+    if len(sizes) >= 2 and (sizes[0], 1) in by and (sizes[-1], 1) in by:
+        small, large = by[(sizes[0], 1)], by[(sizes[-1], 1)]
+        ratio = sizes[-1] / sizes[0]
+        out["growth_1_worker"] = {
+            "size_ratio": ratio,
+            "time_ratio": round(sum(s["seconds"] for s in large["stages"].values())
+                                / sum(s["seconds"] for s in small["stages"].values()), 2),
+            "peak_rss_ratio_per_stage": {
+                s: round(large["stages"][s]["peak_rss_mb"]
+                         / max(small["stages"][s]["peak_rss_mb"], 1), 2) for s in STAGES}}
+    for docs in sizes:
+        if (docs, 1) in by and (docs, 2) in by:
+            one = sum(s["seconds"] for s in by[(docs, 1)]["stages"].values())
+            two = sum(s["seconds"] for s in by[(docs, 2)]["stages"].values())
+            out.setdefault("speedup_2_workers", {})[str(docs)] = round(one / two, 2)
+    return out
+
+
+def print_goals(g: dict) -> None:
+    print("\ngoals:")
+    for key, value in g.items():
+        print(f"  {key}: {value}")
+
+
+if __name__ == "__main__":
+    main()
