@@ -60,7 +60,7 @@ class Reporter:
 
 
 def read_totals(directory: str) -> dict[str, int]:
-    totals = {"docs": 0, "bytes": 0, "files": 0}
+    totals = {"docs": 0, "bytes": 0, "files": 0, "reporters": 0}
     try:
         names = os.listdir(directory)
     except OSError:
@@ -73,13 +73,16 @@ def read_totals(directory: str) -> dict[str, int]:
                 values = json.load(fh)
         except (OSError, ValueError):
             continue
-        for key in totals:
+        totals["reporters"] += 1
+        for key in ("docs", "bytes", "files"):
             totals[key] += int(values.get(key, 0))
     return totals
 
 
 def format_line(label: str, totals: dict[str, int], elapsed: float, total_docs: int | None,
                 total_files: int | None) -> str:
+    if not totals.get("reporters", 1):  # no worker has reported (yet, or at all: the stage
+        return f"[sieve] {label}:  {elapsed:,.0f} s"  # counts nothing as it goes)
     docs, mb = totals["docs"], totals["bytes"] / 1e6
     rate = docs / elapsed if elapsed > 0 else 0.0
     parts = [f"[sieve] {label}:"]

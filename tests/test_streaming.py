@@ -114,3 +114,17 @@ def test_progress_is_a_line_every_few_seconds_on_a_non_terminal(corpora, tmp_pat
     assert quiet.stderr.strip() == "" and "clean      built" in quiet.stdout
     assert json.loads(run_sieve("build", str(recipe), "--root", str(tmp_path / "out2"),
                                 "--until", "clean", "--quiet", "--json").stdout)["clean"]["cached"]
+
+
+def test_progress_of_a_stage_no_worker_reported_shows_only_elapsed_time(tmp_path):
+    from pipelines import progress
+
+    folder = tmp_path / "progress"
+    folder.mkdir()
+    assert progress.format_line("tasks", progress.read_totals(str(folder)), 12.0, 100, None) \
+        == "[sieve] tasks:  12 s"  # not "0 docs": the stage counts nothing as it goes
+    reporter = progress.Reporter(str(folder))
+    reporter.advance(docs=40, nbytes=2_000_000)
+    reporter.flush()
+    assert progress.format_line("clean", progress.read_totals(str(folder)), 10.0, 100, None) \
+        == "[sieve] clean:  40/100 docs (40%)  2.0 MB  4 docs/s  0.2 MB/s  10 s"
