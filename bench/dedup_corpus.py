@@ -72,7 +72,7 @@ def base_documents() -> list[tuple[str, str]]:
     return docs
 
 
-def _mutate(text: str, rate: float, rng: random.Random, vocabulary: list[str]) -> str:
+def mutate(text: str, rate: float, rng: random.Random, vocabulary: list[str]) -> str:
     out = []
     for token in text.split(" "):
         r = rng.random()
@@ -97,7 +97,7 @@ def build_corpus(target_docs: int = 20_000, seed: int = 0) -> list[tuple[str, st
         kind = rng.random()
         if kind < 0.55:
             rate = rng.choice([0.01, 0.02, 0.04, 0.06, 0.1, 0.15, 0.2, 0.3])
-            new = _mutate(text, rate, rng, vocabulary)
+            new = mutate(text, rate, rng, vocabulary)
             label = f"edit{int(rate * 100)}"
         elif kind < 0.7:
             new = text[: int(len(text) * rng.uniform(0.6, 0.97))]

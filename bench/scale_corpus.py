@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import math
 import os
@@ -28,6 +29,8 @@ import sys
 from pathlib import Path
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from bench.dedup_corpus import mutate  # noqa: E402  (the near-copy edits both corpora use)
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = REPO.parent / "shared" / "corpora"
@@ -78,21 +81,6 @@ def paragraphs() -> dict[str, list[str]]:
     return pool
 
 
-def _mutate(text: str, rate: float, rng: random.Random, vocabulary: list[str]) -> str:
-    out = []
-    for token in text.split(" "):
-        r = rng.random()
-        if r < rate / 3:
-            continue
-        if r < 2 * rate / 3:
-            out.append(rng.choice(vocabulary))
-            continue
-        out.append(token)
-        if r < rate:
-            out.append(rng.choice(vocabulary))
-    return " ".join(out)
-
-
 def documents(n: int, seed: int, pool: dict[str, list[str]]):
     """Yield (id, genre, text) for n documents."""
     rng = random.Random(seed)
@@ -111,7 +99,7 @@ def documents(n: int, seed: int, pool: dict[str, list[str]]):
             if rng.random() < 0.25:
                 text = text + "\n" + rng.choice(BOILERPLATE)
             else:
-                text = _mutate(text, rng.choice([0.01, 0.02, 0.03, 0.05]), rng, vocabulary)
+                text = mutate(text, rng.choice([0.01, 0.02, 0.03, 0.05]), rng, vocabulary)
         else:
             genre = rng.choices(genres, weights)[0]
             paras = pool[genre]
@@ -142,7 +130,10 @@ def write_corpus(n: int, seed: int, out: Path, docs_per_shard: int = 10_000) -> 
     files = []
     for shard in range(-(-n // docs_per_shard)):
         files.append(out / f"part-{shard:05d}.jsonl.gz")
-        with gzip.open(files[-1], "wt", encoding="utf-8", compresslevel=1) as fh:
+        # mtime 0: no time stamp in the gzip header, so the same N and seed give the same bytes
+        with open(files[-1], "wb") as raw, gzip.GzipFile(
+                fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz, \
+                io.TextIOWrapper(gz, encoding="utf-8") as fh:
             for _ in range(min(docs_per_shard, n - shard * docs_per_shard)):
                 doc_id, genre, text = next(docs)
                 fh.write(json.dumps({"id": doc_id, "text": text, "genre": genre},
