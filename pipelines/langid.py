@@ -233,6 +233,16 @@ def _hash(data, a, b, h):  # pragma: no cover  Dictionary::hash, continued over 
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _same_bytes(x, x_lo, x_hi, data, a, b):  # pragma: no cover  x[x_lo:x_hi] == data[a:b]
+    if x_hi - x_lo != b - a:
+        return False
+    for q in range(b - a):  # noqa: SIM110  (a loop numba compiles; no generator)
+        if x[x_lo + q] != data[a + q]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _add_row(hidden, t, rows):  # pragma: no cover
     """QuantMatrix::addToVector: hidden += the row's (norm x centroid) terms."""
     for j in range(rows.shape[1]):
@@ -289,12 +299,7 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
                     same = hi - lo == 4 and words[lo] == 60 and words[lo + 1] == 47 and \
                         words[lo + 2] == 115 and words[lo + 3] == 62
                 else:
-                    same = hi - lo == b - a
-                    if same:
-                        for q in range(b - a):
-                            if words[lo + q] != data[a + q]:
-                                same = False
-                                break
+                    same = _same_bytes(words, lo, hi, data, a, b)
                 if same:
                     wid = w
                     break
@@ -319,16 +324,10 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
                     entry = -1
                     while cache_table[cslot] >= 0:
                         e = cache_table[cslot]
-                        klo, khi = cache_key_off[e], cache_key_off[e + 1]
-                        if khi - klo == b - a:
-                            same = True
-                            for q in range(b - a):
-                                if cache_bytes[klo + q] != data[a + q]:
-                                    same = False
-                                    break
-                            if same:
-                                entry = e
-                                break
+                        if _same_bytes(cache_bytes, cache_key_off[e], cache_key_off[e + 1],
+                                       data, a, b):
+                            entry = e
+                            break
                         cslot = (cslot + 1) & cmask
                     if entry >= 0:
                         for q in range(cache_rows_off[entry], cache_rows_off[entry + 1]):
