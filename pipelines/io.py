@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
@@ -33,7 +32,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.manifest import CountersMismatch, RunOptions
 from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA
 
-Row = dict[str, Any]
 # Rows per record batch read, and so at most per row group written: big enough that per-batch
 # costs vanish, small enough that a batch of long documents stays a few MB (and a reader of one
 # row group, such as `sieve inspect`, reads little).
@@ -226,15 +224,6 @@ class DocumentSinks:
 def with_reasons(table: pa.Table, reasons: list[str]) -> pa.Table:
     """Rows and their reasons -> a REJECTED_SCHEMA table."""
     return table.append_column("reason", pa.array(reasons, pa.string())).cast(REJECTED_SCHEMA)
-
-
-def read_rows(folder: str, sub: str = "docs", columns: list[str] | None = None
-              ) -> Iterator[Row]:
-    """Rows of a document folder in a fixed order (file by file, row order within a file),
-    streamed a record batch at a time."""
-    for path in parquet_files(folder, sub):
-        for table in iter_batches(path, columns):
-            yield from table.to_pylist()
 
 
 def check_document_outputs(stage: str, out: str, counters: dict[str, int]) -> None:
