@@ -96,11 +96,12 @@ class Cleaner:
         rules = [self.rules(s) for s in sources]
 
         # Normalise: the compiled first half for every text, the Python second half (ftfy, C1,
-        # NFC) only for texts with a non-ASCII character, which it leaves alone when ASCII.
+        # NFC) only for the texts it could change: with a mojibake hint, a C1 character or a
+        # character NFC may change (the kernel tells; most non-ASCII text has none).
         chars, offsets = quality_kernels.decode_utf8(table.column("text"))
-        text, starts, ends, nonascii = quality_kernels.prepare_batch(chars, offsets)
+        text, starts, ends, finish = quality_kernels.prepare_batch(chars, offsets)
         replaced: dict[int, str] = {}
-        for d in np.flatnonzero(nonascii).tolist():
+        for d in np.flatnonzero(finish).tolist():
             prepared = quality_kernels.decode(text, starts[d], ends[d])
             finished, fixed = filters.finish(prepared, cfg.fix_mojibake)
             counts["mojibake_fixed"] += fixed

@@ -28,10 +28,11 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 # UTF-8 read as Latin-1 or Windows-1252: a lead byte (Â..ô) followed by what a continuation
 # byte (0x80-0xBF) becomes in either code page. Text without such a pair is never handed to ftfy,
 # which costs a millisecond per 3 KB even when there is nothing to fix.
-_MOJIBAKE_HINT = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
-    "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac"
-    "\u2122]")
+_MOJIBAKE_LEAD = "[\u00c2-\u00f4]"
+_MOJIBAKE_CONT = ("[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
+                  "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039"
+                  "\u203a\u20ac\u2122]")
+_MOJIBAKE_HINT = re.compile(_MOJIBAKE_LEAD + _MOJIBAKE_CONT)
 
 
 @functools.lru_cache(maxsize=1)

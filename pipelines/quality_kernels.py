@@ -42,6 +42,9 @@ from pipelines import quality
 F_WORD, F_DIGIT, F_ALPHA, F_SPACE, F_PSC, F_PUNCT, F_BREAK, F_TERMINAL = (
     1, 2, 4, 8, 16, 32, 64, 128)
 F_CONTROL, F_COLLAPSE = 256, 512  # filters._CONTROL (removed), filters._SPACES (collapsed)
+# filters.finish: F_FINISH where its C1 removal or NFC may change a text holding the character;
+# F_MOJI_LEAD followed by F_MOJI_CONT is filters._MOJIBAKE_HINT (the texts ftfy sees).
+F_FINISH, F_MOJI_LEAD, F_MOJI_CONT = 1024, 2048, 4096
 NO_LOWER = 0xFFFFFFFF  # str.lower() of the character is more than one character
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
 
@@ -70,7 +73,32 @@ def char_flags() -> np.ndarray:
             if pattern.fullmatch(chr(c)):
                 flags[c] |= flag
     flags[0xFEFF] |= F_CONTROL if filters._CONTROL.fullmatch("\ufeff") else 0
+    for pattern, flag in ((filters._MOJIBAKE_LEAD, F_MOJI_LEAD),
+                          (filters._MOJIBAKE_CONT, F_MOJI_CONT), (filters._C1.pattern, F_FINISH)):
+        compiled = re.compile(pattern)
+        for c in range(0x2200):  # the classes end below U+2200 (checked in the tests)
+            if compiled.fullmatch(chr(c)):
+                flags[c] |= flag
+    flags[_nfc_may_change(np.flatnonzero(major != "C"))] |= F_FINISH
     return flags
+
+
+def _nfc_may_change(assigned: np.ndarray) -> list[int]:
+    """The code points whose NFC quick check is not Yes, and the non-starters: NFC leaves a text
+    without any of them as it is (UAX #15's quick check). NFC_QC=No: a character that NFC
+    changes on its own; Maybe: the second character of a canonical pair (and Hangul's vowel and
+    trailing jamo, composed by algorithm); a non-starter may be reordered."""
+    second = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    letters = [chr(cp) for cp in assigned.tolist()]  # controls, format, private, unassigned:
+    # no decomposition, no combining class (tests/test_quality_kernels.py checks every one)
+    for ch in letters:
+        decomposition = unicodedata.decomposition(ch)
+        if decomposition and not decomposition.startswith("<"):
+            parts = decomposition.split()
+            if len(parts) == 2:
+                second.add(int(parts[1], 16))
+    return [ord(ch) for ch in letters if ord(ch) in second or unicodedata.combining(ch)
+            or not unicodedata.is_normalized("NFC", ch)]
 
 
 @functools.cache
@@ -627,10 +655,33 @@ def _hash(data, start, length):  # pragma: no cover (compiled)
     h = np.uint64(0xCBF29CE484222325)
     for k in range(start, start + length):
         h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+    return _fmix(h)
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _fmix(h):  # pragma: no cover  the finish of _hash: the low bits (the slot) depend on all
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(29)
     return h
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _grams(ids, n_tok, state, have, n):  # pragma: no cover (compiled)
+    """state[i] <- _hash(ids, i, n) before its _fmix, for every n-gram, extended one token at a
+    time from the `have`-grams already there (each size costs one pass, not n): returns n."""
+    if have > n:
+        have = 0
+    while have < n:
+        if have == 0:
+            for i in range(n_tok):
+                state[i] = (np.uint64(0xCBF29CE484222325) ^ np.uint64(ids[i])) * \
+                    np.uint64(0x100000001B3)
+        else:
+            for i in range(n_tok - have):
+                state[i] = (state[i] ^ np.uint64(ids[i + have])) * np.uint64(0x100000001B3)
+        have += 1
+    return have
 
 
 @numba.njit(cache=True, _nrt=False, inline="always")
@@ -657,6 +708,16 @@ def _lookup(data, start, length, h, tgen, thash, tstart, tlen, gen, mask):  # pr
         if thash[slot] == h and tlen[slot] == length and _same(data, tstart[slot], start, length):
             return slot, True
         slot = (slot + 1) & mask
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _fit(mask, count):  # pragma: no cover
+    """The mask of a table for `count` keys at most half full, within the arrays' `mask`: a
+    document's sets stay in the low slots, in cache, whatever the longest text of the batch."""
+    size = 16
+    while size < 2 * count:
+        size *= 2
+    return min(mask, size - 1)
 
 
 # ---- the rules --------------------------------------------------------------------------------
@@ -829,6 +890,7 @@ def _dup_pieces(c, starts, ends, m, tgen, thash, tstart, tlen, gen, mask):  # pr
     """_duplicates over m pieces c[starts[i]:ends[i]]: (repeats, their characters)."""
     dup = 0
     chars = 0
+    mask = _fit(mask, m)
     for i in range(m):
         s, e = starts[i], ends[i]
         h = _hash(c, s, e - s)
@@ -848,6 +910,7 @@ def _dup_pieces(c, starts, ends, m, tgen, thash, tstart, tlen, gen, mask):  # pr
 def _intern(c, tok_s, tok_e, n_tok, ids, tgen, thash, tstart, tlen, tval, gen, mask):
     """ids[i] = a number per distinct token string (exact)."""  # pragma: no cover
     next_id = 0
+    mask = _fit(mask, n_tok)
     for i in range(n_tok):
         s, e = tok_s[i], tok_e[i]
         h = _hash(c, s, e - s)
@@ -865,13 +928,15 @@ def _intern(c, tok_s, tok_e, n_tok, ids, tgen, thash, tstart, tlen, tval, gen, m
 
 
 @numba.njit(cache=True, _nrt=False)
-def _top_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen, tval, tfirst, gen,
+def _top_ngram_chars(ids, lens, n_tok, n, state, tgen, thash, tstart, tlen, tval, tfirst, gen,
                      mask):  # pragma: no cover
-    """quality._top_ngram_chars: the most frequent n-gram (the first seen among equals)."""
+    """quality._top_ngram_chars: the most frequent n-gram (the first seen among equals);
+    state: _grams of size n."""
     best_count = 0
     best_first = -1
+    mask = _fit(mask, n_tok - n + 1)
     for i in range(n_tok - n + 1):
-        h = _hash(ids, i, n)
+        h = _fmix(state[i])
         slot, found = _lookup(ids, i, n, h, tgen, thash, tstart, tlen, gen, mask)
         if found:
             tval[slot] += 1
@@ -897,13 +962,14 @@ def _top_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen, tval, tfirs
 
 
 @numba.njit(cache=True, _nrt=False)
-def _dup_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen, gen, mask):
+def _dup_ngram_chars(ids, lens, n_tok, n, state, tgen, thash, tstart, tlen, gen, mask):
     """Characters in repeated n-grams, left to right, jumping over each repeat (datatrove's
-    find_all_duplicate; quality._dup_ngram_chars)."""  # pragma: no cover
+    find_all_duplicate; quality._dup_ngram_chars); state: _grams of size n."""  # pragma: no cover
     chars = 0
     i = 0
+    mask = _fit(mask, n_tok - n + 1)
     while i < n_tok - n + 1:
-        h = _hash(ids, i, n)
+        h = _fmix(state[i])
         slot, found = _lookup(ids, i, n, h, tgen, thash, tstart, tlen, gen, mask)
         if found:
             for k in range(i, i + n):
@@ -985,7 +1051,7 @@ def _pieces(c, a, b, minimum, ps, pe):  # pragma: no cover
 @numba.njit(cache=True, _nrt=False)
 def _gopher_repetition(c, lo, hi, ids, lens, n_tok, params, top, n_top, dup, n_dup, flags, ps,
                        pe, tgen, thash, tstart, tlen, tval, tfirst, gen, mask,
-                       known):  # pragma: no cover (compiled)
+                       known, state):  # pragma: no cover (compiled)
     """quality.gopher_repetition: (reason, value, threshold, generation)."""
     length = hi - lo
     if length == 0:
@@ -1009,6 +1075,7 @@ def _gopher_repetition(c, lo, hi, ids, lens, n_tok, params, top, n_top, dup, n_d
     # prefix occurs wherever it does): when that count times the longest n-gram cannot exceed
     # the threshold, the count pass is not needed. `known[n]`: a bound on the top count.
     known[:] = n_tok + 1
+    have = 0  # the n-gram size in `state`
     for k in range(n_top):
         n = int(top[k, 0])
         if n_tok >= n:
@@ -1026,8 +1093,9 @@ def _gopher_repetition(c, lo, hi, ids, lens, n_tok, params, top, n_top, dup, n_d
                     known[n] = bound
                     continue
             gen += 1
-            ch, top_count = _top_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen,
-                                             tval, tfirst, gen, mask)
+            have = _grams(ids, n_tok, state, have, n)
+            ch, top_count = _top_ngram_chars(ids, lens, n_tok, n, state, tgen, thash, tstart,
+                                             tlen, tval, tfirst, gen, mask)
             known[n] = top_count
             if ch / length > top[k, 1]:
                 return R_TOP0 + n, ch / length, top[k, 1], gen
@@ -1038,7 +1106,8 @@ def _gopher_repetition(c, lo, hi, ids, lens, n_tok, params, top, n_top, dup, n_d
             previous = n  # no repeated (n-1)-gram, so no repeated n-gram (its prefix would be)
             continue
         gen += 1
-        ch = _dup_ngram_chars(ids, lens, n_tok, n, tgen, thash, tstart, tlen, gen, mask)
+        have = _grams(ids, n_tok, state, have, n)
+        ch = _dup_ngram_chars(ids, lens, n_tok, n, state, tgen, thash, tstart, tlen, gen, mask)
         previous = n
         if ch > 0 and ch / length > dup[k, 1]:
             return R_DUP0 + n, ch / length, dup[k, 1], gen
@@ -1344,6 +1413,7 @@ def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n
     tval = np.empty(size, np.int64)
     tfirst = np.empty(size, np.int64)
     known = np.empty(34, np.int64)  # bounds on the top n-gram counts (_gopher_repetition)
+    state = np.empty(longest, np.uint64)  # its n-gram hashes (_grams)
     gen = 0
     for d in range(n_docs):
         if doc_list[d] < 0:
@@ -1390,7 +1460,7 @@ def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n
                     interned = True
                 reason, value, threshold, gen = _gopher_repetition(
                     cur, clo, chi, ids, lens, n_tok, params, top, n_top, dup, n_dup, flags, ps,
-                    pe, tgen, thash, tstart, tlen, tval, tfirst, gen, mask, known)
+                    pe, tgen, thash, tstart, tlen, tval, tfirst, gen, mask, known, state)
             elif r == 1:
                 reason, value, threshold = _gopher_quality(cur, clo, chi, tok_s, tok_e, n_tok,
                                                            params, stop_w, stop_l, flags)
@@ -1602,10 +1672,10 @@ def encode_utf8(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Any:
 
 
 @numba.njit(cache=True, _nrt=False)
-def _prepare(c, offsets, flags, scratch, out, out_lo, out_hi, nonascii):  # pragma: no cover
+def _prepare(c, offsets, flags, scratch, out, out_lo, out_hi, finish):  # pragma: no cover
     """filters.prepare of every text: c[offsets[d]:offsets[d+1]] -> out[out_lo[d]:out_hi[d]]
-    (at most as long, written at offsets[d]); nonascii[d]: the result has a non-ASCII
-    character."""
+    (at most as long, written at offsets[d]); finish[d]: filters.finish may change the result
+    (it holds a mojibake hint, a C1 character or one NFC may change)."""
     for d in range(len(offsets) - 1):
         lo, hi = offsets[d], offsets[d + 1]
         # Line ends and control characters, into scratch[lo:t].
@@ -1665,23 +1735,31 @@ def _prepare(c, offsets, flags, scratch, out, out_lo, out_hi, nonascii):  # prag
             p = e + 1
         a, b = _strip(out, lo, w, flags)
         out_lo[d], out_hi[d] = a, b
-        na = False
+        needs = False
+        lead = False
         for q in range(a, b):
-            if out[q] >= 128:
-                na = True
+            x = out[q]
+            if x < 128:
+                lead = False
+                continue
+            f = flags[x]
+            if (f & F_FINISH) != 0 or (lead and (f & F_MOJI_CONT) != 0):
+                needs = True
                 break
-        nonascii[d] = na
+            lead = (f & F_MOJI_LEAD) != 0
+        finish[d] = needs
 
 
 def prepare_batch(chars: np.ndarray, offsets: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """filters.prepare of every text of (chars, offsets): (out, starts, ends, nonascii)."""
+    """filters.prepare of every text of (chars, offsets): (out, starts, ends, finish), where
+    finish[d] is False only if filters.finish leaves text d as it is (and False for ASCII)."""
     n = len(offsets) - 1
     scratch = np.empty(max(len(chars), 1), dtype=np.uint32)
     out = np.empty(max(len(chars), 1), dtype=np.uint32)
     starts = np.zeros(n, dtype=np.int64)
     ends = np.zeros(n, dtype=np.int64)
-    nonascii = np.zeros(n, dtype=np.bool_)
+    finish = np.zeros(n, dtype=np.bool_)
     if n:
-        _prepare(chars, offsets, char_flags(), scratch, out, starts, ends, nonascii)
-    return out, starts, ends, nonascii
+        _prepare(chars, offsets, char_flags(), scratch, out, starts, ends, finish)
+    return out, starts, ends, finish

@@ -22,14 +22,16 @@ from pipelines.schema import ARROW_SCHEMA
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Pieces that reach every alternative of quality._WORD and every branch of the rules: letters
 # with odd case mappings (İ ı ſ K ǅ), digits of other scripts, every punctuation the
-# tokenizer treats specially, Unicode spaces and line breaks, controls, combining marks, CJK.
+# tokenizer treats specially, Unicode spaces and line breaks, controls, combining marks, CJK,
+# mojibake, C1 and what NFC composes.
 PIECES = list("aAbdegilmnorstvxyzIKS.,;:!?'’\"-+&@/()[]{}|$*#…•<>_0123456789 \t\n") + [
     "\u0130", "\u0131", "\u017f", "\u212a", "é", "ß", "ǅ", "Ж", "中", "あ", "²", "٣", "\u2013",
     "\u2212", "\u0301", "\u00a0", "\u3000", "\u2028", "\x85", "\r", "\x0b", "\x00", "\u200b",
     "\ufeff", "😀", "http://", "https://", "www.", "n't", "N’T", "dont", "cannot", "gonna", "Mr.",
     "Mrs", "U.S.", "e.g.", "and/or", "8)", ":-)", ":P", "kg", "mph", "KB", "10:30", "3.5",
     "[1]", "[edit]", "[citation needed]", "lorem ipsum", "Lorem Ipsum", "javascript",
-    "cookie policy", "terms of use", "the", "of", "and", "to", "be", "that", "with", "have"]
+    "cookie policy", "terms of use", "the", "of", "and", "to", "be", "that", "with", "have",
+    "doesnâ€™t", "Ã©", "Ã", "\u0099", "\u1100", "\u1161", "\u212b", "\u0323"]  # for finish
 TEXTS = st.lists(st.sampled_from(PIECES), max_size=80).map("".join)
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "it", "was", "good", "#", "...", "•",
          "-", "1994", "of", "to", "with", "be", "that", "have", "Mr.", "don't", "[1]"]
@@ -77,9 +79,15 @@ def test_compiled_words_equal_the_reference_on_generated_text(text):
 
 def prepared(texts: list[str]) -> list[str]:
     chars, offsets = qk.decode_utf8(pa.array(texts, pa.string()))
-    out, starts, ends, nonascii = qk.prepare_batch(chars, offsets)
+    out, starts, ends, finish = qk.prepare_batch(chars, offsets)
     result = [qk.decode(out, a, b) for a, b in zip(starts, ends, strict=True)]
-    assert nonascii.tolist() == [not t.isascii() for t in result]
+    # The clean stage hands filters.finish only the flagged texts: the others it leaves alone.
+    for text, flagged in zip(result, finish.tolist(), strict=True):
+        if not flagged:
+            assert filters.finish(text) == (text, False)
+            assert filters.finish(text, mojibake=False) == (text, False)
+        else:
+            assert not text.isascii()
     return result
 
 
@@ -175,6 +183,14 @@ def test_character_tables_match_python():
             assert not filters._CONTROL.fullmatch(chars[c]) and not filters._SPACES.fullmatch(
                 chars[c])
     assert all(bool(flags[ord(ch)] & qk.F_CONTROL) for ch in "\x00\x1f\u200b\ufeff")
+    lead, cont = re.compile(filters._MOJIBAKE_LEAD), re.compile(filters._MOJIBAKE_CONT)
+    for c in range(0x110000):
+        assert bool(flags[c] & qk.F_MOJI_LEAD) == bool(lead.fullmatch(chars[c])), hex(c)
+        assert bool(flags[c] & qk.F_MOJI_CONT) == bool(cont.fullmatch(chars[c])), hex(c)
+        if not flags[c] & qk.F_FINISH:  # NFC leaves the character as it is, after a letter too
+            assert unicodedata.normalize("NFC", "a" + chars[c] + "a") == "a" + chars[c] + "a"
+            assert not filters._C1.fullmatch(chars[c]), hex(c)
+    assert all(flags[ord(ch)] & qk.F_FINISH for ch in "\x85\u0301\u1161\u212b\u0344")
     lower = qk.lower_table()
     assert all((lower[c] == ord(chars[c].lower())) if len(chars[c].lower()) == 1
                else lower[c] == qk.NO_LOWER for c in range(0, 0x110000, 3))
