@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# `make test` runs two pytest processes (pytest-xdist). Each gets its own Prefect home, so the
+# ephemeral API's SQLite database is never shared by two concurrent builds.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="sieve-test-prefect-")
+atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = (REPO.parent / "shared" / "corpora").resolve()
@@ -34,6 +42,14 @@ def run_sieve(*args: str, env: dict[str, str] | None = None,
 def build_json(recipe: Path, root: Path, *extra: str) -> dict:
     proc = run_sieve("build", str(recipe), "--root", str(root), "--json", *extra)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the one demo build share a process (`--dist loadgroup`): it is built once,
+    and the tests that rebuild into its root never race another process reading it."""
+    for item in items:
+        if "demo_build" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo_build"))
 
 
 @pytest.fixture(scope="session")
