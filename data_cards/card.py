@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from data_cards.plots import figure
+from pipelines import runners
 from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
@@ -260,7 +261,10 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
         "",
     ]
     for stage, manifest in manifests.items():
-        lines += [f"### {stage}", "", f"key `{manifest['key']}`, {manifest['seconds']} s", ""]
+        ran = (f" on {runners.describe_text(manifest['runner'])}" if "runner" in manifest
+               else "")
+        lines += [f"### {stage}", "", f"key `{manifest['key']}`, {manifest['seconds']} s{ran}",
+                  ""]
         lines += _counter_table({k: v for k, v in manifest["counters"].items()
                                  if not k.startswith("source:")}) + [""]
         if stage == "clean":

@@ -22,7 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from data_cards import card
-from pipelines import clean, dedup, ingest, shard, tasks
+from pipelines import clean, dedup, ingest, runners, shard, tasks
 from pipelines.manifest import RunOptions, StageOutput, materialize
 from pipelines.recipe import Recipe, load_recipe
 from tokenizer import train as tokenizer_train
@@ -80,15 +80,17 @@ def run_stages(recipe: Recipe, root: str, options: RunOptions, until: str | None
     last = STAGE_NAMES.index(until) if until else len(STAGES) - 1
     first_forced = STAGE_NAMES.index(rebuild_from) if rebuild_from else len(STAGES)
     outputs: dict[str, StageOutput] = {}
-    for position, spec in enumerate(STAGES[: last + 1]):
-        log(f"[sieve] {spec.name}: running")
-        inputs = {name: outputs[name] for name in spec.inputs}
-        out = run_stage(spec.module, stage_config(recipe, spec.name), inputs, root, options,
-                        force=position >= first_forced)
-        counters = out.counters
-        log(f"[sieve] {spec.name}: {'cached' if out.cached else 'done'}  in={counters['in']:,} "
-            f"out={counters['out']:,}  -> {out.path}")
-        outputs[spec.name] = out
+    # `--runner portable`: one local job service and worker pool for all the stages.
+    with runners.portable_services(options) as options:
+        for position, spec in enumerate(STAGES[: last + 1]):
+            log(f"[sieve] {spec.name}: running")
+            inputs = {name: outputs[name] for name in spec.inputs}
+            out = run_stage(spec.module, stage_config(recipe, spec.name), inputs, root, options,
+                            force=position >= first_forced)
+            counters = out.counters
+            log(f"[sieve] {spec.name}: {'cached' if out.cached else 'done'}  "
+                f"in={counters['in']:,} out={counters['out']:,}  -> {out.path}")
+            outputs[spec.name] = out
     return outputs
 
 
@@ -125,11 +127,12 @@ def summarize(outputs: dict[str, StageOutput]) -> dict[str, dict[str, Any]]:
 
 @flow(name="build_dataset", log_prints=True)
 def build_dataset(recipe_path: str, root: str = "out", until: str | None = None,
-                  runner: str = "DirectRunner", workers: int = 1,
-                  rebuild_from: str | None = None, quiet: bool = False
-                  ) -> dict[str, dict[str, Any]]:
+                  runner: str = "direct", workers: int = 1,
+                  rebuild_from: str | None = None, quiet: bool = False,
+                  beam_args: list[str] | None = None) -> dict[str, dict[str, Any]]:
     recipe = load_recipe(recipe_path)
-    options = RunOptions(runner=runner, workers=workers, show_progress=not quiet)
+    options = RunOptions(runner=runner, workers=workers, show_progress=not quiet,
+                         beam_args=tuple(beam_args or ()))
     outputs = run_stages(recipe, str(Path(root).resolve()), options, until, rebuild_from,
                          run_stage=stage_task)
     if "card" in outputs:

@@ -1,7 +1,13 @@
 """The `sieve` command: thin, it parses arguments and calls the flows.
 
     sieve build RECIPE [--root DIR] [--until STAGE] [--rebuild-from STAGE] [--runner NAME]
-                       [--workers N] [--json] [--quiet]
+                       [--workers N] [--json] [--quiet] [-- BEAM OPTIONS...]
+
+Runners (pipelines/runners.py): `direct` (default), Beam's in-process runner, named exactly;
+`portable`, Beam's portable job API with a local job service and N worker processes that Sieve
+starts, or the ones `--job_endpoint`/`--environment_config` name; `prism` with a local binary;
+any other Beam runner by name (DataflowRunner, FlinkRunner, SparkRunner). Everything after `--`
+goes to Beam as pipeline options (README, "Running on a cluster").
 
 While a stage runs, its progress (documents, bytes, rate, elapsed) goes to stderr: a bar on a
 terminal, a line every SIEVE_PROGRESS_SECONDS (default 10) otherwise. --quiet prints only the
@@ -33,10 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--until", choices=STAGE_NAMES, help="stop after this stage")
     build.add_argument("--rebuild-from", choices=STAGE_NAMES,
                        help="recompute this stage and everything downstream of it")
-    build.add_argument("--runner", default="DirectRunner",
-                       help="Beam runner; names other than DirectRunner pass through to Beam")
+    build.add_argument("--runner", default="direct",
+                       help="direct (default), portable, prism, or a Beam runner's name")
     build.add_argument("--workers", type=int, default=1,
-                       help="DirectRunner worker processes (>1: multi-processing mode)")
+                       help="worker processes: the in-process runner's multi-processing mode, "
+                            "or the portable runner's external workers")
     build.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     build.add_argument("--quiet", action="store_true",
                        help="no progress and no stage lines: only the summary")
@@ -47,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("recipe", help="path to a recipe TOML file")
     train.add_argument("--root", default="out", help="where stage outputs live (default: out)")
     train.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    train.add_argument("--runner", default="DirectRunner", help="Beam runner for the build")
+    train.add_argument("--runner", default="direct", help="Beam runner for the build")
     train.add_argument("--workers", type=int, default=1)
     train.add_argument("--json", action="store_true",
                        help="print one JSON object: metrics and output paths")
@@ -126,7 +133,10 @@ def _drop_apitools_notice(record: logging.LogRecord) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     quiet_environment()
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = _parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.beam_args = beam_args
     if args.command == "train":
         return _train(args)
     if args.command == "serve":
@@ -150,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = build_dataset(args.recipe, root=args.root, until=args.until,
                                 runner=args.runner, workers=args.workers,
-                                rebuild_from=args.rebuild_from, quiet=args.quiet)
+                                rebuild_from=args.rebuild_from, quiet=args.quiet,
+                                beam_args=args.beam_args)
     except (RecipeError, CountersMismatch) as exc:
         print(f"sieve: {exc}", file=sys.stderr)
         return 2
@@ -182,7 +193,8 @@ def _train(args: argparse.Namespace) -> int:
             return 2
     try:
         summary = train_model(args.recipe, root=args.root, device=args.device,
-                              runner=args.runner, workers=args.workers)
+                              runner=args.runner, workers=args.workers,
+                              beam_args=args.beam_args)
     except (RecipeError, CountersMismatch, ValueError) as exc:
         print(f"sieve: {exc}", file=sys.stderr)
         return 2

@@ -63,12 +63,14 @@ REPORT = SimpleNamespace(NAME="report", VERSION=1, run=report.run)
 
 @flow(name="train_model", log_prints=True)
 def train_model(recipe_path: str, root: str = "out", device: str = "cpu",
-                runner: str = "DirectRunner", workers: int = 1,
-                build_flow_run: str | None = None) -> dict[str, Any]:
+                runner: str = "direct", workers: int = 1,
+                build_flow_run: str | None = None,
+                beam_args: list[str] | None = None) -> dict[str, Any]:
     """`build_flow_run`: the build that triggered this run (a serve deployment), for lineage."""
     recipe = load_recipe(recipe_path)
     root = str(Path(root).resolve())
-    options = RunOptions(runner=runner, workers=workers, device=device)
+    options = RunOptions(runner=runner, workers=workers, device=device,
+                         beam_args=tuple(beam_args or ()))
     built = run_stages(recipe, root, options, run_stage=stage_task)
     pre = stage_task(PRETRAIN, recipe.train, {"shard": built["shard"],
                                               "tokenizer": built["tokenizer"]}, root, options)

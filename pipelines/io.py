@@ -1,8 +1,8 @@
 """Beam plumbing shared by the document stages: options, streaming Parquet in/out, counters.
 
 Contract:
-- `pipeline_options(options)` turns Sieve's RunOptions into Beam PipelineOptions (runner named
-  explicitly; `--workers N` > 1 means the DirectRunner's multi-processing mode).
+- `pipeline_options(options)` turns Sieve's RunOptions into Beam PipelineOptions (the runner named
+  exactly: pipelines/runners.py).
 - `ReadFiles(paths)` is one element per input file, `(index, path)`, spread over the workers: the
   input split of every document stage. A stage reads its file in record batches
   (`iter_batches`) and streams what it keeps into `ParquetSink`s, a row group per batch: no step
@@ -29,6 +29,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import runners
 from pipelines.manifest import CountersMismatch, RunOptions
 from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA
 
@@ -39,23 +40,14 @@ BATCH_ROWS = 1024
 
 
 def pipeline_options(options: RunOptions) -> PipelineOptions:
-    args = [f"--runner={options.runner}"]
-    if options.runner in ("DirectRunner", "direct"):
-        if options.workers > 1:
-            # Worker processes log at ERROR: their WARNINGs on a healthy build are Beam's own
-            # (options a worker does not know, no semi-persistent directory on one machine).
-            args += ["--direct_running_mode=multi_processing",
-                     f"--direct_num_workers={options.workers}",
-                     "--default_sdk_harness_log_level=ERROR"]
-        else:
-            args += ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-    return PipelineOptions(args + list(options.beam_args))
+    return PipelineOptions(runners.beam_args(options))
 
 
 def run_pipeline(build: Callable[[beam.Pipeline], None], options: RunOptions,
                  namespace: str) -> dict[str, int]:
     """Build and run a pipeline, wait for it, and return the counters of `namespace`."""
-    pipeline = beam.Pipeline(options=pipeline_options(options))
+    beam_options = pipeline_options(options)
+    pipeline = beam.Pipeline(runner=runners.runner(options, beam_options), options=beam_options)
     build(pipeline)
     result = pipeline.run()
     state = result.wait_until_finish()

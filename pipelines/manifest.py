@@ -31,7 +31,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from pipelines import progress
+from pipelines import progress, runners
 
 MANIFEST = "manifest.json"
 
@@ -44,7 +44,7 @@ class CountersMismatch(RuntimeError):
 class RunOptions:
     """How to run Beam jobs; not part of any key (the output must not depend on them)."""
 
-    runner: str = "DirectRunner"
+    runner: str = "direct"  # pipelines/runners.py: direct, portable, prism or a Beam runner
     workers: int = 1
     beam_args: tuple[str, ...] = ()
     device: str = "cpu"  # training stages: "cpu" or "cuda"
@@ -186,6 +186,7 @@ def materialize(stage: ModuleType, cfg: Any,
             "inputs": {k: {"stage": v.stage, "key": v.key} for k, v in inputs.items()},
             "counters": counters, "files": describe_files(tmp),
             "code_version": code_version(), "seconds": round(time.time() - started, 3),
+            "runner": runners.describe(options),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), "utf-8")
         won = _commit(tmp, final, force)
