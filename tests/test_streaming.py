@@ -128,3 +128,18 @@ def test_progress_of_a_stage_no_worker_reported_shows_only_elapsed_time(tmp_path
     reporter.flush()
     assert progress.format_line("clean", progress.read_totals(str(folder)), 10.0, 100, None) \
         == "[sieve] clean:  40/100 docs (40%)  2.0 MB  4 docs/s  0.2 MB/s  10 s"
+
+
+def test_tokenizer_trains_from_a_path_with_a_comma(reviews, tmp_path):
+    # SentencePiece splits its `input` at commas; a --root such as "run,2" must still train,
+    # and give the same model as any other path.
+    from pipelines.recipe import TokenizerConfig
+    from tokenizer import spm
+
+    cfg = TokenizerConfig(vocab_size=500)
+    plain, comma = tmp_path / "plain" / "s.txt", tmp_path / "run,2" / "s.txt"
+    for path in (plain, comma):
+        path.parent.mkdir()
+        path.write_text("\n".join(reviews[:300]) + "\n", encoding="utf-8")
+    assert spm.train_model_from_file(str(comma), cfg) == spm.train_model_from_file(str(plain),
+                                                                                    cfg)

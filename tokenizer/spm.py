@@ -10,6 +10,8 @@ Reference: Kudo & Richardson, 2018, https://github.com/google/sentencepiece
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from collections.abc import Iterable
 
 import sentencepiece as spm
@@ -33,7 +35,20 @@ def train_model_from_file(path: str, cfg: TokenizerConfig) -> bytes:
     from sentencepiece import sentencepiece_model_pb2
 
     model = sentencepiece_model_pb2.ModelProto()
-    model.ParseFromString(_train(cfg, input=path, input_sentence_size=0))
+    if "," in path:
+        # SentencePiece reads `input` as a comma-separated list of files: a path holding a
+        # comma (a --root named "run,2") would name files that do not exist. Train from a link
+        # without one.
+        with tempfile.TemporaryDirectory() as tmp:
+            link = os.path.join(tmp, "sentences.txt")
+            if "," in link:
+                raise ValueError(f"tokenizer: SentencePiece cannot read {path!r} (it splits "
+                                 f"paths at commas) and the temporary folder {tmp!r} has one "
+                                 "too; set TMPDIR to a path without a comma")
+            os.symlink(os.path.abspath(path), link)
+            model.ParseFromString(_train(cfg, input=link, input_sentence_size=0))
+    else:
+        model.ParseFromString(_train(cfg, input=path, input_sentence_size=0))
     model.trainer_spec.ClearField("input")
     return model.SerializeToString()
 
