@@ -82,6 +82,7 @@ def run_stages(recipe: Recipe, root: str, options: RunOptions, until: str | None
     outputs: dict[str, StageOutput] = {}
     # `--runner portable`: one local job service and worker pool for all the stages.
     with runners.portable_services(options) as options:
+        runners.beam_args(options)  # a runner that cannot run here fails before any stage
         for position, spec in enumerate(STAGES[: last + 1]):
             log(f"[sieve] {spec.name}: running")
             inputs = {name: outputs[name] for name in spec.inputs}

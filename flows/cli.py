@@ -25,6 +25,7 @@ import sys
 
 from pipelines.manifest import CountersMismatch
 from pipelines.recipe import RecipeError
+from pipelines.runners import RunnerUnavailable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                                 runner=args.runner, workers=args.workers,
                                 rebuild_from=args.rebuild_from, quiet=args.quiet,
                                 beam_args=args.beam_args)
-    except (RecipeError, CountersMismatch) as exc:
+    except (RecipeError, CountersMismatch, RunnerUnavailable) as exc:
         print(f"sieve: {exc}", file=sys.stderr)
         return 2
     if args.card_out and "card" in summary:
@@ -195,7 +196,7 @@ def _train(args: argparse.Namespace) -> int:
         summary = train_model(args.recipe, root=args.root, device=args.device,
                               runner=args.runner, workers=args.workers,
                               beam_args=args.beam_args)
-    except (RecipeError, CountersMismatch, ValueError) as exc:
+    except (RecipeError, CountersMismatch, RunnerUnavailable, ValueError) as exc:
         print(f"sieve: {exc}", file=sys.stderr)
         return 2
     report_dir = summary["report"]["path"]

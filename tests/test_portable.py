@@ -16,7 +16,7 @@ from apache_beam.internal.cloudpickle import cloudpickle  # the copy Beam pickle
 
 from pipelines import io, runners
 from pipelines.manifest import RunOptions
-from tests.conftest import REPO, build_json
+from tests.conftest import REPO, build_json, run_sieve
 
 pytestmark = pytest.mark.slow
 
@@ -113,3 +113,11 @@ def test_runner_names_are_explicit_and_prism_is_never_fetched(monkeypatch):
     dataflow = runners.beam_args(RunOptions(runner="DataflowRunner",
                                             beam_args=("--project=p", "--region=r")))
     assert dataflow == ["--runner=DataflowRunner", "--project=p", "--region=r"]
+
+
+def test_a_runner_that_cannot_run_here_fails_the_build_before_any_stage(tmp_path):
+    proc = run_sieve("build", str(SMOKE), "--root", str(tmp_path), "--runner", "prism",
+                     env={"PATH": os.path.dirname(sys.executable) + os.pathsep + os.defpath},
+                     check=False)
+    assert proc.returncode == 2 and "sieve: runner prism: no Prism binary" in proc.stderr
+    assert not (tmp_path / "ingest").exists()
