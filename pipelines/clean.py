@@ -27,7 +27,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from pipelines import filters, langid, quality, quality_kernels
+from pipelines import filters, langid, languages, quality, quality_kernels
 from pipelines.io import (
     DocumentSinks,
     ReadFiles,
@@ -46,7 +46,9 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 6  # 6: compiled rules; language by fastText lid.176; the failing statistic and its
+VERSION = 7  # 7: thresholds per language (FineWeb-2's, recipe overrides), words per language
+# for zh/ja/ko/th, C4 off where FineWeb-2 has it off; meta.thresholds in rejected rows;
+# 6: compiled rules; language by fastText lid.176; the failing statistic and its
 # threshold in rejected rows (meta.rule_value, meta.rule_threshold);
 # 5: spacing normalised before the mojibake repair too (idempotent);
 # 3: mojibake, C4 / Gopher / FineWeb rules, PII redaction, blocklist, per-source;
@@ -78,12 +80,28 @@ class Cleaner:
         self.blocklist = blocklist
         self._rules: dict[str, CleanRuleOverride] = {}
         self._lists: dict[tuple[str, ...], int] = {}
-        self.kernel = quality_kernels.RuleKernel(cfg)
+        self._languages: dict[str, languages.LanguageRules] = {}
+        # One compiled kernel per set of thresholds: `[clean]`'s, and each language's own.
+        self._kernels: dict[str, quality_kernels.RuleKernel] = {}
+        self.kernel = self.kernel_for(self.language_rules(""))
+
+    def language_rules(self, lang: str) -> languages.LanguageRules:
+        if lang not in self._languages:
+            self._languages[lang] = self.cfg.rules_for_language(lang)
+        return self._languages[lang]
+
+    def kernel_for(self, lr: languages.LanguageRules) -> quality_kernels.RuleKernel:
+        key = "" if lr.origin == "default" else lr.language
+        if key not in self._kernels:
+            self._kernels[key] = quality_kernels.RuleKernel(lr)
+        return self._kernels[key]
+
+    def list_index(self, names: tuple[str, ...]) -> int:
+        return self._lists.setdefault(names, len(self._lists))
 
     def rules(self, source: str) -> CleanRuleOverride:
         if source not in self._rules:
             self._rules[source] = self.cfg.rules_for(source)
-            self._lists.setdefault(tuple(self._rules[source].filters), len(self._lists))
         return self._rules[source]
 
     def judge(self, table: pa.Table) -> tuple[pa.Table, pa.Table, Counter]:
@@ -109,15 +127,21 @@ class Cleaner:
                 replaced[d] = finished
         text, starts, ends = _replace(text, starts, ends, replaced)
 
-        languages, scores = langid.identify([
+        languages_, scores = langid.identify([
             quality_kernels.decode(text, a, min(b, a + langid.PREFIX_CHARS))
             for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
         lengths = (ends - starts).tolist()
         reasons: list[str | None] = [None] * n
         lists = np.full(n, -1, dtype=np.int64)
+        groups: dict[str, list[int]] = {}  # kernel key -> documents it judges
+        segmented: list[int] = []  # documents whose words come from a splitter (Python rules)
+        doc_rules: list[languages.LanguageRules] = []
         for d in range(n):
             meta, r = metas[d], rules[d]
-            meta["language"], meta["language_score"] = languages[d], scores[d]
+            meta["language"], meta["language_score"] = languages_[d], scores[d]
+            lr = self.language_rules(languages_[d])
+            doc_rules.append(lr)
+            counts[f"lang:{languages_[d]}:in"] += 1
             reason = None
             if self.blocklist is not None:
                 url = meta.get("url")
@@ -126,14 +150,26 @@ class Cleaner:
             if reason is None and lengths[d] < r.min_chars:
                 reason = "too_short"
             if reason is None and r.languages and (
-                    languages[d] not in r.languages or scores[d] < cfg.min_language_score):
+                    languages_[d] not in r.languages or scores[d] < (
+                        cfg.min_language_score if lr.language_score is None
+                        else lr.language_score)):
                 reason = "language"
             reasons[d] = reason
-            if reason is None and r.filters:
-                lists[d] = self._lists[tuple(r.filters)]
+            names = lr.filters(r.filters)
+            if reason is None and names:
+                lists[d] = self.list_index(names)
+                if languages.segmented(lr.language):
+                    segmented.append(d)
+                else:
+                    groups.setdefault("" if lr.origin == "default" else lr.language,
+                                      []).append(d)
 
-        # The quality rules, compiled, in each source's order.
-        judged = self.kernel.judge_segments(text, starts, ends, list(self._lists), lists)
+        # The quality rules, compiled, in each source's order, with each language's thresholds.
+        order = list(self._lists)
+        judged = _merge_judgements(n, [
+            (self.kernel_for(doc_rules[idx[0]]).judge_segments(
+                text, starts, ends, order, _only(lists, idx)), idx)
+            for idx in groups.values()])
         final = text
         f_starts, f_ends = starts.copy(), ends.copy()
         changed = np.flatnonzero(judged.out_starts >= 0)
@@ -150,6 +186,25 @@ class Cleaner:
                 reasons[d] = judged.reasons[d]
                 metas[d]["rule_value"] = round(float(judged.values[d]), 4)
                 metas[d]["rule_threshold"] = round(float(judged.thresholds[d]), 4)
+        # Languages written without spaces: their splitter's words, the Python rules.
+        cleaned: dict[int, str] = {}
+        for d in segmented:
+            lr = doc_rules[d]
+            before = quality_kernels.decode(text, starts[d], ends[d])
+            after, reason = _judge_words(before, order[lists[d]], lr, metas[d])
+            if reason is not None:
+                reasons[d] = reason
+            elif after != before:
+                counts["c4_lines_removed"] += before.count("\n") - after.count("\n")
+                cleaned[d] = after
+            lists[d] = -1  # no kernel hints: PII below runs every regular expression
+        final, f_starts, f_ends = _replace(final, f_starts, f_ends, cleaned)
+        for d in range(n):
+            if reasons[d] is not None and reasons[d].split(":")[0] in _RULE_SETS:
+                metas[d]["thresholds"] = f"{doc_rules[d].language or 'default'}:" \
+                                         f"{doc_rules[d].origin}"
+            elif reasons[d] is None:
+                counts[f"lang:{languages_[d]}:out"] += 1
 
         # PII in the kept texts, by regular expression where the kernel saw a possible match.
         redacted: dict[int, str] = {}
@@ -212,23 +267,25 @@ class Cleaner:
         if fixed:
             counts["mojibake_fixed"] += 1
         doc.meta["language"], doc.meta["language_score"] = filters.identify_language(doc.text)
+        lr = self.language_rules(doc.meta["language"])
+        counts[f"lang:{lr.language}:in"] += 1
         reason = None
         if self.blocklist is not None:
             url = doc.meta.get("url")
             domain = doc.meta.get("domain") or (urlsplit(url).hostname if url else None)
             reason = self.blocklist.reason(url, domain)
         reason = (reason or filters.too_short(doc, rules.min_chars)
-                  or filters.wrong_language(doc, rules.languages, self.cfg.min_language_score))
-        if reason is None and rules.filters:
-            cleaned, reason = filters.apply_quality(doc.text, rules.filters, self.cfg)
+                  or filters.wrong_language(doc, rules.languages, self.cfg.min_language_score
+                                            if lr.language_score is None else lr.language_score))
+        names = lr.filters(rules.filters)
+        if reason is None and names:
+            cleaned, reason = _judge_words(doc.text, names, lr, doc.meta)
             if reason is None:
                 if cleaned != doc.text:  # C4 removed lines
                     counts["c4_lines_removed"] += doc.text.count("\n") - cleaned.count("\n")
                 doc.text = cleaned
             else:
-                value, threshold = quality.explain(reason, cleaned, self.cfg)
-                doc.meta["rule_value"] = round(float(value), 4)
-                doc.meta["rule_threshold"] = round(float(threshold), 4)
+                doc.meta["thresholds"] = f"{lr.language or 'default'}:{lr.origin}"
         prefix = f"source:{doc.source}"
         counts["in"] += 1
         counts[f"{prefix}:{doc.split}:in"] += 1
@@ -240,6 +297,7 @@ class Cleaner:
                     counts[f"{prefix}:pii:{kind}"] += n
             counts["out"] += 1
             counts[f"{prefix}:{doc.split}:out"] += 1
+            counts[f"lang:{lr.language}:out"] += 1
         else:
             counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += 1
             counts[f"{prefix}:dropped:{reason}"] += 1
@@ -247,6 +305,55 @@ class Cleaner:
 
 
 _PII_HINTS = {"email": 1, "ip": 2 | 4, "phone": 8}  # quality_kernels._pii_hints bits
+_RULE_SETS = frozenset(quality_kernels.RULE_CODES)
+
+
+def _judge_words(text: str, names: tuple[str, ...], lr: languages.LanguageRules, meta: dict
+                 ) -> tuple[str, str | None]:
+    """The Python rules with the language's words and thresholds: (text after C4, reason); a
+    dropped text's failing statistic and threshold go into `meta`."""
+    def tokenize(t: str) -> list[str]:
+        return languages.words(t, lr.language)
+    cleaned, reason = filters.apply_quality(text, names, lr, tokenize)
+    if reason is not None:
+        value, threshold = quality.explain(reason, cleaned, lr, tokenize(cleaned))
+        meta["rule_value"] = round(float(value), 4)
+        meta["rule_threshold"] = round(float(threshold), 4)
+    return cleaned, reason
+
+
+def _only(lists: np.ndarray, idx: list[int]) -> np.ndarray:
+    """`lists` with every document but `idx` unjudged (-1)."""
+    out = np.full(len(lists), -1, dtype=np.int64)
+    out[idx] = lists[idx]
+    return out
+
+
+def _merge_judgements(n: int, parts: list[tuple[quality_kernels.Judgement, list[int]]]
+                      ) -> quality_kernels.Judgement:
+    """One Judgement from kernels that each judged the documents `idx` (C4's output buffers
+    joined, their offsets moved)."""
+    if len(parts) == 1:
+        return parts[0][0]
+    reasons: list[str | None] = [None] * n
+    out_starts = np.full(n, -1, dtype=np.int64)
+    out_ends = np.full(n, -1, dtype=np.int64)
+    values, thresholds = np.zeros(n), np.zeros(n)
+    hints = np.zeros(n, dtype=np.int64)
+    outs, base = [], 0
+    for j, idx in parts:
+        for d in idx:
+            reasons[d] = j.reasons[d]
+        moved = [d for d in idx if j.out_starts[d] >= 0]
+        out_starts[moved] = j.out_starts[moved] + base
+        out_ends[moved] = j.out_ends[moved] + base
+        values[idx], thresholds[idx], hints[idx] = j.values[idx], j.thresholds[idx], \
+            j.pii_hints[idx]
+        outs.append(j.out)
+        base += len(j.out)
+    out = np.concatenate(outs) if outs else np.empty(1, dtype=np.uint32)
+    return quality_kernels.Judgement(reasons, out, out_starts, out_ends, values, thresholds,
+                                     hints)
 
 
 def _replace(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: dict[int, str]

@@ -136,11 +136,13 @@ def wrong_language(doc: Document, languages: list[str], min_score: float) -> str
 QUALITY_RULES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 
 
-def apply_quality(text: str, names: tuple[str, ...] | list[str], settings: Any
-                  ) -> tuple[str, str | None]:
+def apply_quality(text: str, names: tuple[str, ...] | list[str], settings: Any,
+                  tokenize: Any = None) -> tuple[str, str | None]:
     """Run the named rule sets in order; `settings` has one attribute per rule set (its
-    thresholds). C4 removes lines, and the rules after it see the cleaned text.
+    thresholds). C4 removes lines, and the rules after it see the cleaned text. `tokenize`
+    splits a text into words (default `quality.words`; `languages.words` per language).
     Returns (text, first drop reason or None)."""
+    tokenize = tokenize or quality.words
     tokens: list[str] | None = None
     for name in names:
         if name == "c4":
@@ -148,7 +150,7 @@ def apply_quality(text: str, names: tuple[str, ...] | list[str], settings: Any
             tokens = None
         else:
             if tokens is None:
-                tokens = quality.words(text)
+                tokens = tokenize(text)
             if name == "gopher_repetition":
                 reason = quality.gopher_repetition(text, tokens, settings.gopher_repetition)
             elif name == "gopher_quality":

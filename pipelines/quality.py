@@ -498,13 +498,14 @@ class Blocklist:
 # ---------------------------------------------------------------------------------------------
 # What a drop was for: the statistic that failed and its threshold
 # ---------------------------------------------------------------------------------------------
-def explain(reason: str, text: str, settings) -> tuple[float, float]:
+def explain(reason: str, text: str, settings, tokens: list[str] | None = None
+            ) -> tuple[float, float]:
     """(value, threshold) of the statistic behind a rule-set reason, on the text the rule saw
     (the clean stage stores them in the rejected row; its kernels compute the same numbers).
     Reasons with no ratio behind them (an empty text, lorem ipsum, a curly bracket) give
-    (1, 0) or (0, 0)."""
+    (1, 0) or (0, 0). `tokens`: the text's words where they are not `words(text)`."""
     rule_set, _, rule = reason.partition(":")
-    tokens = words(text)
+    tokens = words(text) if tokens is None else tokens
     if rule_set == "gopher_repetition":
         cfg = settings.gopher_repetition
         if rule == "empty":

@@ -12,9 +12,16 @@ import glob
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipelines.quality import C4, FineWeb, GopherQuality, GopherRepetition
 from training.config import FinetuneConfig, PretrainConfig
@@ -95,6 +102,20 @@ KIND_DEFAULTS: dict[str, CleanRuleOverride] = {
 }
 
 
+class LanguageOverride(Strict):
+    """`[clean.languages.<code>]`: a language's own thresholds, over FineWeb-2's published ones
+    (pipelines/data/language_rules.json) and the `[clean]` sections. Each section is a partial
+    table (`[clean.languages.zh.gopher_quality] min_avg_word_length = 1.2`); `c4 = true/false`
+    turns C4's rules on or off for the language; `language_score` is the least score a document
+    identified as this language needs to be kept when `[clean]` keeps only some languages."""
+
+    language_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    gopher_repetition: dict[str, Any] | None = None
+    gopher_quality: dict[str, Any] | None = None
+    fineweb: dict[str, Any] | None = None
+    c4: bool | dict[str, Any] | None = None
+
+
 class CleanConfig(Strict):
     """Normalisation, then the rules in this order: URL blocklist, minimum length, language,
     the quality rule sets listed in `filters` (in their order), and PII redaction of what is
@@ -121,6 +142,36 @@ class CleanConfig(Strict):
     # Per-source rules, keyed by source name or kind; see KIND_DEFAULTS for the built-in ones.
     sources: dict[str, CleanRuleOverride] = Field(default_factory=dict)
     source_kinds: dict[str, str] = Field(default_factory=dict)  # set by the build from [ingest]
+    # Per-language thresholds, written `[clean.languages.<code>]` in a recipe (then the list of
+    # languages to keep is written `keep_languages = [...]`).
+    language_rules: dict[str, LanguageOverride] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _language_tables(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("languages"), dict):
+            data = dict(data)
+            data["language_rules"] = data.pop("languages")
+            if "keep_languages" in data:
+                data["languages"] = data.pop("keep_languages")
+        elif isinstance(data, dict) and "keep_languages" in data:
+            data = dict(data)
+            data["languages"] = data.pop("keep_languages")
+        return data
+
+    @model_validator(mode="after")
+    def _resolvable(self) -> CleanConfig:
+        from pipelines import languages
+
+        for lang in self.language_rules:  # an unknown threshold name fails at load
+            languages.resolve(self, lang)
+        return self
+
+    def rules_for_language(self, lang: str | None):
+        """The resolved thresholds of one language (pipelines/languages.py)."""
+        from pipelines import languages
+
+        return languages.resolve(self, lang)
 
     def rules_for(self, source: str) -> CleanRuleOverride:
         """The resolved rules of one source: its name's override, else its kind's, else the

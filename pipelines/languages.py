@@ -1,0 +1,319 @@
+"""Text handling per language, in one place: script detection, word splitting, normalisation for
+matching, and the quality thresholds that apply to a language. The clean rules, MinHash shingles
+and the card ask here; nothing else decides what a "word" is in Chinese.
+
+Word splitters (FineWeb-2's choices, datatrove's `utils/word_tokenizers.py`):
+- zh (and yue, wuu): jieba's dictionary and HMM through rjieba, the jieba-rs binding (20.4 MB/s
+  against jieba's 0.92 MB/s here, near-identical words: ../shared/MEASURED.md);
+- ja: SudachiPy, core dictionary, mode A, in chunks of at most 40,000 UTF-8 bytes (it refuses
+  inputs over 49,149 bytes); chunks end at a line break or sentence end where one is near;
+- ko: Kiwi (kiwipiepy), surface forms sliced from the text;
+- th: PyThaiNLP's newmm-safe;
+- every other language: the spaCy-like regular expression of `quality.words`.
+
+Each splitter is imported on first use. Where one is missing (or fails on a text), `char_words`
+takes over: each Han, kana, Hangul or Thai character is one token and other runs are split by
+`quality.words`, so a missing splitter degrades the statistics, never the build. `splitter_name`
+says which one a language gets here.
+
+Words keep punctuation tokens and drop whitespace, as datatrove's tokenizers do: the Gopher
+alpha-word ratio and the repetition fractions are defined over them.
+
+Normalisation for matching (`match_form`) is NFKC and case folding. Unlike datatrove's MinHash
+normalisation (NFD, then every Mn character dropped), it keeps combining marks: が stays が (not
+か), and Hangul syllables stay syllables (NFKC composes what NFD would split into jamo).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import unicodedata
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines import quality
+
+RULES_FILE = Path(__file__).with_name("data") / "language_rules.json"
+
+# ---------------------------------------------------------------------------------------------
+# Scripts
+# ---------------------------------------------------------------------------------------------
+# (first, last, script) ranges of the scripts that decide word splitting; others are "Other".
+_RANGES = (
+    (0x0041, 0x024F, "Latn"), (0x0370, 0x03FF, "Grek"), (0x0400, 0x052F, "Cyrl"),
+    (0x0530, 0x058F, "Armn"), (0x0590, 0x05FF, "Hebr"), (0x0600, 0x06FF, "Arab"),
+    (0x0750, 0x077F, "Arab"), (0x0900, 0x097F, "Deva"), (0x0980, 0x09FF, "Beng"),
+    (0x0B80, 0x0BFF, "Taml"), (0x0E00, 0x0E7F, "Thai"), (0x10A0, 0x10FF, "Geor"),
+    (0x1100, 0x11FF, "Hang"), (0x1E00, 0x1EFF, "Latn"), (0x3040, 0x309F, "Hira"),
+    (0x30A0, 0x30FF, "Kana"), (0x3130, 0x318F, "Hang"), (0x31F0, 0x31FF, "Kana"),
+    (0x3400, 0x4DBF, "Hani"), (0x4E00, 0x9FFF, "Hani"), (0xA960, 0xA97F, "Hang"),
+    (0xAC00, 0xD7AF, "Hang"), (0xD7B0, 0xD7FF, "Hang"), (0xF900, 0xFAFF, "Hani"),
+    (0xFF66, 0xFF9F, "Kana"), (0x20000, 0x3134F, "Hani"),
+)
+# Scripts written without spaces between words, where the fallback makes each character a token.
+CHAR_SCRIPTS = frozenset({"Hani", "Hira", "Kana", "Hang", "Thai"})
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def script_of(ch: str) -> str:
+    cp = ord(ch)
+    for first, last, name in _RANGES:
+        if first <= cp <= last:
+            return "Latn" if name == "Latn" and not ch.isalpha() else name
+    return "Other"
+
+
+def script_counts(text: str, limit: int = 4000) -> dict[str, int]:
+    """Letters per script in the first `limit` characters (spaces, digits and punctuation are
+    not counted)."""
+    counts: dict[str, int] = {}
+    for ch in text[:limit]:
+        if ch.isalpha():
+            s = script_of(ch)
+            counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def dominant_script(text: str) -> str:
+    """The script of most letters; kana anywhere makes Han text Japanese ("Jpan"), as Japanese
+    mixes kanji and kana; "Zyyy" when there are no letters."""
+    counts = script_counts(text)
+    if not counts:
+        return "Zyyy"
+    kana = counts.get("Hira", 0) + counts.get("Kana", 0)
+    han = counts.get("Hani", 0)
+    if kana and kana + han >= max(counts.values()):
+        return "Jpan"
+    return max(sorted(counts), key=counts.__getitem__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Word splitters
+# ---------------------------------------------------------------------------------------------
+def char_words(text: str) -> list[str]:
+    """The dependency-free fallback: each Han, kana, Hangul or Thai character is one token (with
+    the combining marks that follow it: Thai vowels and tones, kana voicing marks); runs of
+    other characters are split by `quality.words`."""
+    out: list[str] = []
+    run_start = 0
+    for i, ch in enumerate(text):
+        if ord(ch) < 0x0E00:
+            continue
+        if out and run_start == i and unicodedata.category(ch)[0] == "M":
+            out[-1] += ch  # a mark on the character just emitted
+            run_start = i + 1
+        elif script_of(ch) in CHAR_SCRIPTS:
+            if run_start < i:
+                out.extend(quality.words(text[run_start:i]))
+            out.append(ch)
+            run_start = i + 1
+    if run_start < len(text):
+        out.extend(quality.words(text[run_start:]))
+    return out
+
+
+def _strip(tokens) -> list[str]:
+    return [t for t in (tok.strip() for tok in tokens) if t]
+
+
+def _zh() -> Callable[[str], list[str]]:
+    import rjieba
+
+    return lambda text: _strip(rjieba.cut(text))
+
+
+JA_CHUNK_BYTES = 40_000
+
+
+def chunks_by_bytes(text: str, limit: int = JA_CHUNK_BYTES) -> list[str]:
+    """`text` in pieces of at most `limit` UTF-8 bytes, cut at the last line break or
+    sentence end in a piece's second half where there is one (else at a character)."""
+    out = []
+    while len(text.encode("utf-8")) > limit:
+        lo, hi = 0, min(len(text), limit)  # characters; at least 1 byte each
+        while lo < hi:  # the most characters that fit
+            mid = (lo + hi + 1) // 2
+            if len(text[:mid].encode("utf-8")) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        cut = lo
+        for mark in ("\n", "。", ". ", "！", "？"):
+            k = text.rfind(mark, lo // 2, lo)
+            if k > 0:
+                cut = k + len(mark)
+                break
+        out.append(text[:cut])
+        text = text[cut:]
+    if text:
+        out.append(text)
+    return out
+
+
+def _ja() -> Callable[[str], list[str]]:
+    from sudachipy import Dictionary, SplitMode
+
+    tokenizer = Dictionary(dict="core").create(SplitMode.A)
+
+    def split(text: str) -> list[str]:
+        return _strip(m.surface() for piece in chunks_by_bytes(text)
+                      for m in tokenizer.tokenize(piece))
+    return split
+
+
+def _ko() -> Callable[[str], list[str]]:
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+
+    def split(text: str) -> list[str]:
+        # Surface forms sliced from the text (Kiwi's forms are normalised: 나눕니다 gives 나누 and
+        # ᆸ니다, whose spans overlap), each starting where the previous one ended.
+        out, end = [], 0
+        for t in kiwi.tokenize(text):
+            start, stop = max(t.start, end), t.start + t.len
+            if stop > start:
+                out.append(text[start:stop])
+                end = stop
+        return _strip(out)
+    return split
+
+
+def _th() -> Callable[[str], list[str]]:
+    from pythainlp.tokenize import word_tokenize
+
+    return lambda text: _strip(word_tokenize(text, keep_whitespace=False, engine="newmm-safe"))
+
+
+SPLITTERS: dict[str, tuple[str, Callable[[], Callable[[str], list[str]]]]] = {
+    "zh": ("rjieba", _zh), "yue": ("rjieba", _zh), "wuu": ("rjieba", _zh),
+    "ja": ("sudachipy", _ja), "ko": ("kiwipiepy", _ko), "th": ("pythainlp", _th),
+}
+
+
+@functools.cache
+def _splitter(lang: str) -> tuple[str, Callable[[str], list[str]]]:
+    if lang not in SPLITTERS:
+        return "regex", quality.words
+    name, load = SPLITTERS[lang]
+    try:
+        return name, load()
+    except ImportError:
+        return "chars", char_words
+
+
+def splitter_name(lang: str) -> str:
+    """The splitter `words(text, lang)` uses here: a package name, "chars" (the fallback, its
+    package missing) or "regex" (space-delimited languages)."""
+    return _splitter(lang)[0]
+
+
+def segmented(lang: str | None) -> bool:
+    """Whether the language is written without spaces between words (it has its own
+    splitter)."""
+    return lang in SPLITTERS
+
+
+def words(text: str, lang: str | None) -> list[str]:
+    """Word and punctuation tokens of `text` in language `lang` (lid.176 code): its splitter
+    for languages written without spaces, `quality.words` for every other (the tokens the
+    compiled rules use). A splitter that fails on a text falls back to `char_words`."""
+    if lang not in SPLITTERS:
+        return quality.words(text)
+    _, split = _splitter(lang)
+    try:
+        return split(text)
+    except Exception:  # a splitter's internal error on odd input must not fail the build
+        return char_words(text)
+
+
+def match_form(text: str) -> str:
+    """NFKC, case-folded: full-width Latin and digits become ASCII, compatibility characters
+    their plain forms; combining marks stay (が is not か)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+# ---------------------------------------------------------------------------------------------
+# Thresholds per language
+# ---------------------------------------------------------------------------------------------
+@functools.cache
+def published_rules() -> dict[str, Any]:
+    """FineWeb-2's per-language settings as shipped in `data/language_rules.json` (see
+    `data/make_language_rules.py` for the source and what was mapped)."""
+    return json.loads(RULES_FILE.read_text(encoding="utf-8"))
+
+
+SECTIONS = ("gopher_repetition", "gopher_quality", "fineweb", "c4")
+
+
+@dataclass(frozen=True)
+class LanguageRules:
+    """The resolved rules of one language: the four rule sections the clean stage reads,
+    whether C4 runs, the language score a kept document needs (None: `[clean]`'s), and where
+    the values came from ("default", "fineweb-2:cmn_Hani", "+recipe")."""
+
+    language: str
+    origin: str
+    gopher_repetition: quality.GopherRepetition
+    gopher_quality: quality.GopherQuality
+    fineweb: quality.FineWeb
+    c4: quality.C4
+    c4_enabled: bool
+    language_score: float | None
+
+    def filters(self, names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+        """A source's rule order for this language: C4 dropped where it is off."""
+        return tuple(n for n in names if n != "c4" or self.c4_enabled)
+
+    def summary(self) -> dict[str, Any]:
+        """The thresholds a reader checks first (the card's per-language table)."""
+        gq, gr, fw = self.gopher_quality, self.gopher_repetition, self.fineweb
+        return {"origin": self.origin, "words": splitter_name(self.language),
+                "mean_word_length": [gq.min_avg_word_length, gq.max_avg_word_length],
+                "min_alpha_words_ratio": gq.min_alpha_words_ratio,
+                "dup_line_frac": gr.dup_line_frac, "line_punct_thr": fw.line_punct_thr,
+                "c4": self.c4_enabled, "stop_words": len(gq.stop_words)}
+
+
+def _merge(section: Any, values: dict[str, Any], where: str) -> Any:
+    """`section` with `values` over it, validated as the recipe's sections are (types, no
+    unknown names)."""
+    import pydantic
+
+    try:
+        return pydantic.TypeAdapter(type(section)).validate_python({**asdict(section), **values})
+    except pydantic.ValidationError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def resolve(cfg: Any, lang: str | None) -> LanguageRules:
+    """The rules for documents identified as `lang`: the `[clean]` sections, overlaid with
+    FineWeb-2's published values for that language (where the shipped data has it), overlaid
+    with the recipe's `[clean.languages.<lang>]`. Languages with neither (English among them:
+    FineWeb-2 has no English config, and the `[clean]` defaults are datatrove's English ones)
+    get the `[clean]` sections as they are."""
+    sections = {name: getattr(cfg, name) for name in SECTIONS}
+    c4_enabled, origin, score = True, "default", None
+    published = published_rules()["languages"].get(lang or "")
+    if published is not None:
+        for name in ("gopher_repetition", "gopher_quality", "fineweb"):
+            sections[name] = _merge(sections[name], published[name],
+                                    f"{RULES_FILE.name}[{lang}].{name}")
+        c4_enabled = bool(published["c4"])
+        origin = f"fineweb-2:{published['config']}"
+    override = cfg.language_rules.get(lang or "") if hasattr(cfg, "language_rules") else None
+    if override is not None:
+        for name in SECTIONS:
+            values = getattr(override, name)
+            if isinstance(values, dict) and values:
+                sections[name] = _merge(sections[name], values,
+                                        f"[clean.languages.{lang}.{name}]")
+        if isinstance(override.c4, bool):
+            c4_enabled = override.c4
+        score = override.language_score
+        origin += "+recipe"
+    return LanguageRules(language=lang or "", origin=origin, c4_enabled=c4_enabled,
+                         language_score=score, **sections)
