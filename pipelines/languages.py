@@ -156,7 +156,7 @@ def chunks_by_bytes(text: str, limit: int = JA_CHUNK_BYTES) -> list[str]:
 def _ja() -> Callable[[str], list[str]]:
     from sudachipy import Dictionary, SplitMode
 
-    tokenizer = Dictionary(dict="core").create(SplitMode.A)
+    tokenizer = Dictionary(dict="core").tokenizer(mode=SplitMode.A)
 
     def split(text: str) -> list[str]:
         return _strip(m.surface() for piece in chunks_by_bytes(text)

@@ -1,6 +1,7 @@
 """Regenerate `language_rules.json` from a checkout of huggingface/fineweb-2 (Apache-2.0):
 
-    python pipelines/data/make_language_rules.py PATH/TO/fineweb-2 > pipelines/data/language_rules.json
+    python pipelines/data/make_language_rules.py FINEWEB2_CHECKOUT \
+        > pipelines/data/language_rules.json
 
 FineWeb-2 (`configs/{lang}_{script}.yml`) publishes per-language thresholds refitted from its
 data; `fineweb-2-pipeline.py` applies them with a few fixed settings that hold for every

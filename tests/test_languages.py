@@ -1,0 +1,184 @@
+"""pipelines/languages.py: script detection, word splitters and their fallback, and the
+thresholds that resolve per language (FineWeb-2's shipped values, recipe overrides); and the
+clean stage judging real Chinese web pages by them."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pyarrow as pa
+import pytest
+
+from pipelines import languages
+from pipelines.clean import Cleaner
+from pipelines.recipe import CleanConfig, RecipeError, load_recipe
+from pipelines.schema import ARROW_SCHEMA
+
+
+def _table(texts: list[str]) -> pa.Table:
+    return pa.Table.from_pylist([{"id": str(i), "source": "web", "split": "train", "text": t,
+                                  "meta": "{}"} for i, t in enumerate(texts)]).cast(ARROW_SCHEMA)
+
+
+def test_scripts():
+    assert languages.dominant_script("数学是研究数量、结构以及空间等概念的学科。") == "Hani"
+    assert languages.dominant_script("日本語の文章を単語に分割します。") == "Jpan"
+    assert languages.dominant_script("한국어 문장을 단어로 나눕니다.") == "Hang"
+    assert languages.dominant_script("ภาษาไทยเป็นภาษาที่สวยงาม") == "Thai"
+    assert languages.dominant_script("Стратегия пожарной безопасности") == "Cyrl"
+    assert languages.dominant_script("1234 !!") == "Zyyy"
+
+
+def _f1(gold: list[list[str]], predicted: list[list[str]]) -> float:
+    """Word-segmentation F1 (SIGHAN's scoring: words as character spans)."""
+    def spans(words_):
+        out, at = set(), 0
+        for w in words_:
+            out.add((at, at + len(w)))
+            at += len(w)
+        return out
+    tp = n_gold = n_pred = 0
+    for g, p in zip(gold, predicted, strict=True):
+        sg, sp = spans(g), spans(p)
+        tp, n_gold, n_pred = tp + len(sg & sp), n_gold + len(sg), n_pred + len(sp)
+    precision, recall = tp / n_pred, tp / n_gold
+    return 2 * precision * recall / (precision + recall)
+
+
+def test_chinese_words_against_the_pku_gold(corpora):
+    lines = [line.split() for line in
+             (corpora / "pku_cws_gold" / "pku_test_gold.utf8").read_text("utf-8").splitlines()
+             if line.strip()][:500]
+    assert languages.splitter_name("zh") == "rjieba"
+    predicted = [languages.words("".join(words_), "zh") for words_ in lines]
+    assert _f1(lines, predicted) > 0.78  # jieba's default mode scores about 0.82 on the whole set
+    chars = [languages.char_words("".join(words_)) for words_ in lines]
+    assert _f1(lines, chars) < 0.7  # the fallback is a fallback
+
+
+def test_japanese_words_in_chunks(corpora):
+    text = (corpora / "html_extraction_zh_ja" / "japanese.txt").read_text("utf-8")
+    assert languages.splitter_name("ja") == "sudachipy"
+    words_ = languages.words(text, "ja")
+    lengths = [len(w) for w in words_ if w.isalnum()]
+    assert 1.2 < statistics.mean(lengths) < 3.0  # mode A: short units
+    assert "".join(words_) == "".join(text.split())  # every character, in order
+    # SudachiPy refuses inputs over 49,149 bytes: a long text goes in chunks of <= 40 KB.
+    long_text = (text + "\n") * (120_000 // len(text.encode("utf-8")) + 1)
+    pieces = languages.chunks_by_bytes(long_text)
+    assert len(pieces) > 2 and "".join(pieces) == long_text
+    assert all(len(p.encode("utf-8")) <= languages.JA_CHUNK_BYTES for p in pieces)
+    assert len(languages.words(long_text, "ja")) > len(words_) * 2
+
+
+def test_korean_and_thai_words():
+    assert languages.words("한국어 문장을 단어로 나눕니다.", "ko") == [
+        "한국어", "문장", "을", "단어", "로", "나눕", "니다", "."]  # surface forms, no overlap
+    assert languages.words("ภาษาไทยเป็นภาษาที่สวยงาม", "th") == [
+        "ภาษาไทย", "เป็น", "ภาษา", "ที่", "สวยงาม"]
+
+
+def test_a_missing_or_failing_splitter_degrades_to_characters(monkeypatch):
+    def missing():
+        raise ImportError("no module named rjieba")
+
+    def failing(text):
+        raise RuntimeError("splitter crashed")
+
+    languages._splitter.cache_clear()
+    monkeypatch.setitem(languages.SPLITTERS, "zh", ("rjieba", missing))
+    try:
+        assert languages.splitter_name("zh") == "chars"
+        assert languages.words("我们在北京 use Python.", "zh") == [
+            "我", "们", "在", "北", "京", "use", "Python", "."]
+    finally:
+        languages._splitter.cache_clear()
+    monkeypatch.setattr(languages, "_splitter", lambda lang: ("broken", failing))
+    assert languages.words("ภาษาไทย", "th") == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย"]
+    # Combining marks stay on their character: Thai tone marks, kana voicing marks.
+    assert languages.char_words("เป็น") == ["เ", "ป็", "น"]
+    assert languages.char_words("か\u3099") == ["か\u3099"]
+
+
+def test_match_form_keeps_marks():
+    assert languages.match_form("ＡＢＣ１２３") == "abc123"
+    assert languages.match_form("が") == "が"  # datatrove's MinHash normalisation gives か
+    assert languages.match_form("한국") == "한국"  # not jamo
+
+
+def test_thresholds_resolve_per_language():
+    cfg = CleanConfig()
+    zh = cfg.rules_for_language("zh")
+    shipped = languages.published_rules()
+    assert shipped["commit"] and shipped["languages"]["zh"]["config"] == "cmn_Hani"
+    assert zh.origin == "fineweb-2:cmn_Hani" and not zh.c4_enabled
+    assert (zh.gopher_quality.min_avg_word_length, zh.gopher_quality.max_avg_word_length) == (1, 5)
+    assert zh.gopher_quality.min_alpha_words_ratio == 0.735
+    assert "的" in zh.gopher_quality.stop_words and zh.gopher_repetition.dup_line_frac == 0.287
+    assert zh.gopher_quality.min_doc_words == cfg.gopher_quality.min_doc_words  # not published
+    ja = cfg.rules_for_language("ja")
+    assert ja.origin == "fineweb-2:jpn_Jpan" and ja.gopher_quality.max_avg_word_length == 6
+    en = cfg.rules_for_language("en")
+    assert en.origin == "default" and en.c4_enabled and en.gopher_quality == cfg.gopher_quality
+    assert en.filters(("gopher_quality", "c4")) == ("gopher_quality", "c4")
+    assert zh.filters(("gopher_quality", "c4")) == ("gopher_quality",)
+
+
+def test_recipe_overrides_a_language(tmp_path):
+    recipe = tmp_path / "zh.toml"
+    recipe.write_text("""
+name = "zh"
+[[ingest.sources]]
+kind = "jsonl"
+path = "docs.jsonl"
+[clean]
+keep_languages = ["zh", "en"]
+[clean.languages.zh]
+c4 = true
+language_score = 0.5
+[clean.languages.zh.gopher_quality]
+min_avg_word_length = 1.2
+[clean.languages.en.fineweb]
+line_punct_thr = 0.05
+""")
+    (tmp_path / "docs.jsonl").write_text('{"text": "x"}\n')
+    cfg = load_recipe(recipe).clean
+    assert cfg.languages == ["zh", "en"]
+    zh = cfg.rules_for_language("zh")
+    assert zh.origin == "fineweb-2:cmn_Hani+recipe" and zh.c4_enabled
+    assert zh.gopher_quality.min_avg_word_length == 1.2
+    assert zh.gopher_quality.max_avg_word_length == 5  # the rest stays FineWeb-2's
+    assert zh.language_score == 0.5
+    en = cfg.rules_for_language("en")
+    assert en.origin == "default+recipe" and en.fineweb.line_punct_thr == 0.05
+    recipe.write_text(recipe.read_text().replace("min_avg_word_length", "min_avg_wordlength"))
+    with pytest.raises(RecipeError, match="min_avg_wordlength"):
+        load_recipe(recipe)
+
+
+@pytest.fixture(scope="module")
+def ccnet(corpora):
+    path = corpora / "chinese_web_ccnet" / "cleared1.jsonl"
+    return [json.loads(line)["raw_content"] for line in path.read_text("utf-8").splitlines()]
+
+
+def test_chinese_pages_are_judged_by_chinese_words_and_thresholds(ccnet):
+    # Whitespace "words": a median of 20 per page, and English thresholds dropped 95 of 100
+    # pages on mean word length alone (../shared/MEASURED.md).
+    assert statistics.median(len(languages.words(t, "zh")) for t in ccnet) > 350
+    kept, rejected, counts = Cleaner(CleanConfig(), None).judge(_table(ccnet))
+    reasons = rejected.column("reason").to_pylist()
+    assert not any("avg_word_length" in r for r in reasons)
+    assert kept.num_rows >= 60  # spam and SEO pages among them are still dropped
+    metas = [json.loads(m) for m in rejected.column("meta").to_pylist()]
+    judged = [m for m, r in zip(metas, reasons, strict=True) if m["language"] == "zh"
+              and r.split(":")[0] in ("gopher_repetition", "gopher_quality", "fineweb")]
+    assert judged and all(m["thresholds"] == "zh:fineweb-2:cmn_Hani" for m in judged)
+    assert all("rule_value" in m and "rule_threshold" in m for m in judged)
+    assert counts["lang:zh:in"] >= 90 and counts["lang:zh:out"] <= counts["lang:zh:in"]
+    # The reference path (document by document, pure Python) decides the same.
+    cleaner = Cleaner(CleanConfig(), None)
+    ref_kept, ref_rejected, _ = cleaner.judge_reference(_table(ccnet))
+    assert ref_rejected.column("reason").to_pylist() == reasons
+    assert ref_kept.column("text").to_pylist() == kept.column("text").to_pylist()
