@@ -1,4 +1,7 @@
-"""Wikipedia pages-articles XML dumps (.xml or .xml.bz2) -> one Document per article.
+"""Wikipedia pages-articles XML dumps (.xml, .xml.bz2, .xml.gz or .xml.xz) -> one Document per
+article, in any language: the dump's language (`<mediawiki xml:lang>`) goes into
+`meta.wiki_language`, and Chinese variant markup (`-{zh-tw:資訊;zh-cn:信息;}-`) is resolved to one
+variant (`VARIANT`, zh-cn, with MediaWiki's fallbacks) before the wikitext is parsed.
 
 Multistream dumps (`*-multistream.xml.bz2` with `*-multistream-index.txt.bz2` beside them, as
 Wikimedia publishes them) are read by byte ranges of whole bz2 streams (`list_files`), one input per
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import gzip
 import io
+import lzma
 import os
 import re
 from collections.abc import Iterator
@@ -64,7 +69,72 @@ _SPACE_RUNS = re.compile(r"[ \t]{2,}")
 
 
 def open_dump(path: str) -> IO[bytes]:
-    return bz2.open(path, "rb") if path.endswith(".bz2") else open(path, "rb")
+    if path.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if path.endswith(".xz"):
+        return lzma.open(path, "rb")
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+# ---- Chinese variant markup (https://www.mediawiki.org/wiki/Writing_systems/Syntax) -----------
+VARIANT = "zh-cn"
+# MediaWiki's fallback order per variant (LanguageConverter's zh fallbacks).
+_FALLBACKS = {
+    "zh-cn": ("zh-cn", "zh-hans", "zh-sg", "zh-my", "zh"),
+    "zh-sg": ("zh-sg", "zh-hans", "zh-cn", "zh-my", "zh"),
+    "zh-my": ("zh-my", "zh-hans", "zh-sg", "zh-cn", "zh"),
+    "zh-hans": ("zh-hans", "zh-cn", "zh-sg", "zh-my", "zh"),
+    "zh-tw": ("zh-tw", "zh-hant", "zh-hk", "zh-mo", "zh"),
+    "zh-hk": ("zh-hk", "zh-hant", "zh-mo", "zh-tw", "zh"),
+    "zh-mo": ("zh-mo", "zh-hant", "zh-hk", "zh-tw", "zh"),
+    "zh-hant": ("zh-hant", "zh-tw", "zh-hk", "zh-mo", "zh"),
+}
+_VARIANT_SPAN = re.compile(r"-\{((?:(?!-\{|\}-).)*)\}-", re.S)  # innermost first
+_VARIANT_RULE = re.compile(r"^\s*(zh(?:-[a-z]+)?)\s*:(.*)$", re.S)
+
+
+def resolve_variants(wikitext: str, variant: str = VARIANT) -> str:
+    """Every `-{...}-` span replaced by what a reader of `variant` sees: the text for that
+    variant (or its fallbacks, else the first given) of `-{zh-tw:X;zh-cn:Y;}-`; the text itself
+    of `-{X}-` and `-{R|X}-`; nothing for rules that only change conversion elsewhere
+    (`-{H|...}-`, `-{T|...}-`, `-{-|...}-`, `-{D|...}-`)."""
+    order = _FALLBACKS.get(variant, (variant, "zh"))
+
+    def one(m: re.Match) -> str:
+        body = m.group(1)
+        flags, bar, rest = body.partition("|")
+        if bar and re.fullmatch(r"[A-Za-z\-;\s]{1,6}", flags):
+            letters = set(flags.replace(";", "").replace(" ", ""))
+            if letters & {"H", "T", "-", "D"}:
+                return ""
+            if "R" in letters:
+                return rest
+            body = rest
+        rules: dict[str, str] = {}
+        for part in body.split(";"):
+            if not part.strip() and rules:
+                continue
+            rule = _VARIANT_RULE.match(part)
+            if rule is None:
+                if rules:  # a ';' inside a variant's text
+                    last = next(reversed(rules))
+                    rules[last] += ";" + part
+                    continue
+                return body  # no variant rules: the text, protected from conversion
+            rules[rule.group(1)] = rule.group(2)
+        if not rules:
+            return body
+        for name in order:
+            if name in rules:
+                return rules[name].strip()
+        return next(iter(rules.values())).strip()
+
+    previous = None
+    while previous != wikitext and "-{" in wikitext:
+        previous, wikitext = wikitext, _VARIANT_SPAN.sub(one, wikitext)
+    return wikitext
 
 
 def index_of(path: str) -> str | None:
@@ -178,13 +248,26 @@ def read_streams(path: str, start: int, end: int, source: str,
     yield from read_pages(io.BytesIO(b"<pages>" + body[first:] + b"</pages>"), source)
 
 
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
 def read_pages(fh: IO[bytes], source: str) -> Iterator[tuple[Document, str | None]]:
     parser = etree.iterparse(
-        fh, events=("end",), tag="{*}page", resolve_entities=False, no_network=True,
-        load_dtd=False, huge_tree=True,
+        fh, events=("start", "end"), tag=("{*}mediawiki", "{*}page"), resolve_entities=False,
+        no_network=True, load_dtd=False, huge_tree=True,
     )
-    for _, page in parser:
-        yield page_to_document(page, source)
+    language = None
+    for event, page in parser:
+        if etree.QName(page).localname == "mediawiki":
+            if event == "start":
+                language = page.get(_XML_LANG)
+            continue
+        if event == "start":
+            continue
+        doc, reason = page_to_document(page, source)
+        if language:
+            doc.meta["wiki_language"] = language
+        yield doc, reason
         page.clear()
         while page.getprevious() is not None:  # drop the references lxml keeps to earlier pages
             del page.getparent()[0]
@@ -230,6 +313,8 @@ def page_to_document(page: etree._Element, source: str) -> tuple[Document, str |
 
 
 def wikitext_to_text(wikitext: str) -> str:
+    if "-{" in wikitext:
+        wikitext = resolve_variants(wikitext)
     text = _plain(mwparserfromhell.parse(wikitext))
     text = _MAGIC_WORD.sub("", _residual_markup(text))
     lines = [_SPACE_RUNS.sub(" ", line).strip() for line in text.split("\n")]

@@ -1,0 +1,56 @@
+"""Wikipedia in other languages: zhwiki's variant markup, the dump's language, and a truncated
+.xz jawiki dump that keeps its complete pages and records one error naming the file."""
+
+from __future__ import annotations
+
+import lzma
+
+from pipelines.ingest import read_source_file
+from pipelines.sources import wikipedia
+
+
+def test_variant_markup_resolves_to_one_variant():
+    text = ("-{zh-tw:資訊;zh-cn:信息;}-与-{zh-hans:计算机; zh-hant:電腦;}-，-{R|原文}-，"
+            "-{H|zh-cn:软件;zh-tw:軟體;}-完-{保护}-")
+    assert wikipedia.resolve_variants(text) == "信息与计算机，原文，完保护"
+    assert wikipedia.resolve_variants("-{zh-tw:資訊;zh-cn:信息;}-", "zh-tw") == "資訊"
+    # No rule for the variant or its fallbacks: the first given, not the markup.
+    assert wikipedia.resolve_variants("-{zh-hk:甲;zh-tw:乙}-") == "甲"
+    assert wikipedia.resolve_variants("外-{zh-cn:内-{保护}-;zh-tw:內}-") == "外内保护"
+
+
+def test_zhwiki_articles_keep_no_variant_markup_and_know_their_language(corpora):
+    path = corpora / "wikipedia_xml_zh" / "zhwiki-test-pages.xml"
+    raw = path.read_text("utf-8")
+    assert raw.count("-{") >= 20 and "NoteTA" in raw  # what the sample holds
+    docs = list(wikipedia.read(str(path), "zhwiki"))
+    kept = [d for d, reason in docs if reason is None]
+    assert len(docs) == 33 and len(kept) == 23
+    assert all("-{" not in d.text and "}-" not in d.text for d in kept)
+    assert all("NoteTA" not in d.text and "{{" not in d.text for d in kept)
+    assert all(d.meta["wiki_language"] == "zh" for d, _ in docs)
+    math = next(d for d in kept if d.meta["title"] == "数学")
+    assert math.text.startswith("数学是利用符号语言研究")
+
+
+def test_truncated_xz_dump_keeps_complete_pages_and_one_error(corpora):
+    path = str(corpora / "wikipedia_xml_ja" / "jawiki-truncated-100k.xml.xz")
+    rows = list(read_source_file("wikipedia", "jawiki", path, {}))
+    errors = [(row, reason) for row, reason in rows if reason and reason.startswith("error:")]
+    assert len(errors) == 1 and path in errors[0][0]["meta"]
+    articles = [row for row, reason in rows if reason is None]
+    redirects = [row for row, reason in rows if reason == "redirect"]
+    assert len(articles) == 189 and len(redirects) == 27  # SOURCES.md: 189 articles, 27 redirects
+    assert all('"wiki_language": "ja"' in row["meta"] for row in articles)
+
+
+def test_gz_and_xz_dumps_read_like_the_xml(tmp_path, corpora):
+    import gzip
+
+    xml = (corpora / "wikipedia_xml_zh" / "zhwiki-test-pages.xml").read_bytes()
+    (tmp_path / "d.xml.xz").write_bytes(lzma.compress(xml))
+    (tmp_path / "d.xml.gz").write_bytes(gzip.compress(xml))
+    plain = [(d.text, r) for d, r in wikipedia.read(str(corpora / "wikipedia_xml_zh" /
+                                                        "zhwiki-test-pages.xml"), "z")]
+    for name in ("d.xml.xz", "d.xml.gz"):
+        assert [(d.text, r) for d, r in wikipedia.read(str(tmp_path / name), "z")] == plain
