@@ -210,10 +210,41 @@ def clean_section(manifest: dict[str, Any]) -> list[str]:
         lines.append(f"| {source} | {', '.join(rules.filters) or '-'} | "
                      f"{', '.join(rules.pii) or '-'} | {rules.min_chars} | "
                      f"{', '.join(rules.languages) or 'all'} |")
+    lines += language_table(cfg, manifest["counters"])
     min_words, min_sentences, _ = cfg.c4.resolved()
     lines += ["", f"C4 follows the {cfg.c4.variant} variant: lines of at least {min_words} words "
               f"ending in terminal punctuation, pages of at least {min_sentences} sentences. "
               "Thresholds of every rule set are in the clean stage's manifest.", ""]
+    return lines
+
+
+def language_table(cfg: Any, counters: dict[str, int], top: int = 12) -> list[str]:
+    """Per identified language (the most frequent `top`, then every other with thresholds of
+    its own): documents in, kept, and the thresholds and words that judged them."""
+    ins = {k.split(":")[1]: v for k, v in counters.items()
+           if k.startswith("lang:") and k.endswith(":in")}
+    if not ins:
+        return []
+    ranked = sorted(ins, key=lambda lang: (-ins[lang], lang))
+    shown = ranked[:top] + [lang for lang in ranked[top:]
+                            if cfg.rules_for_language(lang).origin != "default"]
+    lines = ["", "Per language (lid.176), with the thresholds that judged it: FineWeb-2's "
+             "published values for the language where Sieve ships them "
+             "(pipelines/data/language_rules.json), else the `[clean]` ones; `+recipe` where "
+             "`[clean.languages.<code>]` changed them.", "",
+             "| language | in | kept | kept share | thresholds | words | mean word length | "
+             "min alpha-word share | C4 |", "|---|---:|---:|---:|---|---|---|---:|---|"]
+    for lang in shown:
+        s = cfg.rules_for_language(lang).summary()
+        n, kept = ins[lang], counters.get(f"lang:{lang}:out", 0)
+        lo, hi = s["mean_word_length"]
+        lines.append(f"| {lang} | {n:,} | {kept:,} | {kept / n:.1%} | {s['origin']} | "
+                     f"{s['words']} | {lo:g}-{hi:g} | {s['min_alpha_words_ratio']:g} | "
+                     f"{'on' if s['c4'] else 'off'} |")
+    rest = len(ranked) - len(shown)
+    if rest:
+        lines.append(f"\n{rest} more languages with fewer documents, judged by `[clean]`'s "
+                     "thresholds.")
     return lines
 
 
@@ -266,7 +297,7 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
         lines += [f"### {stage}", "", f"key `{manifest['key']}`, {manifest['seconds']} s{ran}",
                   ""]
         lines += _counter_table({k: v for k, v in manifest["counters"].items()
-                                 if not k.startswith("source:")}) + [""]
+                                 if not k.startswith(("source:", "lang:"))}) + [""]
         if stage == "clean":
             lines += clean_section(manifest)
     lines += extras.get("sources_lines", [])
