@@ -49,9 +49,9 @@ blocklist = "blocklist.txt"
             int(body["kept"][col].replace(",", "")) + dropped
     # The sample is mostly spam: the web rules drop 12 of its 16 pages. Kept: the English blurb
     # of a rubber-chemicals trader (037426.cn); the prose of a Russian fire-safety firm and of a
-    # Dutch gardener, which C4's line rules dropped until they were turned off outside English
-    # (FineWeb-2 runs no C4 rules); and a Chinese adult-fiction page, which passes every
-    # Chinese threshold and needs a bad-words rule (not built yet).
+    # Dutch gardener, which English stop words dropped until each language got its own
+    # thresholds (FineWeb-2's); and a Chinese adult-fiction page, which passes every Chinese
+    # threshold and needs a bad-words rule (not built yet).
     assert body["in"][0] == "16" and body["kept"][0] == "4"
 
     clean_dir = next((tmp_path / "out" / "clean").iterdir())
