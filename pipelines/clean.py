@@ -166,10 +166,17 @@ class Cleaner:
 
         # The quality rules, compiled, in each source's order, with each language's thresholds.
         order = list(self._lists)
-        judged = _merge_judgements(n, [
-            (self.kernel_for(doc_rules[idx[0]]).judge_segments(
-                text, starts, ends, order, _only(lists, idx)), idx)
-            for idx in groups.values()])
+        parts = []
+        for key, idx in groups.items():
+            kernel = self.kernel_for(doc_rules[idx[0]])
+            if key == "" or len(idx) == n:  # `[clean]`'s thresholds: most documents, in place
+                parts.append((kernel.judge_segments(text, starts, ends, order,
+                                                    _only(lists, idx)), idx))
+            else:  # a language's own: its documents alone (the kernel's buffers are their size)
+                sub, sub_starts, sub_ends = _gather(text, starts, ends, idx)
+                parts.append((kernel.judge_segments(sub, sub_starts, sub_ends, order,
+                                                    lists[idx]), None, idx))
+        judged = _merge_judgements(n, parts)
         final = text
         f_starts, f_ends = starts.copy(), ends.copy()
         changed = np.flatnonzero(judged.out_starts >= 0)
@@ -322,6 +329,16 @@ def _judge_words(text: str, names: tuple[str, ...], lr: languages.LanguageRules,
     return cleaned, reason
 
 
+def _gather(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, idx: list[int]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The documents idx as their own code point buffer and segments."""
+    pieces = [chars[starts[d]:ends[d]] for d in idx]
+    lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+    sub_ends = np.cumsum(lengths)
+    sub = np.concatenate(pieces) if pieces else np.empty(0, dtype=chars.dtype)
+    return sub, sub_ends - lengths, sub_ends
+
+
 def _only(lists: np.ndarray, idx: list[int]) -> np.ndarray:
     """`lists` with every document but `idx` unjudged (-1)."""
     out = np.full(len(lists), -1, dtype=np.int64)
@@ -329,29 +346,35 @@ def _only(lists: np.ndarray, idx: list[int]) -> np.ndarray:
     return out
 
 
-def _merge_judgements(n: int, parts: list[tuple[quality_kernels.Judgement, list[int]]]
-                      ) -> quality_kernels.Judgement:
-    """One Judgement from kernels that each judged the documents `idx` (C4's output buffers
-    joined, their offsets moved)."""
-    if len(parts) == 1:
+def _merge_judgements(n: int, parts: list[tuple]) -> quality_kernels.Judgement:
+    """One Judgement from kernels that each judged some documents: `(judgement, idx)` where
+    the judgement is over the whole batch, `(judgement, None, idx)` where it is over the
+    documents idx alone, in that order (C4's outputs joined, their offsets moved)."""
+    if len(parts) == 1 and len(parts[0]) == 2:
         return parts[0][0]
     reasons: list[str | None] = [None] * n
     out_starts = np.full(n, -1, dtype=np.int64)
     out_ends = np.full(n, -1, dtype=np.int64)
     values, thresholds = np.zeros(n), np.zeros(n)
     hints = np.zeros(n, dtype=np.int64)
-    outs, base = [], 0
-    for j, idx in parts:
-        for d in idx:
-            reasons[d] = j.reasons[d]
-        moved = [d for d in idx if j.out_starts[d] >= 0]
-        out_starts[moved] = j.out_starts[moved] + base
-        out_ends[moved] = j.out_ends[moved] + base
-        values[idx], thresholds[idx], hints[idx] = j.values[idx], j.thresholds[idx], \
-            j.pii_hints[idx]
-        outs.append(j.out)
-        base += len(j.out)
-    out = np.concatenate(outs) if outs else np.empty(1, dtype=np.uint32)
+    pieces, base = [], 0  # only the texts C4 changed
+    for part in parts:
+        j, idx = part[0], part[-1]
+        where = np.asarray(idx, dtype=np.int64)
+        local = where if len(part) == 2 else np.arange(len(idx), dtype=np.int64)
+        for d, k in zip(idx, local.tolist(), strict=True):
+            reasons[d] = j.reasons[k]
+        values[where], thresholds[where] = j.values[local], j.thresholds[local]
+        hints[where] = j.pii_hints[local]
+        for d, k in zip(where.tolist(), local.tolist(), strict=True):
+            a = j.out_starts[k]
+            if a < 0:
+                continue
+            b = j.out_ends[k]
+            pieces.append(j.out[a:b])
+            out_starts[d], out_ends[d] = base, base + (b - a)
+            base += b - a
+    out = np.concatenate(pieces) if pieces else np.empty(1, dtype=np.uint32)
     return quality_kernels.Judgement(reasons, out, out_starts, out_ends, values, thresholds,
                                      hints)
 
