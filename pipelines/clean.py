@@ -139,7 +139,10 @@ class Cleaner:
         for d in range(n):
             meta, r = metas[d], rules[d]
             meta["language"], meta["language_score"] = languages_[d], scores[d]
-            lr = self.language_rules(languages_[d])
+            lr = self.language_rules(languages.rules_language(
+                languages_[d], quality_kernels.decode(text, starts[d], min(ends[d], starts[d]
+                                                                         + 4000)))
+                if languages.segmented(languages_[d]) else languages_[d])
             doc_rules.append(lr)
             counts[f"lang:{languages_[d]}:in"] += 1
             reason = None
@@ -274,8 +277,8 @@ class Cleaner:
         if fixed:
             counts["mojibake_fixed"] += 1
         doc.meta["language"], doc.meta["language_score"] = filters.identify_language(doc.text)
-        lr = self.language_rules(doc.meta["language"])
-        counts[f"lang:{lr.language}:in"] += 1
+        lr = self.language_rules(languages.rules_language(doc.meta["language"], doc.text))
+        counts[f"lang:{doc.meta['language']}:in"] += 1
         reason = None
         if self.blocklist is not None:
             url = doc.meta.get("url")
@@ -304,7 +307,7 @@ class Cleaner:
                     counts[f"{prefix}:pii:{kind}"] += n
             counts["out"] += 1
             counts[f"{prefix}:{doc.split}:out"] += 1
-            counts[f"lang:{lr.language}:out"] += 1
+            counts[f"lang:{doc.meta['language']}:out"] += 1
         else:
             counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += 1
             counts[f"{prefix}:dropped:{reason}"] += 1

@@ -211,6 +211,20 @@ def splitter_name(lang: str) -> str:
     return _splitter(lang)[0]
 
 
+# The scripts a segmented language's text is written in (its splitter's input).
+_SCRIPTS = {"zh": {"Hani"}, "yue": {"Hani"}, "wuu": {"Hani"}, "ja": {"Jpan", "Hani"},
+            "ko": {"Hang"}, "th": {"Thai"}}
+
+
+def rules_language(lang: str, text: str) -> str:
+    """The language whose rules judge a text identified as `lang`: `lang`, except for a
+    language written without spaces whose text is mostly in another script (lid.176 calls some
+    mixed pages Korean or Chinese from a few lines), which gets `[clean]`'s rules ("")."""
+    if lang in _SCRIPTS and dominant_script(text) not in _SCRIPTS[lang]:
+        return ""
+    return lang
+
+
 def segmented(lang: str | None) -> bool:
     """Whether the language is written without spaces between words (it has its own
     splitter)."""
