@@ -134,15 +134,14 @@ class Cleaner:
         reasons: list[str | None] = [None] * n
         lists = np.full(n, -1, dtype=np.int64)
         groups: dict[str, list[int]] = {}  # kernel key -> documents it judges
-        segmented: list[int] = []  # documents whose words come from a splitter (Python rules)
+        spans: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # a splitter's, for the kernel
+        segmented: list[int] = []  # the splitter's words with C4 first: the Python rules
         doc_rules: list[languages.LanguageRules] = []
         for d in range(n):
             meta, r = metas[d], rules[d]
             meta["language"], meta["language_score"] = languages_[d], scores[d]
             lr = self.language_rules(languages.rules_language(
-                languages_[d], quality_kernels.decode(text, starts[d], min(ends[d], starts[d]
-                                                                         + 4000)))
-                if languages.segmented(languages_[d]) else languages_[d])
+                languages_[d], text[starts[d]:ends[d]]))
             doc_rules.append(lr)
             counts[f"lang:{languages_[d]}:in"] += 1
             reason = None
@@ -162,10 +161,16 @@ class Cleaner:
             if reason is None and names:
                 lists[d] = self.list_index(names)
                 if languages.segmented(lr.language):
-                    segmented.append(d)
-                else:
-                    groups.setdefault("" if lr.origin == "default" else lr.language,
-                                      []).append(d)
+                    # The splitter's words, once; the kernel takes them where no C4 runs
+                    # first (C4 rewrites the text they point into).
+                    if "c4" in names:
+                        segmented.append(d)
+                        continue
+                    spans[d] = languages.word_spans(
+                        quality_kernels.decode(text, starts[d], ends[d]), lr.language,
+                        text[starts[d]:ends[d]])
+                groups.setdefault("" if lr.origin == "default" else lr.language,
+                                  []).append(d)
 
         # The quality rules, compiled, in each source's order, with each language's thresholds.
         order = list(self._lists)
@@ -173,12 +178,14 @@ class Cleaner:
         for key, idx in groups.items():
             kernel = self.kernel_for(doc_rules[idx[0]])
             if key == "" or len(idx) == n:  # `[clean]`'s thresholds: most documents, in place
+                given = [spans.get(d) for d in range(n)] if spans else None
                 parts.append((kernel.judge_segments(text, starts, ends, order,
-                                                    _only(lists, idx)), idx))
+                                                    _only(lists, idx), given), idx))
             else:  # a language's own: its documents alone (the kernel's buffers are their size)
                 sub, sub_starts, sub_ends = _gather(text, starts, ends, idx)
+                given = [spans.get(d) for d in idx] if spans else None
                 parts.append((kernel.judge_segments(sub, sub_starts, sub_ends, order,
-                                                    lists[idx]), None, idx))
+                                                    lists[idx], given), None, idx))
         judged = _merge_judgements(n, parts)
         final = text
         f_starts, f_ends = starts.copy(), ends.copy()
@@ -196,7 +203,8 @@ class Cleaner:
                 reasons[d] = judged.reasons[d]
                 metas[d]["rule_value"] = round(float(judged.values[d]), 4)
                 metas[d]["rule_threshold"] = round(float(judged.thresholds[d]), 4)
-        # Languages written without spaces: their splitter's words, the Python rules.
+        # Languages written without spaces, where C4 runs before the other rules: their
+        # splitter's words, the Python rules.
         cleaned: dict[int, str] = {}
         for d in segmented:
             lr = doc_rules[d]

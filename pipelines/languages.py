@@ -34,7 +34,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines import quality
+import numba
+import numpy as np
+
+from pipelines import quality, quality_kernels
 
 RULES_FILE = Path(__file__).with_name("data") / "language_rules.json"
 
@@ -66,18 +69,39 @@ def script_of(ch: str) -> str:
     return "Other"
 
 
-def script_counts(text: str, limit: int = 4000) -> dict[str, int]:
+SCRIPT_NAMES = ("Other",) + tuple(sorted({name for _, _, name in _RANGES}))
+
+
+@functools.cache
+def _script_table() -> np.ndarray:
+    """uint8 per code point up to the last range: its index in SCRIPT_NAMES, for letters only
+    (0 for every other character)."""
+    table = np.zeros(_RANGES[-1][1] + 1, dtype=np.uint8)
+    for first, last, name in _RANGES:
+        table[first:last + 1] = SCRIPT_NAMES.index(name)
+    alpha = (quality_kernels.char_flags()[:len(table)] & quality_kernels.F_ALPHA) != 0
+    table[~alpha] = 0
+    return table
+
+
+def script_counts(text: str | np.ndarray, limit: int = 4000) -> dict[str, int]:
     """Letters per script in the first `limit` characters (spaces, digits and punctuation are
-    not counted)."""
-    counts: dict[str, int] = {}
-    for ch in text[:limit]:
-        if ch.isalpha():
-            s = script_of(ch)
-            counts[s] = counts.get(s, 0) + 1
-    return counts
+    not counted); `text` as a string or its code points."""
+    cps = code_points(text[:limit]) if isinstance(text, str) else text[:limit]
+    table = _script_table()
+    inside = cps[cps < len(table)]
+    counts = np.bincount(table[inside], minlength=len(SCRIPT_NAMES))
+    counts[0] = 0
+    beyond = cps[cps >= len(table)]  # letters past the ranges (rare scripts): "Other"
+    if len(beyond):
+        counts[0] = int(np.count_nonzero(quality_kernels.char_flags()[beyond]
+                                         & quality_kernels.F_ALPHA))
+    counts[0] += int(np.count_nonzero((table[inside] == 0) & (
+        (quality_kernels.char_flags()[inside] & quality_kernels.F_ALPHA) != 0)))
+    return {SCRIPT_NAMES[k]: int(v) for k, v in enumerate(counts.tolist()) if v}
 
 
-def dominant_script(text: str) -> str:
+def dominant_script(text: str | np.ndarray) -> str:
     """The script of most letters; kana anywhere makes Han text Japanese ("Jpan"), as Japanese
     mixes kanji and kana; "Zyyy" when there are no letters."""
     counts = script_counts(text)
@@ -115,14 +139,21 @@ def char_words(text: str) -> list[str]:
     return out
 
 
-def _strip(tokens) -> list[str]:
-    return [t for t in (tok.strip() for tok in tokens) if t]
+def _partition(text: str, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of tokens that partition `text`, in order (the splitters' raw output)."""
+    ends = np.cumsum(np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens)))
+    if (ends[-1] if len(ends) else 0) != len(text):
+        raise ValueError("the splitter's tokens do not partition the text")
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1]
+    return starts, ends
 
 
-def _zh() -> Callable[[str], list[str]]:
+def _zh() -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
     import rjieba
 
-    return lambda text: _strip(rjieba.cut(text))
+    return lambda text: _partition(text, rjieba.cut(text))
 
 
 JA_CHUNK_BYTES = 40_000
@@ -153,56 +184,59 @@ def chunks_by_bytes(text: str, limit: int = JA_CHUNK_BYTES) -> list[str]:
     return out
 
 
-def _ja() -> Callable[[str], list[str]]:
+def _ja() -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
     from sudachipy import Dictionary, SplitMode
 
     tokenizer = Dictionary(dict="core").tokenizer(mode=SplitMode.A)
 
-    def split(text: str) -> list[str]:
-        return _strip(m.surface() for piece in chunks_by_bytes(text)
-                      for m in tokenizer.tokenize(piece))
-    return split
+    return lambda text: _partition(text, [m.surface() for piece in chunks_by_bytes(text)
+                                    for m in tokenizer.tokenize(piece)])
 
 
-def _ko() -> Callable[[str], list[str]]:
+def _ko() -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
     from kiwipiepy import Kiwi
 
     kiwi = Kiwi()
 
-    def split(text: str) -> list[str]:
+    def split(text: str) -> tuple[np.ndarray, np.ndarray]:
         # Surface forms sliced from the text (Kiwi's forms are normalised: 나눕니다 gives 나누 and
         # ᆸ니다, whose spans overlap), each starting where the previous one ended.
-        out, end = [], 0
+        starts, ends, end = [], [], 0
         for t in kiwi.tokenize(text):
             start, stop = max(t.start, end), t.start + t.len
             if stop > start:
-                out.append(text[start:stop])
+                starts.append(start)
+                ends.append(stop)
                 end = stop
-        return _strip(out)
+        return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
     return split
 
 
-def _th() -> Callable[[str], list[str]]:
+def _th() -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
     from pythainlp.tokenize import word_tokenize
 
-    return lambda text: _strip(word_tokenize(text, keep_whitespace=False, engine="newmm-safe"))
+    return lambda text: _partition(text, word_tokenize(text, keep_whitespace=True,
+                                                 engine="newmm-safe"))
 
 
-SPLITTERS: dict[str, tuple[str, Callable[[], Callable[[str], list[str]]]]] = {
+# A splitter maps a text to the (starts, ends) of its tokens, whitespace included (trimmed
+# after, the same way for all).
+SPLITTERS: dict[str, tuple[str, Callable[[], Callable[[str], tuple[np.ndarray, np.ndarray]]]]]
+SPLITTERS = {
     "zh": ("rjieba", _zh), "yue": ("rjieba", _zh), "wuu": ("rjieba", _zh),
     "ja": ("sudachipy", _ja), "ko": ("kiwipiepy", _ko), "th": ("pythainlp", _th),
 }
 
 
 @functools.cache
-def _splitter(lang: str) -> tuple[str, Callable[[str], list[str]]]:
+def _splitter(lang: str) -> tuple[str, Callable[[str], tuple[np.ndarray, np.ndarray]] | None]:
     if lang not in SPLITTERS:
-        return "regex", quality.words
+        return "regex", None
     name, load = SPLITTERS[lang]
     try:
         return name, load()
     except ImportError:
-        return "chars", char_words
+        return "chars", None
 
 
 def splitter_name(lang: str) -> str:
@@ -216,7 +250,7 @@ _SCRIPTS = {"zh": {"Hani"}, "yue": {"Hani"}, "wuu": {"Hani"}, "ja": {"Jpan", "Ha
             "ko": {"Hang"}, "th": {"Thai"}}
 
 
-def rules_language(lang: str, text: str) -> str:
+def rules_language(lang: str, text: str | np.ndarray) -> str:
     """The language whose rules judge a text identified as `lang`: `lang`, except for a
     language written without spaces whose text is mostly in another script (lid.176 calls some
     mixed pages Korean or Chinese from a few lines), which gets `[clean]`'s rules ("")."""
@@ -231,17 +265,73 @@ def segmented(lang: str | None) -> bool:
     return lang in SPLITTERS
 
 
+def code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+@numba.njit(cache=True, _nrt=False)
+def _trim(c, flags, starts, ends):  # pragma: no cover (compiled)
+    """str.strip() each span [starts[i], ends[i]) of c, dropping the empty ones, in place; the
+    count kept."""
+    n = 0
+    for i in range(len(starts)):
+        a, b = starts[i], ends[i]
+        while a < b and (flags[c[a]] & quality_kernels.F_SPACE) != 0:
+            a += 1
+        while b > a and (flags[c[b - 1]] & quality_kernels.F_SPACE) != 0:
+            b -= 1
+        if b > a:
+            starts[n] = a
+            ends[n] = b
+            n += 1
+    return n
+
+
+def spans(text: str, tokens: list[str]) -> list[tuple[int, int]] | None:
+    """Where each of `tokens` (substrings of `text`, in order) lies in `text`, as (start, end)
+    code point offsets; None where one is not found after the previous one."""
+    out, pos = [], 0
+    for tok in tokens:
+        k = text.find(tok, pos)
+        if k < 0:
+            return None
+        pos = k + len(tok)
+        out.append((k, pos))
+    return out
+
+
+def word_spans(text: str, lang: str | None, cps: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The (starts, ends) code point offsets in `text` of its word and punctuation tokens in
+    language `lang` (`cps`: its code points, where the caller has them): what `words` returns
+    and the compiled rules take in place of their own split. Whitespace is trimmed from every
+    token and whitespace-only tokens dropped, as datatrove's tokenizers do."""
+    name, split = _splitter(lang or "")
+    if split is not None:
+        try:
+            starts, ends = split(text)
+        except Exception:  # a splitter's internal error on odd input must not fail the build
+            split = None
+    if split is None:
+        tokens = char_words(text) if name != "regex" else quality.words(text)
+        found = spans(text, tokens)
+        assert found is not None  # both split into slices of the text
+        starts = np.fromiter((a for a, _ in found), dtype=np.int64, count=len(found))
+        ends = np.fromiter((b for _, b in found), dtype=np.int64, count=len(found))
+    starts, ends = np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+    n = _trim(code_points(text) if cps is None else cps, quality_kernels.char_flags(), starts,
+              ends)
+    return starts[:n], ends[:n]
+
+
 def words(text: str, lang: str | None) -> list[str]:
     """Word and punctuation tokens of `text` in language `lang` (lid.176 code): its splitter
     for languages written without spaces, `quality.words` for every other (the tokens the
     compiled rules use). A splitter that fails on a text falls back to `char_words`."""
     if lang not in SPLITTERS:
         return quality.words(text)
-    _, split = _splitter(lang)
-    try:
-        return split(text)
-    except Exception:  # a splitter's internal error on odd input must not fail the build
-        return char_words(text)
+    starts, ends = word_spans(text, lang)
+    return [text[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 def match_form(text: str) -> str:

@@ -1389,7 +1389,7 @@ def _pii_hints(c, lo, hi, flags):  # pragma: no cover
 def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n_dup, stop_w,
            stop_l,
            flags, lower, ci, words, aux, out, out_lo, out_hi, reasons, values,
-           thresholds, hints):  # pragma: no cover
+           thresholds, hints, given_lo, given_hi, given_s, given_e):  # pragma: no cover
     n_docs = len(starts)
     longest = 1
     for d in range(n_docs):
@@ -1448,7 +1448,14 @@ def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n
                 interned = False
                 continue
             if n_tok < 0 or (r != 3 and not positions):
-                n_tok = _tokenize(cur, clo, chi, flags, lower, ci, words, aux, tok_s, tok_e, 0)
+                if given_lo[d] >= 0 and not in_out:  # a splitter's words, relative to lo
+                    n_tok = given_hi[d] - given_lo[d]
+                    for i in range(n_tok):
+                        tok_s[i] = lo + given_s[given_lo[d] + i]
+                        tok_e[i] = lo + given_e[given_lo[d] + i]
+                else:
+                    n_tok = _tokenize(cur, clo, chi, flags, lower, ci, words, aux, tok_s,
+                                      tok_e, 0)
                 for i in range(n_tok):
                     lens[i] = tok_e[i] - tok_s[i]
                 positions = True
@@ -1512,8 +1519,29 @@ class RuleKernel:
         return matrix
 
     def judge_segments(self, chars: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                       rule_lists: Sequence[Sequence[str]], lists: np.ndarray) -> Judgement:
+                       rule_lists: Sequence[Sequence[str]], lists: np.ndarray,
+                       tokens: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None
+                       ) -> Judgement:
+        """`tokens`, where given: per document, its words as (starts, ends) relative to its
+        segment (a splitter's, for languages written without spaces), or None for the
+        kernel's own `quality.words`; the given words stand for the input text only (a rule
+        order with C4 before the others re-splits C4's output with `quality.words`)."""
         n = len(starts)
+        given_lo = np.full(n, -1, dtype=np.int64)
+        given_hi = np.full(n, -1, dtype=np.int64)
+        flat_s: list[np.ndarray] = [np.zeros(1, np.int64)]
+        flat_e: list[np.ndarray] = [np.zeros(1, np.int64)]
+        size = 1
+        for d, spans in enumerate(tokens or ()):
+            if spans is None:
+                continue
+            given_lo[d] = size
+            flat_s.append(spans[0])
+            flat_e.append(spans[1])
+            size += len(spans[0])
+            given_hi[d] = size
+        given_s = np.concatenate(flat_s).astype(np.int64, copy=False)
+        given_e = np.concatenate(flat_e).astype(np.int64, copy=False)
         out = np.empty(max(len(chars), 1), dtype=np.uint32)
         out_lo = np.full(n, -1, dtype=np.int64)
         out_hi = np.full(n, -1, dtype=np.int64)
@@ -1527,7 +1555,8 @@ class RuleKernel:
                    np.asarray(lists, dtype=np.int64), self.rule_matrix(rule_lists),
                    p["params"], p["top"], p["n_top"], p["dup"], p["n_dup"], p["stop_words"],
                    p["stop_lengths"], self.flags, self.lower, self.ci, WORDS, AUX, out,
-                   out_lo, out_hi, reasons, values, thresholds, hints)
+                   out_lo, out_hi, reasons, values, thresholds, hints, given_lo, given_hi,
+                   given_s, given_e)
         return Judgement([REASONS[r] if r >= 0 else None for r in reasons.tolist()], out,
                          out_lo, out_hi, values, thresholds, hints)
 

@@ -182,3 +182,36 @@ def test_chinese_pages_are_judged_by_chinese_words_and_thresholds(ccnet):
     ref_kept, ref_rejected, _ = cleaner.judge_reference(_table(ccnet))
     assert ref_rejected.column("reason").to_pylist() == reasons
     assert ref_kept.column("text").to_pylist() == kept.column("text").to_pylist()
+
+
+def test_compiled_rules_with_splitter_words_decide_as_the_reference(corpora, ccnet):
+    # The compiled kernel takes each splitter's words as spans; the document-by-document Python
+    # path splits with `languages.words`. Real zh/ja gold texts and web pages, Korean and Thai
+    # sentences, mixed-script and whitespace-heavy text, and a recipe that turns C4 on for
+    # Chinese (those documents keep the Python rules: C4 rewrites the text the spans index).
+    gold = json.loads((corpora / "html_extraction_zh_ja" / "ground-truth.json")
+                      .read_text("utf-8"))
+    texts = ccnet[:40] + [g["content"] for g in gold.values()] + [
+        "한국어 문장을 단어로 나눕니다. " * 40, "ภาษาไทยเป็นภาษาที่สวยงาม\n" * 60,
+        "東京都に  行く。\n\n" * 50 + "テスト test " * 30, "我们在北京 use Python.\n" * 70,
+        "\u3000中文\u3000全角空格\u3000\n" * 80]
+    for cfg in (CleanConfig(), CleanConfig(languages={"zh": {"c4": True}})):
+        kept, rejected, counts = Cleaner(cfg, None).judge(_table(texts))
+        ref_kept, ref_rejected, ref_counts = Cleaner(cfg, None).judge_reference(_table(texts))
+        assert rejected.column("id").to_pylist() == ref_rejected.column("id").to_pylist()
+        assert rejected.column("reason").to_pylist() == ref_rejected.column("reason").to_pylist()
+        assert rejected.column("meta").to_pylist() == ref_rejected.column("meta").to_pylist()
+        assert kept.column("text").to_pylist() == ref_kept.column("text").to_pylist()
+        assert counts == ref_counts
+    for t in texts:  # the compiled script counts are the per-character definition's
+        expect: dict[str, int] = {}
+        for ch in t[:4000]:
+            if ch.isalpha():
+                expect[languages.script_of(ch)] = expect.get(languages.script_of(ch), 0) + 1
+        assert languages.script_counts(t) == expect
+    # Spans and words agree, whitespace trimmed, in order, inside the text.
+    for t, lang in ((texts[0], "zh"), (texts[-3], "ja"), (texts[-5], "ko"), (texts[-4], "th")):
+        starts, ends = languages.word_spans(t, lang)
+        assert [t[a:b] for a, b in zip(starts, ends, strict=True)] == languages.words(t, lang)
+        assert all(t[a:b] == t[a:b].strip() != "" for a, b in zip(starts, ends, strict=True))
+        assert (starts[1:] >= ends[:-1]).all()
