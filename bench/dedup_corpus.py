@@ -8,8 +8,9 @@ duplicates of randomly chosen documents: word substitutions, deletions and inser
 1% to 30% (the high rates make pairs below the truth threshold, so the benchmark has hard
 negatives), truncations, added boilerplate, and passages spliced into other documents.
 
-Truth: every pair whose exact Jaccard similarity of word 5-gram sets (lower-cased `\\w+` words) is
-at least 0.5, found exactly by prefix filtering (Bayardo et al., WWW 2007): tokens ordered by
+Truth: every pair whose exact Jaccard similarity of word 5-gram sets (lower-cased `\\w+` words;
+in Chinese, Japanese and Thai text the splitter's words: `pipelines.minhash.words`) is at
+least 0.5, found exactly by prefix filtering (Bayardo et al., WWW 2007): tokens ordered by
 rarity, each document indexed on its first |x| - ceil(0.5 |x|) + 1 tokens, every candidate pair
 verified by set intersection. Complete for the threshold, no sampling, no LSH.
 
@@ -25,13 +26,11 @@ import gzip
 import json
 import math
 import random
-import re
 from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = REPO.parent / "shared" / "corpora"
-_WORD = re.compile(r"\w+")
 BOILERPLATE = ["Share this article on Facebook Twitter and email", "All rights reserved.",
                "Click here to subscribe to our newsletter for more stories like this.",
                "Advertisement", "Related posts you might like"]
@@ -87,23 +86,113 @@ def mutate(text: str, rate: float, rng: random.Random, vocabulary: list[str]) ->
     return " ".join(out)
 
 
-def build_corpus(target_docs: int = 20_000, seed: int = 0) -> list[tuple[str, str]]:
+def _chunks(doc_id: str, text: str, size: int) -> list[tuple[str, str]]:
+    """A text cut at paragraph breaks into pieces of about `size` characters (the last one
+    kept only if it is over 200)."""
+    out, chunk, n = [], [], 0
+    for para in text.split("\n"):
+        chunk.append(para)
+        if sum(map(len, chunk)) >= size:
+            out.append((f"{doc_id}/{n}", "\n".join(chunk)))
+            chunk, n = [], n + 1
+    if chunk and sum(map(len, chunk)) > 200:
+        out.append((f"{doc_id}/{n}", "\n".join(chunk)))
+    return out
+
+
+def cjk_base_documents() -> list[tuple[str, str]]:
+    """Real Chinese and Japanese text: the zhwiki excerpt's and the truncated jawiki dump's
+    articles in ~600-character chunks (variant markup resolved), the Chinese Common Crawl
+    pages, the ChnSentiCorp hotel reviews of 100 characters or more, and the zh/ja extraction
+    gold texts."""
+    import csv
+
+    from pipelines.ingest import read_source_file
+
+    docs: list[tuple[str, str]] = []
+    for path in (CORPORA / "wikipedia_xml_zh" / "zhwiki-test-pages.xml",
+                 next((CORPORA / "wikipedia_xml_ja").glob("*.xz"))):
+        # The truncated jawiki dump ends in one error row: its complete pages are kept.
+        for row, reason in read_source_file("wikipedia", "wiki", str(path), {}):
+            if reason is None:
+                meta = json.loads(row["meta"])
+                docs.extend(_chunks(f"{meta.get('wiki_language', 'wiki')}wiki/"
+                                    f"{meta['page_id']}", row["text"], 600))
+    ccnet = CORPORA / "chinese_web_ccnet" / "cleared1.jsonl"
+    for k, line in enumerate(ccnet.read_text(encoding="utf-8").splitlines()):
+        docs.append((f"ccnet/{k}", json.loads(line)["raw_content"]))
+    with open(CORPORA / "chnsenticorp" / "ChnSentiCorp_htl_all.csv", encoding="utf-8",
+              newline="") as fh:
+        for k, row in enumerate(csv.DictReader(fh)):
+            if len(row["review"] or "") >= 100:
+                docs.append((f"chnsenticorp/{k}", row["review"]))
+    gold = json.loads((CORPORA / "html_extraction_zh_ja" / "ground-truth.json").read_text())
+    for key, value in sorted(gold.items()):
+        docs.append((f"gold/{key[:16]}", value["content"]))
+    return docs
+
+
+def mutate_words(text: str, rate: float, rng: random.Random, vocabulary: list[str]) -> str:
+    """`mutate` for text written without spaces: deletions, substitutions and insertions of
+    the language's words (`pipelines.languages`), the characters between words kept."""
+    from pipelines import languages
+
+    lang = languages.UNSPACED.get(languages.dominant_script(text), "zh")
+    starts, ends = languages.word_spans(text, lang)
+    out, at = [], 0
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        out.append(text[at:a])
+        at = b
+        r = rng.random()
+        if r < rate / 3:
+            continue  # deletion
+        if r < 2 * rate / 3:
+            out.append(rng.choice(vocabulary))  # substitution
+            continue
+        out.append(text[a:b])
+        if r < rate:
+            out.append(rng.choice(vocabulary))  # insertion
+    out.append(text[at:])
+    return "".join(out)
+
+
+CJK_BOILERPLATE = ["分享到微信 微博 QQ空间", "版权所有，未经许可不得转载。",
+                   "点击这里订阅我们的新闻通讯。", "広告", "関連記事：こちらもおすすめ",
+                   "ホーム > ニュース > 記事"]
+
+
+def build_cjk_corpus(target_docs: int = 10_000, seed: int = 0) -> list[tuple[str, str]]:
+    """`build_corpus` over `cjk_base_documents`, edits by words."""
+    from pipelines import languages
+
+    base = cjk_base_documents()
+    vocabulary = sorted({w for _, t in base[:500] for w in languages.words(t[:300], "zh")
+                         if w.isalpha()})
+    return build_corpus(target_docs, seed, base, vocabulary, mutate_words, CJK_BOILERPLATE)
+
+
+def build_corpus(target_docs: int = 20_000, seed: int = 0,
+                 base: list[tuple[str, str]] | None = None, vocabulary: list[str] | None = None,
+                 edit=None, boilerplate: list[str] | None = None) -> list[tuple[str, str]]:
     rng = random.Random(seed)
-    base = base_documents()
-    vocabulary = sorted({w for _, t in base[:2000] for w in t.split()[:50]})
+    base = base_documents() if base is None else base
+    if vocabulary is None:
+        vocabulary = sorted({w for _, t in base[:2000] for w in t.split()[:50]})
+    mutate_ = mutate if edit is None else edit
+    boilerplate = BOILERPLATE if boilerplate is None else boilerplate
     corpus = list(base)
     while len(corpus) < target_docs:
         source_id, text = rng.choice(base)
         kind = rng.random()
         if kind < 0.55:
             rate = rng.choice([0.01, 0.02, 0.04, 0.06, 0.1, 0.15, 0.2, 0.3])
-            new = mutate(text, rate, rng, vocabulary)
+            new = mutate_(text, rate, rng, vocabulary)
             label = f"edit{int(rate * 100)}"
         elif kind < 0.7:
             new = text[: int(len(text) * rng.uniform(0.6, 0.97))]
             label = "trunc"
         elif kind < 0.85:
-            new = rng.choice(BOILERPLATE) + "\n" + text + "\n" + rng.choice(BOILERPLATE)
+            new = rng.choice(boilerplate) + "\n" + text + "\n" + rng.choice(boilerplate)
             label = "boiler"
         else:
             _, other = rng.choice(base)
@@ -115,7 +204,11 @@ def build_corpus(target_docs: int = 20_000, seed: int = 0) -> list[tuple[str, st
 
 
 def shingles(text: str, n: int = 5) -> set[int]:
-    words = _WORD.findall(text.lower())
+    # Sieve's MinHash words (pipelines/minhash.words): lower-cased \w+ runs, and in Chinese,
+    # Japanese or Thai text the runs of the language's splitter's words.
+    from pipelines.minhash import words as minhash_words
+
+    words = minhash_words(text)
     if len(words) < n:
         return {hash(tuple(words))} if words else set()
     return {hash(tuple(words[i: i + n])) for i in range(len(words) - n + 1)}

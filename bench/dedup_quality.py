@@ -1,6 +1,11 @@
 """Dedup quality on a labelled near-duplicate benchmark (see bench/dedup_corpus.py).
 
-    python bench/dedup_quality.py [--docs 20000]
+    python bench/dedup_quality.py [--docs 20000] [--corpus english|cjk]
+
+`--corpus cjk` is the same benchmark over real Chinese and Japanese text (bench/dedup_corpus.py
+`build_cjk_corpus`, 10,000 documents by default: edits by words), with a row for the shingles
+before word splitting (a `\\w+` run is a whole clause there), and writes
+bench/results/dedup_quality_cjk.json.
 
 Runs Sieve's dedup stage (exact + MinHash LSH, word 5-grams, 14 bands x 8 rows, the recipe
 defaults) with and without candidate verification, scores what each removes against the exact
@@ -24,7 +29,7 @@ from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
-from bench.dedup_corpus import build_corpus, score, similar_pairs  # noqa: E402
+from bench.dedup_corpus import build_cjk_corpus, build_corpus, score, similar_pairs  # noqa: E402
 
 
 def corpus_folder(corpus: list[tuple[str, str]], folder: Path) -> Path:
@@ -62,9 +67,12 @@ def run_sieve(corpus: list[tuple[str, str]], workdir: Path, **overrides) -> tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--docs", type=int, default=20_000)
+    parser.add_argument("--docs", type=int)
+    parser.add_argument("--corpus", choices=("english", "cjk"), default="english")
     args = parser.parse_args()
-    corpus = build_corpus(args.docs)
+    cjk = args.corpus == "cjk"
+    args.docs = args.docs or (10_000 if cjk else 20_000)
+    corpus = build_cjk_corpus(args.docs) if cjk else build_corpus(args.docs)
     start = time.perf_counter()
     pairs = similar_pairs(corpus)
     truth_s = time.perf_counter() - start
@@ -73,9 +81,20 @@ def main() -> None:
         from pipelines.recipe import DedupConfig
 
         threshold = DedupConfig().threshold
-        for label, overrides in ((f"sieve, verified (threshold {threshold})", {}),
-                                 ("sieve, unverified", {"verify": False})):
-            removed, seconds = run_sieve(corpus, Path(tmp), **overrides)
+        runs = [(f"sieve, verified (threshold {threshold})", {}, False),
+                ("sieve, unverified", {"verify": False}, False)]
+        if cjk:
+            runs.append(("sieve, \\w+ runs (no splitter)", {}, True))
+        for label, overrides, unsplit in runs:
+            from pipelines import minhash
+
+            split = minhash.split_unspaced
+            if unsplit:  # the shingles as they were before words per language
+                minhash.split_unspaced = lambda encoded: encoded
+            try:
+                removed, seconds = run_sieve(corpus, Path(tmp), **overrides)
+            finally:
+                minhash.split_unspaced = split
             rows.append({"run": label, "seconds": round(seconds, 2),
                          "docs_per_s": round(len(corpus) / seconds),
                          **score(corpus, pairs, removed)})
@@ -89,10 +108,11 @@ def main() -> None:
         print(f"{r['run']:<34} {r['removed']:>8,} {r['precision_at_0.8']:>9.4f} "
               f"{r['recall_at_0.8']:>8.4f} {r['orphans']:>8,} {r['seconds']:>8.1f} "
               f"{r['docs_per_s']:>7,}")
-    result = {"bench": "dedup_quality", "command": f"python bench/dedup_quality.py --docs "
-              f"{args.docs}", "documents": len(corpus), "truth_pairs_0.5": len(pairs),
-              "rows": rows}
-    out = REPO / "bench" / "results" / "dedup_quality.json"
+    name = "dedup_quality_cjk" if cjk else "dedup_quality"
+    result = {"bench": name, "command": f"python bench/dedup_quality.py --docs {args.docs}"
+              f" --corpus {args.corpus}", "documents": len(corpus),
+              "truth_pairs_0.5": len(pairs), "rows": rows}
+    out = REPO / "bench" / "results" / f"{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 

@@ -84,10 +84,12 @@ from pipelines.schema import stable_hash
 
 NAME = "dedup"
 PROGRESS_INPUT = "clean"
-VERSION = 4  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
-# 4: one output file per input file, rows streamed (signatures as in version 3)
+VERSION = 5  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
+# 4: one output file per input file, rows streamed (signatures as in version 3);
+# 5: Chinese, Japanese and Thai text shingled by its splitter's words (its signatures differ),
+# 256 permutations for verification
 # Which word hashes (hence signatures) each stage version made: comparable when equal.
-SIGNATURES_OF_VERSION = {3: 3, 4: 3}
+SIGNATURES_OF_VERSION = {3: 3, 4: 3, 5: 5}
 
 Rank = tuple  # (generation, source priority, -chars, id): smaller is better
 SIGNATURE_SCHEMA = pa.schema([
@@ -282,7 +284,7 @@ class Prepare(beam.DoFn):
 
     def setup(self) -> None:
         cfg = self.cfg
-        self.hasher = MinHasher(cfg.bands * cfg.rows, cfg.seed, cfg.ngram) if cfg.minhash else None
+        self.hasher = MinHasher(cfg.num_perm, cfg.seed, cfg.ngram) if cfg.minhash else None
         self.progress = Reporter(self.progress_dir)
 
     def process(self, element: tuple[int, str], eval_grams: np.ndarray | None = None):
@@ -359,7 +361,7 @@ def earlier_entries(table: pa.Table, cfg: DedupConfig, partitions: int, scratch:
     docs = Docs(ids, np.zeros(len(ids), np.int8), table.column("priority").to_numpy(),
                 table.column("neg_chars").to_numpy(), exact, np.full(len(ids), -1, np.int32))
     sigs = table.column("signature").combine_chunks().flatten().to_numpy(
-        zero_copy_only=False).astype(np.uint32).reshape(len(ids), cfg.bands * cfg.rows)
+        zero_copy_only=False).astype(np.uint32).reshape(len(ids), cfg.num_perm)
     yield from band_entries(docs, sigs, cfg, partitions, False, scratch)
 
 
@@ -737,7 +739,8 @@ def _check_earlier(cfg: DedupConfig) -> bool:
     with open(manifest_path, encoding="utf-8") as fh:
         manifest = json.load(fh)
     old = manifest["config"]
-    for key in ("ngram", "bands", "rows", "seed"):
+    old = {**old, "num_perm": max(old.get("permutations", 0), old["bands"] * old["rows"])}
+    for key in ("ngram", "bands", "rows", "seed", "num_perm"):
         if old.get(key) != getattr(cfg, key):
             raise ValueError(f"dedup.against: {earlier} used {key}={old.get(key)}, this recipe "
                              f"{getattr(cfg, key)}: signatures are not comparable")

@@ -69,49 +69,84 @@ def script_of(ch: str) -> str:
     return "Other"
 
 
-SCRIPT_NAMES = ("Other",) + tuple(sorted({name for _, _, name in _RANGES}))
+SCRIPT_NAMES = tuple(sorted({name for _, _, name in _RANGES} | {"Other"}))
+SCRIPT_PREFIX = 4000  # characters of a text whose letters decide its script
 
 
 @functools.cache
 def _script_table() -> np.ndarray:
-    """uint8 per code point up to the last range: its index in SCRIPT_NAMES, for letters only
-    (0 for every other character)."""
-    table = np.zeros(_RANGES[-1][1] + 1, dtype=np.uint8)
+    """uint8 per code point: 0 for a character that is not a letter, else 1 + the index of
+    its script in SCRIPT_NAMES ("Other" for letters outside the ranges)."""
+    table = np.full(0x110000, SCRIPT_NAMES.index("Other") + 1, dtype=np.uint8)
     for first, last, name in _RANGES:
-        table[first:last + 1] = SCRIPT_NAMES.index(name)
-    alpha = (quality_kernels.char_flags()[:len(table)] & quality_kernels.F_ALPHA) != 0
-    table[~alpha] = 0
+        table[first:last + 1] = SCRIPT_NAMES.index(name) + 1
+    table[(quality_kernels.char_flags() & quality_kernels.F_ALPHA) == 0] = 0
     return table
 
 
-def script_counts(text: str | np.ndarray, limit: int = 4000) -> dict[str, int]:
+@numba.njit(cache=True, _nrt=False)
+def _count_scripts(c, starts, ends, table, limit, counts):  # pragma: no cover (compiled)
+    for d in range(len(starts)):
+        for k in range(starts[d], min(ends[d], starts[d] + limit)):
+            s = table[c[k]]
+            if s:
+                counts[d, s - 1] += 1
+
+
+def script_count_matrix(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray
+                        ) -> np.ndarray:
+    """int64[docs, len(SCRIPT_NAMES)]: letters per script in the first SCRIPT_PREFIX
+    characters of each segment chars[starts[d]:ends[d]]."""
+    counts = np.zeros((len(starts), len(SCRIPT_NAMES)), dtype=np.int64)
+    if len(starts):
+        _count_scripts(chars, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
+                       _script_table(), SCRIPT_PREFIX, counts)
+    return counts
+
+
+def script_counts(text: str | np.ndarray, limit: int = SCRIPT_PREFIX) -> dict[str, int]:
     """Letters per script in the first `limit` characters (spaces, digits and punctuation are
     not counted); `text` as a string or its code points."""
     cps = code_points(text[:limit]) if isinstance(text, str) else text[:limit]
-    table = _script_table()
-    inside = cps[cps < len(table)]
-    counts = np.bincount(table[inside], minlength=len(SCRIPT_NAMES))
-    counts[0] = 0
-    beyond = cps[cps >= len(table)]  # letters past the ranges (rare scripts): "Other"
-    if len(beyond):
-        counts[0] = int(np.count_nonzero(quality_kernels.char_flags()[beyond]
-                                         & quality_kernels.F_ALPHA))
-    counts[0] += int(np.count_nonzero((table[inside] == 0) & (
-        (quality_kernels.char_flags()[inside] & quality_kernels.F_ALPHA) != 0)))
-    return {SCRIPT_NAMES[k]: int(v) for k, v in enumerate(counts.tolist()) if v}
+    row = script_count_matrix(cps, np.zeros(1, np.int64), np.full(1, len(cps), np.int64))[0]
+    return {SCRIPT_NAMES[k]: int(v) for k, v in enumerate(row.tolist()) if v}
+
+
+_HANI, _HIRA, _KANA = (SCRIPT_NAMES.index(s) for s in ("Hani", "Hira", "Kana"))
+
+
+def dominant_scripts(counts: np.ndarray) -> list[str]:
+    """Per row of a script count matrix: the script of most letters (the first in name order
+    on a tie); kana anywhere makes Han text Japanese ("Jpan"), as Japanese mixes kanji and
+    kana; "Zyyy" when there are no letters."""
+    if not len(counts):
+        return []
+    top = counts.max(axis=1)
+    kana = counts[:, _HIRA] + counts[:, _KANA]
+    names = np.array(SCRIPT_NAMES, dtype=object)[counts.argmax(axis=1)]
+    names[(kana > 0) & (kana + counts[:, _HANI] >= top)] = "Jpan"
+    names[top == 0] = "Zyyy"
+    return names.tolist()
 
 
 def dominant_script(text: str | np.ndarray) -> str:
-    """The script of most letters; kana anywhere makes Han text Japanese ("Jpan"), as Japanese
-    mixes kanji and kana; "Zyyy" when there are no letters."""
-    counts = script_counts(text)
-    if not counts:
-        return "Zyyy"
-    kana = counts.get("Hira", 0) + counts.get("Kana", 0)
-    han = counts.get("Hani", 0)
-    if kana and kana + han >= max(counts.values()):
-        return "Jpan"
-    return max(sorted(counts), key=counts.__getitem__)
+    """`dominant_scripts` of one text (a string or its code points)."""
+    cps = code_points(text[:SCRIPT_PREFIX]) if isinstance(text, str) else text
+    return dominant_scripts(script_count_matrix(cps, np.zeros(1, np.int64),
+                                                np.full(1, len(cps), np.int64)))[0]
+
+
+# Scripts written without spaces between words, and the language whose splitter MinHash
+# shingles and decontamination n-grams use for them. Korean is written with spaces between
+# eojeol, which `\w+` finds (and Kiwi splits 28 KB/s here: it would be dedup's bottleneck).
+UNSPACED = {"Hani": "zh", "Jpan": "ja", "Thai": "th"}
+
+
+def unspaced_languages(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray
+                       ) -> list[str | None]:
+    """Per segment: the splitter language of its dominant script where that script is
+    written without spaces (UNSPACED), else None."""
+    return [UNSPACED.get(s) for s in dominant_scripts(script_count_matrix(chars, starts, ends))]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def test_incremental_refuses_signatures_of_another_dedup_version(reviews, tmp_pa
     _, _, _, out1 = run_dedup(tmp_path, [doc("x", reviews[13])], name="first")
     manifest = json.loads((out1 / "manifest.json").read_text())
     (out1 / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
-    with pytest.raises(ValueError, match="dedup version 2, this is 4: its word hashes differ"):
+    with pytest.raises(ValueError, match="dedup version 2, this is 5: its word hashes differ"):
         run_dedup(tmp_path, [doc("y", reviews[14])], name="second", against=str(out1))
 
 
@@ -222,3 +222,57 @@ def test_dedup_is_a_stage_with_a_manifest(reviews, tmp_path):
     out = materialize(dedup, DedupConfig(), {"clean": upstream}, tmp_path / "root")
     assert out.counters["out"] == 1
     assert "signatures/part-00000-of-00001.parquet" in out.manifest["files"]  # the input's name
+
+
+@pytest.fixture(scope="module")
+def chinese_pages(corpora) -> list[str]:
+    path = corpora / "chinese_web_ccnet" / "cleared1.jsonl"
+    pages = [json.loads(line)["raw_content"] for line in path.read_text("utf-8").splitlines()]
+    return [p for p in pages if 800 < len(p) < 6000][:12]
+
+
+def test_chinese_and_japanese_shingles_are_their_words(chinese_pages):
+    # A Chinese clause is one \w+ run; MinHash shingles use the splitter's words instead
+    # (lower-cased; Latin words inside stay \w+ runs), in the compiled path and the reference.
+    assert words("我们在北京使用Python。数学是研究数量的学科") == [
+        "我们", "在", "北京", "使用", "python", "数学", "是", "研究", "数量", "的", "学科"]
+    assert words("東京都に行く。テストです") == ["東京", "都", "に", "行く", "テスト", "です"]
+    texts = chinese_pages[:4] + ["東京都に行く。テストです。" * 20,
+                                 "ภาษาไทยเป็นภาษาที่สวยงาม " * 20,
+                                 "한국어 문장을 단어로 나눕니다. " * 20,
+                                 "Mixed English text 中文 " * 10]
+    hasher = MinHasher(num_perm=64, seed=7, ngram=5)
+    for text, sig in zip(texts, hasher.signatures(texts), strict=True):
+        assert np.array_equal(sig, hasher.datasketch_minhash(text).hashvalues), text[:30]
+    grams, offsets = ngram_hashes64(texts, 3)
+    for k, text in enumerate(texts):
+        hashes = [word_hash64(w) for w in words(text)]
+        assert offsets[k + 1] - offsets[k] == max(len(hashes) - 2, 0)
+    assert all(len(words(t)) > 200 for t in chinese_pages[:4])
+
+
+def _edit_words(text: str, every: int, word: str = "香蕉") -> str:
+    from pipelines import languages
+
+    starts, ends = languages.word_spans(text, "zh")
+    out, at = [], 0
+    for k, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        out += [text[at:a], word if k % every == 0 else text[a:b]]
+        at = b
+    return "".join(out) + text[at:]
+
+
+def test_chinese_near_duplicate_is_removed_and_decontamination_sees_chinese_words(
+        chinese_pages, tmp_path):
+    original, other, quoted = chinese_pages[0], chinese_pages[1], chinese_pages[2]
+    near = _edit_words(original, every=60)
+    assert jaccard(original, near) > 0.8
+    docs = [doc("orig", original), doc("near", near[:-10]), doc("other", other),
+            doc("test", quoted[:400], split="test"),
+            doc("quotes", other[:300] + quoted[100:250] + original[-200:])]
+    counters, kept, rejected, _ = run_dedup(tmp_path, docs)
+    assert rejected["web/near"]["reason"] == "duplicate_minhash"
+    assert json.loads(rejected["web/near"]["meta"])["duplicate_of"] == "web/orig"
+    assert rejected["web/quotes"]["reason"] == "decontaminated"
+    assert set(kept) == {"web/orig", "web/other", "web/test"}
+    assert counters["in"] == 5 and counters["out"] == 3
