@@ -50,12 +50,22 @@ LIMITATIONS = {
                    "pipelines/sources/html_text.py): page titles, captions, navigation and "
                    "comment sections are left out, and pages with no article container fall back "
                    "to the whole pruned page. They are judged by heuristic rules "
-                   "(C4, Gopher, FineWeb): spam written in fluent prose passes them, and the "
-                   "English-centred word and stop-word rules drop much non-English text. PII "
+                   "(C4, Gopher, FineWeb): spam written in fluent prose passes them. Each "
+                   "language is judged by FineWeb-2's thresholds and stop words for it where "
+                   "they are shipped (43 languages), others by the English defaults. PII "
                    "redaction covers e-mail, IP addresses and phone numbers only, not names.",
     "imdb": "IMDb reviews are opinionated user text about films, in English only.",
     "conll2003": "CoNLL-2003 sentences are short Reuters news sentences from 1996; language "
                  "identification is unreliable on such short texts.",
+    "jsonl": "JSON Lines records as their owner wrote them; they are judged by the web rules "
+             "(C4, Gopher, FineWeb), with each language's thresholds.",
+    "parquet": "Parquet records as their owner wrote them; they are judged by the web rules "
+               "(C4, Gopher, FineWeb), with each language's thresholds.",
+    "classification": "Labelled rows of a CSV/TSV file: only normalised, never filtered (the "
+                      "split must stay whole); without a split column the train/test split is "
+                      "a seeded hash of the text, not the set's published one.",
+    "conll": "CoNLL column sentences: only normalised, never filtered; short sentences make "
+             "language identification unreliable.",
 }
 
 
@@ -362,7 +372,7 @@ def run(cfg: CardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
                 "![languages](languages.png)", ""]
             kinds = {s["kind"] for s in manifests["ingest"]["config"]["sources"]}
             extras["limitations_lines"] = ["## Limitations", "", *[
-                f"- {LIMITATIONS[k]}" for k in sorted(kinds)],
+                f"- {LIMITATIONS[k]}" for k in sorted(kinds) if k in LIMITATIONS],
                 "- Exact and near-duplicate removal works on word 5-grams: paraphrases and "
                 "translations are not detected.", ""]
     title = cfg.pretty_name or "Sieve dataset"

@@ -5,7 +5,8 @@ pretrain and finetune `metrics.json` and every input's manifest, and writes:
 - `report.json`: metrics (validation loss, perplexity and bits per byte; IMDb accuracy, macro F1,
   confusion; CoNLL entity P/R/F1 per type), every input manifest key, library versions, the git
   revision and the device;
-- `loss.png` (training and validation loss), `imdb_confusion.png`, `conll_f1.png`;
+- `loss.png` (training and validation loss), `<task>_confusion.png` per classification task
+  (`imdb_confusion.png`), `<task>_f1.png` per NER task (`conll_f1.png` for CoNLL-2003);
 - `report.md`: the same, for people.
 Bits per byte = validation loss (nats per token) / ln 2 / bytes per token, with the tokenizer's
 measured bytes per token, so that runs with different tokenizers compare.
@@ -24,6 +25,9 @@ from typing import Any
 from data_cards.plots import figure
 from pipelines.manifest import RunOptions, code_version, read_manifest
 
+_TITLES = {"imdb": "IMDb sentiment", "conll2003": "CoNLL-2003 NER"}
+_UNITS = {"imdb": "reviews"}
+_PLOT_STEMS = {"conll2003": "conll"}
 NAME = "report"
 VERSION = 1
 LIBRARIES = ("torch", "transformers", "apache-beam", "pyarrow", "sentencepiece", "datasets",
@@ -110,24 +114,28 @@ def run(cfg: dict[str, Any], inputs: dict[str, os.PathLike], out: os.PathLike,
     lines += [f"| {k} | {v} |" for k, v in metrics["pretrain"].items()]
     plot_loss(pre["history"], out / "loss.png")
     lines += ["", "![loss curves](loss.png)", ""]
-    if "imdb" in metrics:
-        m = metrics["imdb"]
-        plot_confusion(m["confusion"], m["labels"], out / "imdb_confusion.png")
-        lines += ["## IMDb sentiment (test split)", "",
-                  f"accuracy **{m['accuracy']}**, macro F1 **{m['macro_f1']}** on {m['n']:,} "
-                  "reviews", "", "| class | precision | recall | F1 |", "|---|---:|---:|---:|"]
-        lines += [f"| {c} | {v['precision']} | {v['recall']} | {v['f1']} |"
-                  for c, v in m["per_class"].items()]
-        lines += ["", "![confusion matrix](imdb_confusion.png)", ""]
-    if "conll2003" in metrics:
-        m = metrics["conll2003"]
-        plot_per_type(m["per_type"], out / "conll_f1.png")
-        lines += ["## CoNLL-2003 NER (test split, entity level, conlleval semantics)", "",
-                  f"precision **{m['precision']}**, recall **{m['recall']}**, F1 **{m['f1']}**",
-                  "", "| type | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {t} | {v['precision']} | {v['recall']} | {v['f1']} | {v['support']} |"
-                  for t, v in m["per_type"].items()]
-        lines += ["", "![per-type scores](conll_f1.png)", ""]
+    for task in fine:
+        m = metrics[task]
+        stem = _PLOT_STEMS.get(task, task)
+        if "confusion" in m:  # sequence classification
+            plot_confusion(m["confusion"], m["labels"], out / f"{stem}_confusion.png")
+            lines += [f"## {_TITLES.get(task, task)} (test split)", "",
+                      f"accuracy **{m['accuracy']}**, macro F1 **{m['macro_f1']}** on "
+                      f"{m['n']:,} {_UNITS.get(task, 'examples')}", "",
+                      "| class | precision | recall | F1 |", "|---|---:|---:|---:|"]
+            lines += [f"| {c} | {v['precision']} | {v['recall']} | {v['f1']} |"
+                      for c, v in m["per_class"].items()]
+            lines += ["", f"![confusion matrix]({stem}_confusion.png)", ""]
+        else:  # token classification: entity level
+            plot_per_type(m["per_type"], out / f"{stem}_f1.png")
+            lines += [f"## {_TITLES.get(task, task)} (test split, entity level, conlleval "
+                      "semantics)", "",
+                      f"precision **{m['precision']}**, recall **{m['recall']}**, F1 "
+                      f"**{m['f1']}**", "",
+                      "| type | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+            lines += [f"| {t} | {v['precision']} | {v['recall']} | {v['f1']} | {v['support']} |"
+                      for t, v in m["per_type"].items()]
+            lines += ["", f"![per-type scores]({stem}_f1.png)", ""]
     keys = {stage: (read_manifest(Path(folder)) or {}).get("key") for stage, folder in
             inputs.items()}
     lines += ["## Lineage", "", "| stage | key |", "|---|---|"]

@@ -52,6 +52,8 @@ def stage_config(recipe: Recipe, name: str) -> Any:
     if name == "clean":  # per-source rules are keyed by source name or by kind
         cfg = cfg.model_copy(update={"source_kinds": {
             s.source_name: s.kind for s in recipe.ingest.sources}})
+    if name == "tasks":  # a task dataset per labelled source
+        cfg = cfg.model_copy(update={"task_sources": recipe.task_sources()})
     if name == "card" and cfg.pretty_name is None:
         cfg = cfg.model_copy(update={"pretty_name": recipe.name})
     return cfg

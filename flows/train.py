@@ -49,8 +49,10 @@ def _run_finetune(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
                   options: RunOptions) -> dict[str, int]:
     from training.finetune import finetune
 
+    tasks = cfg.tasks or tuple(sorted(p.name for p in Path(inputs["tasks"]).iterdir()
+                                      if (p / "dataset_dict.json").exists()))
     results = {task: finetune(task, cfg, Path(inputs["pretrain"]) / "final", inputs["tasks"],
-                              out, device=options.device) for task in cfg.tasks}
+                              out, device=options.device) for task in tasks}
     (Path(out) / "metrics.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     examples = sum(r["test"].get("n", r["test"].get("support", 0)) for r in results.values())
     return {"in": len(results), "out": len(results), "test_examples_scored": examples}

@@ -38,7 +38,7 @@ from pipelines.manifest import RunOptions
 from pipelines.progress import Reporter
 from pipelines.recipe import IngestConfig, Source, expand_source_files
 from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
-from pipelines.sources import commoncrawl, conll2003, imdb, userfiles, wikipedia
+from pipelines.sources import classification, commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
 VERSION = 7  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync;
@@ -49,6 +49,8 @@ READERS: dict[str, ModuleType | SimpleNamespace] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,
     "jsonl": SimpleNamespace(read=userfiles.read_jsonl),
     "parquet": SimpleNamespace(read=userfiles.read_parquet),
+    "classification": classification,
+    "conll": conll2003,
 }
 USER_KINDS = ("jsonl", "parquet")
 
@@ -92,8 +94,7 @@ def plan_tasks(cfg: IngestConfig) -> list[Task]:
     """The input splits, from the file list alone (never from the worker count)."""
     tasks: list[Task] = []
     for src in cfg.sources:
-        fields = ({"text_field": src.text_field, "id_field": src.id_field}
-                  if src.kind in USER_KINDS else {})
+        fields = reader_fields(src)
         group: list[str] = []
         size = 0
         number = 0
@@ -106,6 +107,25 @@ def plan_tasks(cfg: IngestConfig) -> list[Task]:
         if group:
             tasks.append(Task(src.kind, src.source_name, number, tuple(group), fields))
     return tasks
+
+
+def reader_fields(src: Source) -> dict:
+    """The recipe's fields a source kind's reader takes."""
+    if src.kind in USER_KINDS:
+        return {"text_field": src.text_field, "id_field": src.id_field}
+    if src.kind == "classification":
+        return {"text_field": src.text_field, "label_field": src.label_field,
+                "label_names": src.label_names, "split_field": src.split_field,
+                "test_fraction": src.test_fraction, "split_seed": src.split_seed,
+                "delimiter": src.delimiter,
+                # an id column only where the recipe names one (most CSV sets have none)
+                "id_field": src.id_field if "id_field" in src.model_fields_set else None}
+    if src.kind == "wikipedia" and {"variant", "convert"} & src.model_fields_set:
+        return {"variant": src.variant, "convert": src.convert}
+    if src.kind == "conll":
+        return {"columns": list(src.columns), "separator": src.separator,
+                "strip_position_digit": src.strip_position_digit, "joiner": src.joiner}
+    return {}
 
 
 def _disk_bytes(path: str) -> int:

@@ -93,14 +93,14 @@ def _count_scripts(c, starts, ends, table, limit, counts):  # pragma: no cover (
                 counts[d, s - 1] += 1
 
 
-def script_count_matrix(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray
-                        ) -> np.ndarray:
-    """int64[docs, len(SCRIPT_NAMES)]: letters per script in the first SCRIPT_PREFIX
-    characters of each segment chars[starts[d]:ends[d]]."""
+def script_count_matrix(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                        limit: int = SCRIPT_PREFIX) -> np.ndarray:
+    """int64[docs, len(SCRIPT_NAMES)]: letters per script in the first `limit` characters of
+    each segment chars[starts[d]:ends[d]]."""
     counts = np.zeros((len(starts), len(SCRIPT_NAMES)), dtype=np.int64)
     if len(starts):
         _count_scripts(chars, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
-                       _script_table(), SCRIPT_PREFIX, counts)
+                       _script_table(), limit, counts)
     return counts
 
 
@@ -428,6 +428,11 @@ def _merge(section: Any, values: dict[str, Any], where: str) -> Any:
         raise ValueError(f"{where}: {e}") from None
 
 
+# Languages FineWeb-2 has no config for that share a written form with one it has: Wu
+# Chinese (wuu) pages are written in Han characters, and lid.176 labels some Mandarin pages wuu.
+RULES_ALIASES = {"wuu": "zh"}
+
+
 def resolve(cfg: Any, lang: str | None) -> LanguageRules:
     """The rules for documents identified as `lang`: the `[clean]` sections, overlaid with
     FineWeb-2's published values for that language (where the shipped data has it), overlaid
@@ -436,7 +441,8 @@ def resolve(cfg: Any, lang: str | None) -> LanguageRules:
     get the `[clean]` sections as they are."""
     sections = {name: getattr(cfg, name) for name in SECTIONS}
     c4_enabled, origin, score = True, "default", None
-    published = published_rules()["languages"].get(lang or "")
+    shipped = published_rules()["languages"]
+    published = shipped.get(lang or "") or shipped.get(RULES_ALIASES.get(lang or "", ""))
     if published is not None:
         for name in ("gopher_repetition", "gopher_quality", "fineweb"):
             sections[name] = _merge(sections[name], published[name],

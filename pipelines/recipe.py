@@ -26,7 +26,8 @@ from pydantic import (
 from pipelines.quality import C4, FineWeb, GopherQuality, GopherRepetition
 from training.config import FinetuneConfig, PretrainConfig
 
-SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003", "jsonl", "parquet"]
+SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003", "jsonl", "parquet",
+                     "classification", "conll"]
 
 
 DEFAULT_LICENSES = {
@@ -37,6 +38,8 @@ DEFAULT_LICENSES = {
                  "Corpus agreement, no redistribution",
     "jsonl": "as stated by the corpus owner (set `license` in the recipe)",
     "parquet": "as stated by the corpus owner (set `license` in the recipe)",
+    "classification": "as stated by the data set's owner (set `license` in the recipe)",
+    "conll": "as stated by the data set's owner (set `license` in the recipe)",
 }
 
 
@@ -55,9 +58,36 @@ class Source(Strict):
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                              max_length=100)
     license: str | None = None  # for the data card; defaults to the kind's usual terms
-    # jsonl / parquet: which fields hold the text and the id (no id field: file and record no.)
+    # jsonl / parquet / classification: which fields hold the text and the id (no id field:
+    # file and record number)
     text_field: str = "text"
     id_field: str | None = "id"
+    # classification (a CSV or TSV file with a header row): the label column, the names of its
+    # values ({"0" = "negative", "1" = "positive"}; unset: the values themselves), an optional
+    # split column (train / validation|dev / test), else a seeded, stable split by a hash of
+    # the text (the same text always lands in the same split), and the delimiter (unset: a
+    # tab for .tsv, else a comma).
+    label_field: str = "label"
+    label_names: dict[str, str] | None = None
+    split_field: str | None = None
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    split_seed: int = Field(default=0, ge=0)
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    # conll: the columns of a token line, by name ("token" and "ner" required; CoNLL-2003's
+    # are token pos chunk ner), the separator (unset: any whitespace; "\t" for tokens that
+    # hold spaces), whether a token ends in a word-position digit to strip (Weibo NER's
+    # characters: 科0 技1), and what joins tokens into the document text ("" for characters).
+    # wikipedia: the Chinese variant zhwiki's `-{zh-tw:資訊;zh-cn:信息;}-` markup resolves to,
+    # and an optional OpenCC conversion of the article text ("t2s": Traditional characters
+    # to Simplified, "s2t", "s2tw", ...), since zhwiki's text mixes both.
+    variant: Literal["zh-cn", "zh-tw", "zh-hk", "zh-sg", "zh-mo", "zh-my", "zh-hans",
+                     "zh-hant", "zh"] = "zh-cn"
+    convert: Literal["t2s", "s2t", "s2tw", "tw2s", "s2twp", "tw2sp", "s2hk", "hk2s", "t2tw",
+                     "tw2t", "t2hk", "hk2t", "t2jp", "jp2t"] | None = None
+    columns: list[str] = Field(default_factory=lambda: ["token", "pos", "chunk", "ner"])
+    separator: str | None = None
+    strip_position_digit: bool = False
+    joiner: str = " "
 
     @property
     def license_note(self) -> str:
@@ -77,7 +107,10 @@ class IngestConfig(Strict):
 
 QualityRule = Literal["gopher_repetition", "gopher_quality", "c4", "fineweb"]
 PiiKind = Literal["email", "ip", "phone"]
-LABELLED_KINDS = ("imdb", "conll2003")
+LABELLED_KINDS = ("imdb", "conll2003", "classification", "conll")
+# The task each labelled kind makes (pipelines/tasks.py).
+TASK_TYPES = {"imdb": "classification", "classification": "classification",
+              "conll2003": "ner", "conll": "ner"}
 
 
 class CleanRuleOverride(Strict):
@@ -98,6 +131,8 @@ class CleanRuleOverride(Strict):
 KIND_DEFAULTS: dict[str, CleanRuleOverride] = {
     "imdb": CleanRuleOverride(min_chars=1, languages=[], filters=[], pii=[]),
     "conll2003": CleanRuleOverride(min_chars=1, languages=[], filters=[], pii=[]),
+    "classification": CleanRuleOverride(min_chars=1, languages=[], filters=[], pii=[]),
+    "conll": CleanRuleOverride(min_chars=1, languages=[], filters=[], pii=[]),
     "wikipedia": CleanRuleOverride(filters=["gopher_repetition"]),
 }
 
@@ -228,7 +263,12 @@ class DedupConfig(Strict):
 class TokenizerConfig(Strict):
     model_type: Literal["unigram", "bpe"] = "unigram"
     vocab_size: int = Field(default=8000, ge=100, le=1_000_000)
-    character_coverage: float = Field(default=0.9995, gt=0.0, le=1.0)
+    # Share of the sample's characters the pieces must cover (the rest go to byte fallback).
+    # Unset: chosen from the sample's scripts (tokenizer/train.py `coverage_for`): 0.9995
+    # where Han, kana or Hangul make at least 1% of its letters (SentencePiece's value for
+    # rich character sets), else 0.9999 (SentencePiece says 1.0 for small character sets; web
+    # text's stray symbols and emoji would each take a vocabulary slot at 1.0).
+    character_coverage: float | None = Field(default=None, gt=0.0, le=1.0)
     byte_fallback: bool = True  # no <unk> for unseen characters: they become byte pieces
     # "identity" keeps decode(encode(text)) == text; "nmt_nfkc" is SentencePiece's default.
     normalization_rule_name: Literal["identity", "nfkc", "nmt_nfkc", "nfkc_cf"] = "identity"
@@ -263,6 +303,9 @@ class TasksConfig(Strict):
 
     imdb_source: str = "imdb"
     conll_source: str = "conll2003"
+    # Source name -> "classification" or "ner", for every labelled source of the recipe: set
+    # by the build from [ingest] (a task dataset per source, named after it).
+    task_sources: dict[str, str] = Field(default_factory=dict)
     max_length: int = Field(default=512, ge=8, le=1_048_576)  # model-input tokens, truncated
 
 
@@ -303,7 +346,25 @@ class Recipe(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique, repeated: {dupes}; set `name`")
+        for src in ingest.sources:
+            if src.kind == "conll" and not {"token", "ner"} <= set(src.columns):
+                raise ValueError(f"source {src.source_name!r}: columns {src.columns} must "
+                                 "name a 'token' and a 'ner' column")
         return ingest
+
+    def task_sources(self) -> dict[str, str]:
+        """Task dataset name -> its type, for every labelled source (`TASK_TYPES`)."""
+        return {s.source_name: TASK_TYPES[s.kind] for s in self.ingest.sources
+                if s.kind in TASK_TYPES}
+
+    @model_validator(mode="after")
+    def _known_tasks(self) -> Recipe:
+        known = set(self.task_sources())
+        unknown = sorted(set(self.finetune.tasks) - known)
+        if unknown:
+            raise ValueError(f"[finetune] tasks {unknown} are not labelled sources of this "
+                             f"recipe; known: {sorted(known)}")
+        return self
 
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:

@@ -8,7 +8,11 @@ reach fine-tuning and evaluation untouched.
 - `out/conll2003/`: `id`, `tokens`, `pos_tags`, `chunk_tags`, `ner_tags` (ClassLabel with the
   tag names), `doc_index`, and `input_ids` / `labels` / `word_ids` made with the trained
   tokenizer: each word's first piece carries its tag, continuation pieces and <s>/</s> get -100.
-Both load with `datasets.load_from_disk(path)`, or per split with
+- `out/<source>/` for every other labelled source (the `classification` and `conll` kinds):
+  `id`, `text`, `label` (ClassLabel of the label names found, sorted), `input_ids`; or `id`,
+  `tokens`, `ner_tags` (ClassLabel: O, then B-/I- per entity type), `input_ids`, `labels`,
+  `word_ids`, aligned as CoNLL-2003's.
+All load with `datasets.load_from_disk(path)`, or per split with
 `datasets.load_dataset("arrow", data_files=...)`. A CoNLL tag outside the tag set is an error
 naming the document.
 Reference: the `imdb` and `conll2003` datasets on the Hugging Face Hub use these label orders.
@@ -92,6 +96,56 @@ def conll_example(row: dict, meta: dict, sp, max_length: int) -> dict:
             "input_ids": input_ids, "labels": labels, "word_ids": word_ids}
 
 
+def classification_features(names: list[str]) -> datasets.Features:
+    return datasets.Features({
+        "id": datasets.Value("string"), "text": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=names),
+        "input_ids": datasets.Sequence(datasets.Value("int32")),
+    })
+
+
+def ner_features(tags: list[str]) -> datasets.Features:
+    ints = datasets.Sequence(datasets.Value("int32"))
+    return datasets.Features({
+        "id": datasets.Value("string"), "tokens": datasets.Sequence(datasets.Value("string")),
+        "ner_tags": datasets.Sequence(datasets.ClassLabel(names=tags)),
+        "input_ids": ints, "labels": ints, "word_ids": ints,
+    })
+
+
+def tag_order(tags: set[str]) -> list[str]:
+    """A tag set as ClassLabel names: O first, then per entity type its B- and I- tags."""
+    kinds = sorted({t[2:] for t in tags if t != "O"})
+    return ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I")]
+
+
+def classification_example(row: dict, meta: dict, sp, max_length: int) -> dict:
+    pieces = sp.encode(row["text"])[: max_length - 2]
+    return {"id": row["id"], "text": row["text"], "label": meta["label"],
+            "input_ids": [spm.BOS_ID, *pieces, spm.EOS_ID]}
+
+
+def ner_example(row: dict, meta: dict, sp, max_length: int) -> dict:
+    """Tags stay names here; `run` maps them to the tag set it found in the source."""
+    input_ids, labels, word_ids = align_labels(
+        sp.encode(meta["tokens"]), list(range(len(meta["tokens"]))), max_length)
+    return {"id": row["id"], "tokens": meta["tokens"], "ner_tags": meta["ner_tags"],
+            "input_ids": input_ids, "labels": labels, "word_ids": word_ids}
+
+
+def _names_to_ids(task_type: str, rows: list[dict], names: list[str]) -> None:
+    """Labels and tags (names) -> their ids in `names`, in place; `labels` from word
+    positions (ner_example puts each word's index on its first piece) to the word's tag."""
+    index = {name: k for k, name in enumerate(names)}
+    for r in rows:
+        if task_type == "classification":
+            r["label"] = index[r["label"]]
+        else:
+            tags = [index[t] for t in r["ner_tags"]]
+            r["labels"] = [tags[w] if w != IGNORE_INDEX else IGNORE_INDEX for w in r["labels"]]
+            r["ner_tags"] = tags
+
+
 def _stable_fingerprint(split_dir: Path) -> None:
     """`datasets` stores a random fingerprint in state.json; make it the data's own hash so that
     the same inputs give byte-identical output (it only keys `datasets`' caches)."""
@@ -109,6 +163,13 @@ def run(cfg: TasksConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
     sp = spm.load(str(Path(inputs["tokenizer"]) / "tokenizer.model"))
     makers = {cfg.imdb_source: ("imdb", imdb_example, imdb_features()),
               cfg.conll_source: ("conll2003", conll_example, conll_features())}
+    # Every other labelled source: a task dataset named after it, its label or tag names
+    # found in its rows (they are known once all are read).
+    generic = {source: task_type for source, task_type in cfg.task_sources.items()
+               if source not in makers}
+    for source, task_type in generic.items():
+        makers[source] = (source, classification_example if task_type == "classification"
+                          else ner_example, None)
     examples: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     counters = {"in": 0, "out": 0, "dropped:not_a_task_source": 0}
     # Only the task sources' files are read (ingest names its files after the source); the
@@ -135,9 +196,18 @@ def run(cfg: TasksConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
             continue
         examples[task][row["split"]].append(example)
         counters["out"] += 1
-    for task, _, features in makers.values():
+    for source, (task, _, features) in makers.items():
         if task not in examples:
             continue
+        if features is None:  # a generic task: its names from all its splits
+            task_type = generic[source]
+            found = {x for rows in examples[task].values() for r in rows
+                     for x in ([r["label"]] if task_type == "classification" else r["ner_tags"])}
+            names = sorted(found) if task_type == "classification" else tag_order(found)
+            for rows in examples[task].values():
+                _names_to_ids(task_type, rows, names)
+            features = (classification_features(names) if task_type == "classification"
+                        else ner_features(names))
         splits = {split: datasets.Dataset.from_list(sorted(rows, key=lambda r: r["id"]),
                                                     features=features)
                   for split, rows in sorted(examples[task].items())}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 
@@ -56,6 +57,22 @@ def train_model_from_file(path: str, cfg: TokenizerConfig) -> bytes:
 def _train(cfg: TokenizerConfig, **source) -> bytes:
     buffer = io.BytesIO()
     spm.set_random_generator_seed(cfg.seed)
+    try:
+        _run_trainer(cfg, buffer, source)
+    except RuntimeError as exc:
+        found = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)",
+                          str(exc))
+        if found is None:
+            raise
+        raise ValueError(
+            f"tokenizer: [tokenizer] vocab_size {found[1]} is smaller than the {found[2]} "
+            f"characters that character_coverage {cfg.character_coverage} keeps (Chinese and "
+            "Japanese text need thousands); raise vocab_size or lower character_coverage"
+        ) from None
+    return buffer.getvalue()
+
+
+def _run_trainer(cfg: TokenizerConfig, buffer: io.BytesIO, source: dict) -> None:
     spm.SentencePieceTrainer.train(
         **source, model_writer=buffer,
         model_type=cfg.model_type, vocab_size=cfg.vocab_size,
@@ -71,7 +88,6 @@ def _train(cfg: TokenizerConfig, **source) -> bytes:
         unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID,
         allow_whitespace_only_pieces=True, split_digits=True, minloglevel=2,
     )
-    return buffer.getvalue()
 
 
 def load(path: str) -> spm.SentencePieceProcessor:

@@ -50,7 +50,6 @@ class PretrainConfig:
             raise ValueError("lr, min_lr_ratio or mask_prob out of range")
 
 
-TASKS = ("imdb", "conll2003")
 
 
 @dataclass
@@ -59,7 +58,9 @@ class FinetuneConfig:
 
     __pydantic_config__ = {"extra": "forbid"}
 
-    tasks: tuple[str, ...] = TASKS  # which task datasets to fine-tune on
+    # Which task datasets to fine-tune on (their source names); empty: every one the build
+    # made (the recipe checks the names against its labelled sources).
+    tasks: tuple[str, ...] = ()
     steps: int = 150  # optimizer steps per task
     batch_size: int = 16
     lr: float = 1e-3
@@ -68,8 +69,5 @@ class FinetuneConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        unknown = set(self.tasks) - set(TASKS)
-        if unknown:
-            raise ValueError(f"unknown tasks {sorted(unknown)}; known: {TASKS}")
         if self.steps < 1 or self.batch_size < 1 or self.max_length < 8 or not 0 < self.lr < 1:
             raise ValueError("steps, batch_size, max_length or lr out of range")

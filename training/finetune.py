@@ -1,5 +1,6 @@
-"""Fine-tuning a pretrained checkpoint on the task datasets: IMDb sequence classification and
-CoNLL-2003 token classification; each returns its test-split metrics.
+"""Fine-tuning a pretrained checkpoint on the task datasets: sequence classification (IMDb,
+ChnSentiCorp, any `classification` source) and token classification (CoNLL-2003, Weibo NER,
+any `conll` source); each returns its test-split metrics.
 
 Contract: `finetune(task, cfg, pretrained_dir, tasks_dir, out_dir, device) -> metrics`, where
 `tasks_dir` is the tasks stage's output (`imdb/`, `conll2003/` saved by `datasets`, read here
@@ -49,7 +50,7 @@ def finetune(task: str, cfg: FinetuneConfig, pretrained_dir: str | Path, tasks_d
     dev = torch.device(device)
     folder = Path(tasks_dir) / task
     train, test = read_task_split(folder, "train"), read_task_split(folder, "test")
-    token_task = task == "conll2003"
+    token_task = "ner_tags" in train.column_names  # token classification (NER)
     names = label_names(folder, "train", "ner_tags" if token_task else "label")
     build = models.for_token_classification if token_task else models.for_sequence_classification
     model = build(str(pretrained_dir), len(names)).to(dev)

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import functools
 import gzip
 import io
 import lzma
 import os
 import re
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any, NamedTuple
 
 import mwparserfromhell
 from lxml import etree
@@ -93,6 +94,26 @@ _FALLBACKS = {
 }
 _VARIANT_SPAN = re.compile(r"-\{((?:(?!-\{|\}-).)*)\}-", re.S)  # innermost first
 _VARIANT_RULE = re.compile(r"^\s*(zh(?:-[a-z]+)?)\s*:(.*)$", re.S)
+
+
+class TextOptions(NamedTuple):
+    """How article text is made: the Chinese variant, and an OpenCC converter (or None)."""
+
+    variant: str = VARIANT
+    convert: Any = None
+
+
+@functools.cache
+def _converter(config: str | None) -> Any:
+    if config is None:
+        return None
+    import opencc
+
+    try:
+        return opencc.OpenCC(config)
+    except Exception as exc:  # opencc raises its own error types for an unknown config
+        raise ValueError(f"OpenCC conversion {config!r}: {exc} (known: t2s, s2t, tw2s, s2tw, "
+                         "hk2s, s2hk, t2tw, ...)") from None
 
 
 def resolve_variants(wikitext: str, variant: str = VARIANT) -> str:
@@ -193,16 +214,20 @@ def list_files(path: str) -> list[str]:
     return inputs
 
 
-def read(path: str, source: str) -> Iterator[tuple[Document, str | None]]:
+def read(path: str, source: str, variant: str = VARIANT, convert: str | None = None
+         ) -> Iterator[tuple[Document, str | None]]:
+    """`variant`: the Chinese variant `-{...}-` markup resolves to; `convert`: an OpenCC
+    conversion applied to every article's text ("t2s", "s2t", "tw2s", ...; None: none)."""
+    text = TextOptions(variant, _converter(convert))
     if "#" in path:
         dump, _, span = path.rpartition("#")
         start, end = (int(x) for x in span.split("-"))
-        yield from read_streams(dump, start, end, source)
+        yield from read_streams(dump, start, end, source, text)
         return
     with open_dump(path) as fh:
         stream = _Utf8Repair(fh)
         try:
-            yield from read_pages(stream, source)
+            yield from read_pages(stream, source, text)
         except etree.XMLSyntaxError:
             if stream.error is not None:  # a truncated file: the pages before the cut were kept
                 raise stream.error from None
@@ -236,7 +261,7 @@ class _Utf8Repair(io.RawIOBase):
 
 
 def read_streams(path: str, start: int, end: int, source: str,
-                 ) -> Iterator[tuple[Document, str | None]]:
+                 text: TextOptions | None = None) -> Iterator[tuple[Document, str | None]]:
     """The pages in bytes [start, end) of a multistream dump: whole bz2 streams of <page>s."""
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -245,13 +270,14 @@ def read_streams(path: str, start: int, end: int, source: str,
     first = body.find(b"<page>")
     if first < 0:
         return  # the header or footer stream: no pages
-    yield from read_pages(io.BytesIO(b"<pages>" + body[first:] + b"</pages>"), source)
+    yield from read_pages(io.BytesIO(b"<pages>" + body[first:] + b"</pages>"), source, text)
 
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
-def read_pages(fh: IO[bytes], source: str) -> Iterator[tuple[Document, str | None]]:
+def read_pages(fh: IO[bytes], source: str, text: TextOptions | None = None
+               ) -> Iterator[tuple[Document, str | None]]:
     parser = etree.iterparse(
         fh, events=("start", "end"), tag=("{*}mediawiki", "{*}page"), resolve_entities=False,
         no_network=True, load_dtd=False, huge_tree=True,
@@ -264,7 +290,7 @@ def read_pages(fh: IO[bytes], source: str) -> Iterator[tuple[Document, str | Non
             continue
         if event == "start":
             continue
-        doc, reason = page_to_document(page, source)
+        doc, reason = page_to_document(page, source, text)
         if language:
             doc.meta["wiki_language"] = language
         yield doc, reason
@@ -289,7 +315,8 @@ def _child(elem: etree._Element, name: str) -> etree._Element | None:
     return None
 
 
-def page_to_document(page: etree._Element, source: str) -> tuple[Document, str | None]:
+def page_to_document(page: etree._Element, source: str, text: TextOptions | None = None
+                     ) -> tuple[Document, str | None]:
     title = _child_text(page, "title")
     page_id = _child_text(page, "id")
     ns = _child_text(page, "ns").strip() or "0"
@@ -306,15 +333,18 @@ def page_to_document(page: etree._Element, source: str) -> tuple[Document, str |
         return doc, "redirect"
     if ns != "0":
         return doc, "not_article_namespace"
-    doc.text = wikitext_to_text(wikitext)
+    options = text or TextOptions()
+    doc.text = wikitext_to_text(wikitext, options.variant)
+    if options.convert is not None:
+        doc.text = options.convert.convert(doc.text)
     if not doc.text:
         return doc, "empty_page"
     return doc, None
 
 
-def wikitext_to_text(wikitext: str) -> str:
+def wikitext_to_text(wikitext: str, variant: str = VARIANT) -> str:
     if "-{" in wikitext:
-        wikitext = resolve_variants(wikitext)
+        wikitext = resolve_variants(wikitext, variant)
     text = _plain(mwparserfromhell.parse(wikitext))
     text = _MAGIC_WORD.sub("", _residual_markup(text))
     lines = [_SPACE_RUNS.sub(" ", line).strip() for line in text.split("\n")]
