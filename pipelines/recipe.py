@@ -264,10 +264,11 @@ class TokenizerConfig(Strict):
     model_type: Literal["unigram", "bpe"] = "unigram"
     vocab_size: int = Field(default=8000, ge=100, le=1_000_000)
     # Share of the sample's characters the pieces must cover (the rest go to byte fallback).
-    # Unset: chosen from the sample's scripts (tokenizer/train.py `coverage_for`): 0.9995
+    # Unset: chosen from the sample's scripts (tokenizer/spm.py `choose_coverage`): 0.9995
     # where Han, kana or Hangul make at least 1% of its letters (SentencePiece's value for
     # rich character sets), else 0.9999 (SentencePiece says 1.0 for small character sets; web
-    # text's stray symbols and emoji would each take a vocabulary slot at 1.0).
+    # text's stray symbols and emoji would each take a vocabulary slot at 1.0); lowered where
+    # those characters would take over half of vocab_size.
     character_coverage: float | None = Field(default=None, gt=0.0, le=1.0)
     byte_fallback: bool = True  # no <unk> for unseen characters: they become byte pieces
     # "identity" keeps decode(encode(text)) == text; "nmt_nfkc" is SentencePiece's default.

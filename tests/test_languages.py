@@ -215,3 +215,27 @@ def test_compiled_rules_with_splitter_words_decide_as_the_reference(corpora, ccn
         assert [t[a:b] for a, b in zip(starts, ends, strict=True)] == languages.words(t, lang)
         assert all(t[a:b] == t[a:b].strip() != "" for a, b in zip(starts, ends, strict=True))
         assert (starts[1:] >= ends[:-1]).all()
+
+
+def test_character_coverage_follows_the_scripts_and_fits_the_vocabulary(tmp_path, ccnet, corpora):
+    from pipelines.recipe import TokenizerConfig
+    from tokenizer import spm
+
+    english = tmp_path / "en.txt"
+    english.write_text("\n".join(p.read_text("utf-8") for p in sorted(
+        (corpora / "imdb_aclImdb" / "aclImdb" / "train" / "pos").glob("*.txt"))[:300]), "utf-8")
+    chinese = tmp_path / "zh.txt"
+    chinese.write_text("\n".join(ccnet), "utf-8")
+    en = spm.choose_coverage(str(english), 8000)
+    zh = spm.choose_coverage(str(chinese), 8000)
+    assert en["character_coverage"] == 0.9999 and en["cjk_share_of_letters"] < 0.01
+    assert zh["character_coverage"] == 0.9995 and zh["cjk_share_of_letters"] > 0.9
+    # 0.9995 of the Chinese pages needs thousands of characters: a 3,000-piece vocabulary
+    # gets a lower coverage, and SentencePiece trains instead of refusing; at 1,000 pieces
+    # even its lowest coverage (0.98) needs more, and the error says what to change.
+    small = spm.choose_coverage(str(chinese), 3000)
+    assert zh["characters_for_target"] > 1500 and small["character_coverage"] < 0.9995
+    model = spm.train_model_from_file(str(chinese), TokenizerConfig(vocab_size=3000))
+    assert len(model) > 3000
+    with pytest.raises(ValueError, match="vocab_size 1000 is smaller than the .* characters"):
+        spm.train_model_from_file(str(chinese), TokenizerConfig(vocab_size=1000))

@@ -15,6 +15,7 @@ import re
 import tempfile
 from collections.abc import Iterable
 
+import numpy as np
 import sentencepiece as spm
 
 from pipelines.recipe import TokenizerConfig
@@ -23,8 +24,59 @@ UNK_ID, BOS_ID, EOS_ID, PAD_ID = 0, 1, 2, 3
 USER_SYMBOLS = ["\n"]
 
 
+DEFAULT_COVERAGE = 0.9995  # SentencePiece's own default, and its value for CJK
+SMALL_SET_COVERAGE = 0.9999  # SentencePiece says 1.0 for small character sets; web text's
+# stray symbols and emoji would each take a vocabulary slot at 1.0
+CJK_SCRIPTS = ("Hani", "Hira", "Kana", "Hang")
+CJK_SHARE = 0.01  # of the letters, from which the rich character set's coverage applies
+
+
+def character_counts(path: str, chunk_chars: int = 1 << 22) -> np.ndarray:
+    """int64[0x110000]: occurrences of each code point in a text file (line breaks aside)."""
+    counts = np.zeros(0x110000, dtype=np.int64)
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        while chunk := fh.read(chunk_chars):
+            cps = np.frombuffer(chunk.encode("utf-32-le", errors="surrogatepass"), np.uint32)
+            counts += np.bincount(cps, minlength=0x110000)
+    counts[10] = 0
+    return counts
+
+
+def choose_coverage(path: str, vocab_size: int) -> dict:
+    """character_coverage for a sample file, from its scripts: 0.9995 where Han, kana or
+    Hangul make at least 1% of its letters, else 0.9999; lowered where the characters that
+    coverage needs would take more than half the vocabulary (SentencePiece refuses a vocabulary
+    smaller than its required characters)."""
+    from pipelines import languages
+
+    counts = character_counts(path)
+    table = languages._script_table()
+    by_script = np.bincount(table, weights=counts, minlength=len(languages.SCRIPT_NAMES) + 1)
+    letters = {languages.SCRIPT_NAMES[k - 1]: int(v) for k, v in enumerate(by_script.tolist())
+               if k and v}
+    total_letters = sum(letters.values())
+    cjk = sum(letters.get(x, 0) for x in CJK_SCRIPTS) / total_letters if total_letters else 0.0
+    target = DEFAULT_COVERAGE if cjk >= CJK_SHARE else SMALL_SET_COVERAGE
+    ordered = np.sort(counts[counts > 0])[::-1]
+    share = np.cumsum(ordered) / max(int(ordered.sum()), 1)
+    needed = int(np.searchsorted(share, target) + 1)
+    budget = max(vocab_size // 2, 1)
+    coverage = target
+    if needed > budget and len(share) >= budget:
+        # SentencePiece accepts 0.98 at the least; below that the vocabulary is too small
+        # and training fails with _train's message.
+        coverage = max(float(np.floor(share[budget - 1] * 1e4) / 1e4), 0.98)
+    return {"character_coverage": coverage, "chosen_by": "scripts",
+            "target_coverage": target, "characters": int(len(ordered)),
+            "characters_for_target": needed, "cjk_share_of_letters": round(cjk, 4),
+            "letters_by_script": dict(sorted(letters.items()))}
+
+
 def train_model(sentences: Iterable[str], cfg: TokenizerConfig) -> bytes:
-    """A model from sentences held by the caller (SentencePiece samples `input_sentence_size`)."""
+    """A model from sentences held by the caller (SentencePiece samples `input_sentence_size`);
+    an unset character_coverage is SentencePiece's default here."""
+    if cfg.character_coverage is None:
+        cfg = cfg.model_copy(update={"character_coverage": DEFAULT_COVERAGE})
     return _train(cfg, sentence_iterator=iter(sentences),
                   input_sentence_size=cfg.input_sentence_size)
 
@@ -35,6 +87,9 @@ def train_model_from_file(path: str, cfg: TokenizerConfig) -> bytes:
     spec: it is a temporary name, and the same sentences must give the same bytes."""
     from sentencepiece import sentencepiece_model_pb2
 
+    if cfg.character_coverage is None:
+        cfg = cfg.model_copy(update={"character_coverage": choose_coverage(
+            path, cfg.vocab_size)["character_coverage"]})
     model = sentencepiece_model_pb2.ModelProto()
     if "," in path:
         # SentencePiece reads `input` as a comma-separated list of files: a path holding a

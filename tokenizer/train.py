@@ -224,34 +224,6 @@ def _scan_lines(data, offsets, id_data, id_offsets, seed, threshold, flags, star
     return out
 
 
-CJK_SCRIPTS = ("Hani", "Hira", "Kana", "Hang")
-CJK_SHARE = 0.01  # of the sample's letters, from which the rich character set's coverage applies
-
-
-def script_letters(path: Path, chunk_chars: int = 1 << 22) -> dict[str, int]:
-    """Letters per script (pipelines/languages.py) in a text file, read in chunks."""
-    from pipelines import languages
-
-    totals: dict[str, int] = {}
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        while chunk := fh.read(chunk_chars):
-            cps = languages.code_points(chunk)
-            row = languages.script_count_matrix(cps, np.zeros(1, np.int64),
-                                                np.full(1, len(cps), np.int64), len(cps))[0]
-            for k, v in enumerate(row.tolist()):
-                if v:
-                    name = languages.SCRIPT_NAMES[k]
-                    totals[name] = totals.get(name, 0) + v
-    return totals
-
-
-def coverage_for(letters: dict[str, int]) -> tuple[float, float]:
-    """(character_coverage, CJK share of letters) for a sample's script counts."""
-    total = sum(letters.values())
-    share = sum(letters.get(s, 0) for s in CJK_SCRIPTS) / total if total else 0.0
-    return (0.9995 if share >= CJK_SHARE else 0.9999), share
-
-
 def run(cfg: TokenizerConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     counters = {"in": 0, "out": 0, "dropped:not_training_split": 0}
@@ -285,12 +257,9 @@ def run(cfg: TokenizerConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         sample_path = Path(tmp) / "sentences.txt"
         sampled, seen = sample.write(sample_path), sample.seen
         del sample
-        letters = script_letters(sample_path)
-        chosen, cjk_share = coverage_for(letters)
-        coverage = {"character_coverage": cfg.character_coverage or chosen,
-                    "chosen_by": "recipe" if cfg.character_coverage else "scripts",
-                    "cjk_share_of_letters": round(cjk_share, 4),
-                    "letters_by_script": dict(sorted(letters.items()))}
+        coverage = (spm.choose_coverage(str(sample_path), cfg.vocab_size)
+                    if cfg.character_coverage is None else
+                    {"character_coverage": cfg.character_coverage, "chosen_by": "recipe"})
         model_path.write_bytes(spm.train_model_from_file(str(sample_path), cfg.model_copy(
             update={"character_coverage": coverage["character_coverage"]})))
     spm.export_transformers(str(model_path), str(out / "hf"), cfg.model_type,
