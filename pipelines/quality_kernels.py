@@ -45,6 +45,7 @@ F_CONTROL, F_COLLAPSE = 256, 512  # filters._CONTROL (removed), filters._SPACES 
 # filters.finish: F_FINISH where its C1 removal or NFC may change a text holding the character;
 # F_MOJI_LEAD followed by F_MOJI_CONT is filters._MOJIBAKE_HINT (the texts ftfy sees).
 F_FINISH, F_MOJI_LEAD, F_MOJI_CONT = 1024, 2048, 4096
+F_CLOSING = 8192  # quality.CLOSING_MARKS
 NO_LOWER = 0xFFFFFFFF  # str.lower() of the character is more than one character
 _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
 
@@ -67,6 +68,8 @@ def char_flags() -> np.ndarray:
         flags[ord(ch)] |= F_BREAK
     for ch in quality.TERMINAL_PUNCTUATION:
         flags[ord(ch)] |= F_TERMINAL
+    for ch in quality.CLOSING_MARKS:
+        flags[ord(ch)] |= F_CLOSING
     # The classes of filters.py's two patterns, read from the patterns themselves.
     for pattern, flag in ((filters._CONTROL, F_CONTROL), (filters._SPACES, F_COLLAPSE)):
         for c in range(0x3100):  # both patterns are ranges below U+3100 (checked in the tests)
@@ -1177,8 +1180,9 @@ def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
         return R_BULLET, bullets / lines, params[P_BULLET]
     if params[P_END_ELL] != 0 and end_ellipsis / lines > params[P_END_ELL]:
         return R_END_ELL, end_ellipsis / lines, params[P_END_ELL]
-    if params[P_ALPHA] != 0 and alpha / n_tok < params[P_ALPHA]:
-        return R_ALPHA, alpha / n_tok, params[P_ALPHA]
+    ratio = alpha / n_words if n_words else 0.0
+    if params[P_ALPHA] != 0 and ratio < params[P_ALPHA]:
+        return R_ALPHA, ratio, params[P_ALPHA]
     if params[P_MIN_STOP] != 0:
         found = 0
         for k in range(len(stop_l)):
@@ -1319,7 +1323,10 @@ def _fineweb(c, lo, hi, n_tok, params, flags, ps, pe, tgen, thash, tstart, tlen,
     terminal = 0
     short = 0
     for i in range(m):
-        if (flags[c[pe[i] - 1]] & F_TERMINAL) != 0:
+        j = pe[i] - 1
+        while j > ps[i] and (flags[c[j]] & F_CLOSING) != 0:  # quality.ends_in_terminal
+            j -= 1
+        if (flags[c[j]] & F_TERMINAL) != 0:
             terminal += 1
         if pe[i] - ps[i] <= params[P_FW_SHORT_LEN]:
             short += 1
