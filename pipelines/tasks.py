@@ -35,7 +35,7 @@ from pipelines.recipe import TasksConfig
 from tokenizer import spm
 
 NAME = "tasks"
-VERSION = 2  # 2: stable fingerprints (byte-identical outputs)
+VERSION = 3  # 2: stable fingerprints (byte-identical outputs); 3: a task per labelled source
 
 IMDB_LABELS = ["neg", "pos"]
 NER_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]

@@ -51,8 +51,11 @@ blocklist = "blocklist.txt"
     # of a rubber-chemicals trader (037426.cn); the prose of a Russian fire-safety firm and of a
     # Dutch gardener, which English stop words dropped until each language got its own
     # thresholds (FineWeb-2's); and a Chinese adult-fiction page, which passes every Chinese
-    # threshold and needs a bad-words rule (not built yet).
-    assert body["in"][0] == "16" and body["kept"][0] == "4"
+    # threshold and needs a bad-words rule (not built: LDNOOBW's zh list matched as substrings
+    # hits 13 of the 21 verified zh/ja gold texts); and a Chinese lottery-tip page (QQ numbers,
+    # odds), dropped by the alpha-word ratio until it counted words instead of punctuation
+    # tokens.
+    assert body["in"][0] == "16" and body["kept"][0] == "5"
 
     clean_dir = next((tmp_path / "out" / "clean").iterdir())
     rejected = rows(clean_dir, "rejected")
