@@ -68,10 +68,11 @@ blocklist = "blocklist.txt"
     assert all(r["text"] and "{" not in r["text"] for r in kept)  # C4 drops curly brackets
     web = [r for r in kept if r["source"] == "commoncrawl"]
     by_domain = {json.loads(r["meta"])["domain"]: r for r in web}
-    assert set(by_domain) == {"037426.cn", "01spb.ru", "0900-hovenier.nl", "0513mt.com"}
+    assert set(by_domain) == {"037426.cn", "01spb.ru", "0900-hovenier.nl", "0513mt.com",
+                              "044545.com"}
     assert "rubber formulation" in by_domain["037426.cn"]["text"]
     assert [json.loads(by_domain[d]["meta"])["language"] for d in sorted(by_domain)] == \
-        ["ru", "en", "zh", "nl"]
+        ["ru", "en", "zh", "zh", "nl"]
     # Rejected by a rule, each names the thresholds that applied: Chinese pages Chinese ones.
     zh = [json.loads(r["meta"]) for r in rejected if json.loads(r["meta"])["language"] == "zh"
           and r["reason"].split(":")[0] in ("gopher_repetition", "gopher_quality", "fineweb")]
