@@ -19,8 +19,9 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 9  # 8: reason rows with equal counts in name order (they followed set order);
-#             9: the web-text limitation names the new main-text extractor
+VERSION = 10  # 8: reason rows with equal counts in name order (they followed set order);
+#             9: the web-text limitation names the new main-text extractor;
+#             10: Wikipedia markup left per source, limitations of every kind
 # limitations; 5, 6: language tags from the data (confident identifications only); 7: cleaning
 # table per source
 
@@ -79,10 +80,21 @@ def source_section(ingest: dict[str, Any], docs: Any) -> list[str]:
     counts = {str(k): int(v.as_py()) for k, v in counts.items()}
     lines = ["## Sources and licences", "", "| source | kind | documents kept | licence |",
              "|---|---|---:|---|"]
+    wiki = []
     for raw in ingest["config"]["sources"]:
         src = Source.model_validate(raw)
         lines.append(f"| {src.source_name} | {src.kind} | {counts.get(src.source_name, 0):,} | "
                      f"{src.license_note} |")
+        if src.kind == "wikipedia":
+            wiki.append(src.source_name)
+    if wiki and "markup_left" in docs.column_names:
+        left = docs.filter(docs.column("markup_left"))
+        found = {str(k): int(v.as_py()) for k, v in zip(
+            *pc.value_counts(left.column("source")).flatten(), strict=True)} if len(left) else {}
+        lines += ["", "Wikipedia markup left in the kept articles (`{{`, `}}`, and zhwiki's "
+                  "variant markup `-{` `}-`): " + ", ".join(
+                      f"{name} {found.get(name, 0):,} of {counts.get(name, 0):,}"
+                      for name in wiki) + "."]
     return lines + [""]
 
 
@@ -101,10 +113,13 @@ def document_summary(folder: str) -> Any:
             parts.append(pa.table({
                 "source": table.column("source"),
                 "chars": pc.utf8_length(table.column("text")),
+                "markup_left": pc.match_substring_regex(table.column("text"),
+                                                        r"-\{|\}-|\{\{|\}\}"),
                 "language": pa.array([m.get("language", "unknown") for m in metas], pa.string()),
                 "language_score": pa.array([float(m.get("language_score", 0)) for m in metas],
                                            pa.float64())}))
     schema = pa.schema([("source", pa.string()), ("chars", pa.int32()),
+                        ("markup_left", pa.bool_()),
                         ("language", pa.string()), ("language_score", pa.float64())])
     return pa.concat_tables(parts) if parts else schema.empty_table()
 

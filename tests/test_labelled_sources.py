@@ -161,6 +161,9 @@ def test_zh_recipe_builds_task_datasets_and_chinese_text(zh_build):
     wiki = [d["text"] for d in docs if d["source"] == "zhwiki"]
     assert len(wiki) >= 20 and not any("-{" in t or "}-" in t for t in wiki)
     assert not any("數學" in t for t in wiki) and any("数学" in t for t in wiki)
+    card = (Path(zh_build["card"]["path"]) / "README.md").read_text(encoding="utf-8")
+    assert f"variant markup `-{{` `}}-`): zhwiki 0 of {len(wiki)}." in card
+    assert "| zh | " in card and "fineweb-2:cmn_Hani" in card  # the per-language table
     # The Chinese web pages were judged by Chinese thresholds.
     rejected = pq.read_table(Path(zh_build["clean"]["path"]) / "rejected").to_pylist()
     web = [json.loads(r["meta"]) for r in rejected if r["source"] == "zh_web"
