@@ -28,8 +28,26 @@ from pipelines.manifest import RunOptions, code_version, read_manifest
 _TITLES = {"imdb": "IMDb sentiment", "conll2003": "CoNLL-2003 NER"}
 _UNITS = {"imdb": "reviews"}
 _PLOT_STEMS = {"conll2003": "conll"}
+_BASELINES = {"majority": "majority class", "bag_of_pieces_logreg":
+              "bag-of-pieces logistic regression (same training split)",
+              "most_frequent_tag": "most frequent tag per word (same training split)"}
+
+
+def _baseline_rows(m: dict, metric: str) -> list[str]:
+    """The fine-tuned model beside the baselines on the same test items, with 95% bootstrap
+    intervals over the items (not over seeds)."""
+    interval = f"{metric}_ci95"
+    rows = [f"| model | {metric} | 95% interval (bootstrap over test items) |", "|---|---:|---|"]
+    if interval in m:
+        rows.append(f"| fine-tuned | {m[metric]} | {m[interval][0]} - {m[interval][1]} |")
+    for name, b in m.get("baselines", {}).items():
+        rows.append(f"| {_BASELINES.get(name, name)} | {b[metric]} | {b[interval][0]} - "
+                    f"{b[interval][1]} |")
+    return rows if len(rows) > 2 else []
+
+
 NAME = "report"
-VERSION = 1
+VERSION = 2  # 2: baseline rows and bootstrap intervals per task
 LIBRARIES = ("torch", "transformers", "apache-beam", "pyarrow", "sentencepiece", "datasets",
              "prefect", "datasketch")
 
@@ -125,7 +143,8 @@ def run(cfg: dict[str, Any], inputs: dict[str, os.PathLike], out: os.PathLike,
                       "| class | precision | recall | F1 |", "|---|---:|---:|---:|"]
             lines += [f"| {c} | {v['precision']} | {v['recall']} | {v['f1']} |"
                       for c, v in m["per_class"].items()]
-            lines += ["", f"![confusion matrix]({stem}_confusion.png)", ""]
+            lines += ["", *_baseline_rows(m, "accuracy"),
+                      "", f"![confusion matrix]({stem}_confusion.png)", ""]
         else:  # token classification: entity level
             plot_per_type(m["per_type"], out / f"{stem}_f1.png")
             lines += [f"## {_TITLES.get(task, task)} (test split, entity level, conlleval "
@@ -135,7 +154,7 @@ def run(cfg: dict[str, Any], inputs: dict[str, os.PathLike], out: os.PathLike,
                       "| type | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
             lines += [f"| {t} | {v['precision']} | {v['recall']} | {v['f1']} | {v['support']} |"
                       for t, v in m["per_type"].items()]
-            lines += ["", f"![per-type scores]({stem}_f1.png)", ""]
+            lines += ["", *_baseline_rows(m, "f1"), "", f"![per-type scores]({stem}_f1.png)", ""]
     keys = {stage: (read_manifest(Path(folder)) or {}).get("key") for stage, folder in
             inputs.items()}
     lines += ["## Lineage", "", "| stage | key |", "|---|---|"]

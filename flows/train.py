@@ -59,7 +59,7 @@ def _run_finetune(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
 
 
 PRETRAIN = SimpleNamespace(NAME="pretrain", VERSION=1, run=_run_pretrain)
-FINETUNE = SimpleNamespace(NAME="finetune", VERSION=1, run=_run_finetune)
+FINETUNE = SimpleNamespace(NAME="finetune", VERSION=2, run=_run_finetune)  # 2: baselines, intervals
 REPORT = SimpleNamespace(NAME="report", VERSION=1, run=report.run)
 
 

@@ -1,5 +1,6 @@
 """Entity-level scoring agrees with seqeval (conlleval semantics), tricky cases included."""
 
+import numpy as np
 import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
@@ -63,3 +64,28 @@ def test_classification_metrics_counts_a_confusion_matrix():
     assert m["accuracy"] == 0.6
     assert m["per_class"]["pos"] == {"precision": 0.6667, "recall": 0.6667, "f1": 0.6667,
                                      "support": 3}
+
+
+def test_per_sentence_entity_counts_add_up_to_the_micro_scores():
+    from training.evaluate import entity_counts
+
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG"], ["B-MISC"]]
+    pred = [["B-PER", "I-PER", "O", "B-ORG"], ["O", "B-ORG"], ["O"]]
+    rows = entity_counts(gold, pred)
+    tp, fp, fn = rows.sum(axis=0)
+    m = entity_metrics(gold, pred)
+    assert (tp, fp, fn) == (2, 1, 2)
+    assert m["f1"] == round(2 * tp / (2 * tp + fp + fn), 4)
+
+
+def test_bootstrap_interval_contains_the_estimate_and_shrinks_with_items():
+    from training.baselines import accuracy_interval
+
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 2, 2000).tolist()
+    pred = [g if rng.random() < 0.8 else 1 - g for g in gold]
+    acc = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
+    low, high = accuracy_interval(gold, pred)
+    assert low <= acc <= high and high - low < 0.05
+    small_low, small_high = accuracy_interval(gold[:100], pred[:100])
+    assert small_high - small_low > high - low

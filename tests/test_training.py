@@ -84,10 +84,25 @@ def test_finetuning_both_tasks_from_a_pretrained_checkpoint(demo_build, tmp_path
                     tmp_path / "ft")
     assert imdb["test"]["n"] == 200 and sum(map(sum, imdb["test"]["confusion"])) == 200
     assert 0.0 <= imdb["test"]["accuracy"] <= 1.0
+    # Intervals contain their point estimates; the baselines are scored on the same 200 test
+    # reviews (the majority class gets about half of a balanced sample) and trained on the
+    # same training split (a bag of pieces has real signal on IMDb).
+    test = imdb["test"]
+    low, high = test["accuracy_ci95"]
+    assert low <= test["accuracy"] <= high and high - low < 0.2
+    base = test["baselines"]
+    for b in base.values():
+        assert b["accuracy_ci95"][0] <= b["accuracy"] <= b["accuracy_ci95"][1]
+    assert 0.35 < base["majority"]["accuracy"] < 0.65
+    assert base["bag_of_pieces_logreg"]["accuracy"] > 0.65
     conll = finetune("conll2003", cfg, tmp_path / "pre" / "final", summary["tasks"]["path"],
                      tmp_path / "ft")
     assert conll["loss"][-1] < conll["loss"][0]
     assert set(conll["test"]["per_type"]) <= {"PER", "ORG", "LOC", "MISC"}
+    lo, hi = conll["test"]["f1_ci95"]
+    assert lo <= conll["test"]["f1"] <= hi
+    tag = conll["test"]["baselines"]["most_frequent_tag"]
+    assert tag["f1_ci95"][0] <= tag["f1"] <= tag["f1_ci95"][1] and tag["f1"] > 0.3
     assert (tmp_path / "ft" / "conll2003" / "model.safetensors").exists()
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 
 def classification_metrics(gold: list[int], predicted: list[int],
                            names: list[str]) -> dict[str, object]:
@@ -100,3 +102,12 @@ def entity_metrics(gold: list[list[str]], predicted: list[list[str]]) -> dict[st
     kinds = sorted(set(tp) | set(fp) | set(fn))
     overall = _prf(sum(tp.values()), sum(fp.values()), sum(fn.values()))
     return {**overall, "per_type": {k: _prf(tp[k], fp[k], fn[k]) for k in kinds}}
+
+
+def entity_counts(gold: list[list[str]], predicted: list[list[str]]) -> np.ndarray:
+    """int64[sentences, 3]: each sentence's (tp, fp, fn) chunks, for intervals over sentences."""
+    rows = np.zeros((len(gold), 3), dtype=np.int64)
+    for k, (g_tags, p_tags) in enumerate(zip(gold, predicted, strict=True)):
+        g, p = entity_spans(g_tags), entity_spans(p_tags)
+        rows[k] = (len(g & p), len(p - g), len(g - p))
+    return rows

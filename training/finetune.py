@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from training import baselines
 from training import model as models
+from training.baselines import accuracy_interval, f1_interval
 from training.config import FinetuneConfig
 from training.data import label_names, read_task_split
-from training.evaluate import classification_metrics, entity_metrics
+from training.evaluate import classification_metrics, entity_counts, entity_metrics
 
 
 def pad(sequences: list[list[int]], value: int, max_length: int) -> torch.Tensor:
@@ -79,6 +81,7 @@ def finetune(task: str, cfg: FinetuneConfig, pretrained_dir: str | Path, tasks_d
         losses.append(round(loss.item(), 5))
 
     metrics = score(model, test, token_task, names, cfg, dev)
+    metrics["baselines"] = baseline_scores(train, test, token_task, names, cfg)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(Path(out_dir) / task), safe_serialization=True)
     return {"task": task, "train_examples": len(ids), "steps": cfg.steps, "loss": losses,
@@ -89,9 +92,8 @@ def finetune(task: str, cfg: FinetuneConfig, pretrained_dir: str | Path, tasks_d
 def score(model: torch.nn.Module, test, token_task: bool, names: list[str],
           cfg: FinetuneConfig, dev: torch.device) -> dict[str, Any]:
     model.eval()
-    n = test.num_rows if not cfg.eval_limit else min(cfg.eval_limit, test.num_rows)
-    # A seeded sample when limited: the split is stored sorted by id, i.e. by label for IMDb.
-    keep = np.sort(np.random.default_rng(cfg.seed).permutation(test.num_rows)[:n])
+    keep = eval_rows(test.num_rows, cfg)
+    n = len(keep)
     ids = [test.column("input_ids")[int(i)].as_py() for i in keep]
     gold_col = [test.column("labels" if token_task else "label")[int(i)].as_py() for i in keep]
     gold_tags, pred_tags, gold_labels, pred_labels = [], [], [], []
@@ -113,5 +115,48 @@ def score(model: torch.nn.Module, test, token_task: bool, names: list[str],
                 pred_labels.append(int(predicted[row]))
     model.train()
     if token_task:
-        return entity_metrics(gold_tags, pred_tags)
-    return classification_metrics(gold_labels, pred_labels, names)
+        metrics = entity_metrics(gold_tags, pred_tags)
+        metrics["f1_ci95"] = f1_interval(entity_counts(gold_tags, pred_tags), cfg.seed)
+        return metrics
+    metrics = classification_metrics(gold_labels, pred_labels, names)
+    metrics["accuracy_ci95"] = accuracy_interval(gold_labels, pred_labels, cfg.seed)
+    return metrics
+
+
+def eval_rows(n_test: int, cfg: FinetuneConfig) -> np.ndarray:
+    """The test rows scored: all, or a seeded sample when `eval_limit` is set (the split is
+    stored sorted by id, i.e. by label for IMDb)."""
+    n = n_test if not cfg.eval_limit else min(cfg.eval_limit, n_test)
+    return np.sort(np.random.default_rng(cfg.seed).permutation(n_test)[:n])
+
+
+def baseline_scores(train, test, token_task: bool, names: list[str], cfg: FinetuneConfig
+                    ) -> dict[str, Any]:
+    """Baselines on the same test rows as the model, trained on the same training split:
+    majority class and a bag-of-pieces logistic regression for classification, the most
+    frequent tag per word for NER (all its words: the model is scored on the words that fit
+    `max_length`)."""
+    keep = [int(i) for i in eval_rows(test.num_rows, cfg)]
+    out: dict[str, Any] = {}
+    if token_task:
+        tags_of = [[names[t] for t in row] for row in train.column("ner_tags").to_pylist()]
+        tokens = test.column("tokens").to_pylist()
+        gold = [[names[t] for t in test.column("ner_tags")[i].as_py()] for i in keep]
+        predicted = baselines.most_frequent_tag(train.column("tokens").to_pylist(), tags_of,
+                                                [tokens[i] for i in keep])
+        metrics = entity_metrics(gold, predicted)
+        out["most_frequent_tag"] = {k: metrics[k] for k in ("precision", "recall", "f1")} | {
+            "f1_ci95": f1_interval(entity_counts(gold, predicted), cfg.seed)}
+        return out
+    gold = [test.column("label")[i].as_py() for i in keep]
+    labels = train.column("label").to_pylist()
+    test_ids = test.column("input_ids").to_pylist()
+    for name, predicted in (
+            ("majority", baselines.majority(labels, len(keep))),
+            ("bag_of_pieces_logreg", baselines.bag_of_pieces(
+                train.column("input_ids").to_pylist(), labels, [test_ids[i] for i in keep],
+                len(names), cfg.seed))):
+        metrics = classification_metrics(gold, predicted, names)
+        out[name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                     "accuracy_ci95": accuracy_interval(gold, predicted, cfg.seed)}
+    return out
