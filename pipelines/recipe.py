@@ -71,7 +71,7 @@ class Source(Strict):
     label_names: dict[str, str] | None = None
     split_field: str | None = None
     test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    split_seed: int = Field(default=0, ge=0)
+    split_seed: int = Field(default=0, ge=0, lt=2**64)  # the hash key: 8 bytes
     delimiter: str | None = Field(default=None, min_length=1, max_length=1)
     # conll: the columns of a token line, by name ("token" and "ner" required; CoNLL-2003's
     # are token pos chunk ner), the separator (unset: any whitespace; "\t" for tokens that
