@@ -71,19 +71,18 @@ def base_documents() -> list[tuple[str, str]]:
     return docs
 
 
+def _edit(token: str, rate: float, rng: random.Random, vocabulary: list[str]) -> list[str]:
+    """One token after a random edit: deleted, substituted, kept, or kept with an insertion."""
+    r = rng.random()
+    if r < rate / 3:
+        return []  # deletion
+    if r < 2 * rate / 3:
+        return [rng.choice(vocabulary)]  # substitution
+    return [token, rng.choice(vocabulary)] if r < rate else [token]  # insertion, or kept
+
+
 def mutate(text: str, rate: float, rng: random.Random, vocabulary: list[str]) -> str:
-    out = []
-    for token in text.split(" "):
-        r = rng.random()
-        if r < rate / 3:
-            continue  # deletion
-        if r < 2 * rate / 3:
-            out.append(rng.choice(vocabulary))  # substitution
-            continue
-        out.append(token)
-        if r < rate:
-            out.append(rng.choice(vocabulary))  # insertion
-    return " ".join(out)
+    return " ".join(w for token in text.split(" ") for w in _edit(token, rate, rng, vocabulary))
 
 
 def _chunks(doc_id: str, text: str, size: int) -> list[tuple[str, str]]:
@@ -142,16 +141,8 @@ def mutate_words(text: str, rate: float, rng: random.Random, vocabulary: list[st
     out, at = [], 0
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         out.append(text[at:a])
+        out.extend(_edit(text[a:b], rate, rng, vocabulary))
         at = b
-        r = rng.random()
-        if r < rate / 3:
-            continue  # deletion
-        if r < 2 * rate / 3:
-            out.append(rng.choice(vocabulary))  # substitution
-            continue
-        out.append(text[a:b])
-        if r < rate:
-            out.append(rng.choice(vocabulary))  # insertion
     out.append(text[at:])
     return "".join(out)
 

@@ -128,6 +128,21 @@ def run_sieve_compiled(corpus: list[tuple[str, str]]) -> tuple[float, dict[str, 
     return time.process_time() - start, reasons
 
 
+def run_datatrove(corpus: list[tuple[str, str]]) -> dict:
+    """datatrove's four filters over (id, text) pairs in the bench environment
+    (`bench/_datatrove_filters.py`): {"seconds", "reasons": id -> reason or None}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.jsonl.gz"
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            for doc_id, text in corpus:
+                fh.write(json.dumps({"id": doc_id, "text": text}) + "\n")
+        proc = subprocess.run([str(BENCH_PYTHON), str(REPO / "bench" / "_datatrove_filters.py"),
+                               str(path)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"datatrove failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=20_000)
@@ -140,16 +155,7 @@ def main() -> None:
     compiled_seconds, compiled = run_sieve_compiled(corpus)
     # The kernel is held to the reference in tests/test_quality_kernels.py; say so here too.
     compiled_same = sum(compiled[k] == sieve[k] for k in sieve)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "corpus.jsonl.gz"
-        with gzip.open(path, "wt", encoding="utf-8") as fh:
-            for doc_id, text in corpus:
-                fh.write(json.dumps({"id": doc_id, "text": text}) + "\n")
-        proc = subprocess.run([str(BENCH_PYTHON), str(REPO / "bench" / "_datatrove_filters.py"),
-                               str(path)], capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise SystemExit(f"datatrove failed:\n{proc.stderr[-3000:]}")
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_datatrove(corpus)
     datatrove_seconds = out["seconds"]
     datatrove = {k: (DATATROVE_NAMES.get(v, v) if v else None) for k, v in out["reasons"].items()}
 

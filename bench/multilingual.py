@@ -41,8 +41,6 @@ import json  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -163,16 +161,9 @@ def judge(docs: list[tuple[str, str]]) -> dict[str, tuple[str | None, str]]:
 def datatrove_reasons(docs: list[tuple[str, str]]) -> dict[str, str | None] | None:
     if not BENCH_PYTHON.exists():
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "docs.jsonl.gz"
-        with gzip.open(path, "wt", encoding="utf-8") as fh:
-            for i, t in docs:
-                fh.write(json.dumps({"id": i, "text": t}) + "\n")
-        proc = subprocess.run([str(BENCH_PYTHON), str(REPO / "bench" / "_datatrove_filters.py"),
-                               str(path)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"datatrove failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])["reasons"]
+    from bench.filters import run_datatrove
+
+    return run_datatrove(docs)["reasons"]
 
 
 def words_per_doc(docs: list[tuple[str, str]], langs: dict[str, str]) -> tuple[float, float]:
