@@ -66,8 +66,31 @@ class FinetuneConfig:
     lr: float = 1e-3
     max_length: int = 256  # tokens per example (the task datasets hold up to 512)
     eval_limit: int = 0  # test examples scored (0: all)
-    seed: int = 0
+    seed: int = 0  # the first run's seed; the test rows scored and the intervals' resamples
+    # Fine-tuning runs per task (seeds seed, seed + 1, ...): the report gives their mean and
+    # spread beside the interval over test items, so training noise shows as such.
+    seeds: int = 3
 
     def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError("seeds must be at least 1")
         if self.steps < 1 or self.batch_size < 1 or self.max_length < 8 or not 0 < self.lr < 1:
             raise ValueError("steps, batch_size, max_length or lr out of range")
+
+
+@dataclass
+class EvaluationConfig:
+    """The recipe's `[evaluation]` section: bits per byte of the pretrained model on the build's
+    validation split and on a neutral held-out set (training/heldout.py) that the dedup stage
+    keeps out of every build that names it."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    held_out: tuple[str, ...] = ()  # .json / .jsonl / .txt files, relative to the recipe
+    held_out_documents: int = 0  # documents scored (0: all)
+    validation_tokens: int = 262_144  # validation tokens scored (whole sequences)
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.held_out_documents < 0 or self.validation_tokens < 1 or self.batch_size < 1:
+            raise ValueError("held_out_documents, validation_tokens or batch_size out of range")

@@ -48,12 +48,40 @@ def _batches(n: int, batch_size: int, steps: int, seed: int):
 
 def finetune(task: str, cfg: FinetuneConfig, pretrained_dir: str | Path, tasks_dir: str | Path,
              out_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
-    torch.manual_seed(cfg.seed)
+    """Fine-tune `cfg.seeds` times (seeds `cfg.seed`, `cfg.seed + 1`, ...) and score each run on
+    the same test rows. `test` holds the first seed's full metrics and interval over test items,
+    the baselines, and `seeds`: the headline metric per seed with its mean, sample standard
+    deviation and range (spread over seeds is training noise; the interval is test-set noise)."""
     dev = torch.device(device)
     folder = Path(tasks_dir) / task
     train, test = read_task_split(folder, "train"), read_task_split(folder, "test")
     token_task = "ner_tags" in train.column_names  # token classification (NER)
     names = label_names(folder, "train", "ner_tags" if token_task else "label")
+    runs = [train_one(train, test, token_task, names, cfg, cfg.seed + k, pretrained_dir,
+                      Path(out_dir) / task if k == 0 else None, dev)
+            for k in range(cfg.seeds)]
+    metrics = runs[0]["test"]
+    metrics["seeds"] = seed_summary([r["test"] for r in runs], "f1" if token_task else "accuracy",
+                                    [cfg.seed + k for k in range(cfg.seeds)])
+    metrics["baselines"] = baseline_scores(train, test, token_task, names, cfg)
+    return {"task": task, "train_examples": train.num_rows, "steps": cfg.steps,
+            "loss": runs[0]["loss"], "loss_by_seed": [r["loss"] for r in runs], "test": metrics}
+
+
+def seed_summary(results: list[dict[str, Any]], metric: str, seeds: list[int]
+                 ) -> dict[str, Any]:
+    values = [float(r[metric]) for r in results]
+    return {"metric": metric, "seeds": seeds, "values": values,
+            "mean": round(float(np.mean(values)), 4),
+            "sd": round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None,
+            "min": min(values), "max": max(values)}
+
+
+def train_one(train, test, token_task: bool, names: list[str], cfg: FinetuneConfig, seed: int,
+              pretrained_dir: str | Path, save_to: Path | None, dev: torch.device
+              ) -> dict[str, Any]:
+    """One fine-tuning run: weights of the head, batch order (and dropout) from `seed`."""
+    torch.manual_seed(seed)
     build = models.for_token_classification if token_task else models.for_sequence_classification
     model = build(str(pretrained_dir), len(names)).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
@@ -63,7 +91,7 @@ def finetune(task: str, cfg: FinetuneConfig, pretrained_dir: str | Path, tasks_d
                               enabled=dev.type == "cuda")
     losses = []
     model.train()
-    for step, rows in enumerate(_batches(len(ids), cfg.batch_size, cfg.steps, cfg.seed)):
+    for step, rows in enumerate(_batches(len(ids), cfg.batch_size, cfg.steps, seed)):
         for group in optimizer.param_groups:  # linear decay
             group["lr"] = cfg.lr * (1 - step / cfg.steps)
         inputs = pad([ids[i] for i in rows], models.PAD_ID, cfg.max_length).to(dev)
@@ -79,13 +107,11 @@ def finetune(task: str, cfg: FinetuneConfig, pretrained_dir: str | Path, tasks_d
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(round(loss.item(), 5))
-
     metrics = score(model, test, token_task, names, cfg, dev)
-    metrics["baselines"] = baseline_scores(train, test, token_task, names, cfg)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(Path(out_dir) / task), safe_serialization=True)
-    return {"task": task, "train_examples": len(ids), "steps": cfg.steps, "loss": losses,
-            "test": metrics}
+    if save_to is not None:
+        save_to.parent.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(str(save_to), safe_serialization=True)
+    return {"loss": losses, "test": metrics}
 
 
 @torch.no_grad()
