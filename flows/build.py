@@ -54,6 +54,9 @@ def stage_config(recipe: Recipe, name: str) -> Any:
             s.source_name: s.kind for s in recipe.ingest.sources}})
     if name == "tasks":  # a task dataset per labelled source
         cfg = cfg.model_copy(update={"task_sources": recipe.task_sources()})
+    if name == "dedup" and recipe.evaluation.held_out:  # kept out of every build naming it
+        cfg = cfg.model_copy(update={"held_out": sorted(
+            set(cfg.held_out) | set(recipe.evaluation.held_out))})
     if name == "card" and cfg.pretty_name is None:
         cfg = cfg.model_copy(update={"pretty_name": recipe.name})
     return cfg

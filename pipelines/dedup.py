@@ -84,12 +84,13 @@ from pipelines.schema import stable_hash
 
 NAME = "dedup"
 PROGRESS_INPUT = "clean"
-VERSION = 5  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
+VERSION = 6  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
 # 4: one output file per input file, rows streamed (signatures as in version 3);
 # 5: Chinese, Japanese and Thai text shingled by its splitter's words (its signatures differ),
-# 256 permutations for verification
+# 256 permutations for verification; 6: decontamination against the held-out set too, exact
+# dedup can be turned off
 # Which word hashes (hence signatures) each stage version made: comparable when equal.
-SIGNATURES_OF_VERSION = {3: 3, 4: 3, 5: 5}
+SIGNATURES_OF_VERSION = {3: 3, 4: 3, 5: 5, 6: 5}
 
 Rank = tuple  # (generation, source priority, -chars, id): smaller is better
 SIGNATURE_SCHEMA = pa.schema([
@@ -150,6 +151,17 @@ def evaluation_ngrams(table: pa.Table, pretraining: set[str], n: int) -> np.ndar
     evaluation = pc.invert(pc.is_in(table.column("split"), pa.array(sorted(pretraining))))
     texts = table.column("text").filter(evaluation).to_pylist()
     return np.unique(ngram_hashes64(texts, n)[0]) if texts else np.zeros(0, dtype=np.uint64)
+
+
+def held_out_ngrams(paths: list[str], n: int, batch: int = 512) -> Iterable[np.ndarray]:
+    """The held-out set's distinct n-gram hashes (training/heldout.py reads it), a batch of
+    documents at a time; counts its documents as `held_out_documents`."""
+    from training.heldout import read_held_out
+
+    texts = read_held_out(paths)
+    count(NAME, "held_out_documents", len(texts))
+    for start in range(0, len(texts), batch):
+        yield np.unique(ngram_hashes64(texts[start: start + batch], n)[0])
 
 
 def contaminated(texts: list[str], n: int, eval_grams: np.ndarray) -> np.ndarray:
@@ -328,7 +340,7 @@ class Prepare(beam.DoFn):
         keys_from = encoded if cfg.lowercase else encode_array(c_text, lower=False)
         docs = docs._replace(exact=exact_array(keys_of(keys_from)))
         sigs = self.hasher.signatures_of(encoded) if self.hasher else None
-        for item in band_entries(docs, sigs, cfg, self.partitions, True, self.scratch):
+        for item in band_entries(docs, sigs, cfg, self.partitions, cfg.exact, self.scratch):
             yield item if isinstance(item, beam.pvalue.TaggedOutput) else (
                 beam.pvalue.TaggedOutput("bands", item))
         if sigs is not None and len(sigs):
@@ -783,10 +795,15 @@ def run(cfg: DedupConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         inputs_ = p | "Read" >> ReadFiles(files)  # (index, path)
         side = []
         if cfg.decontaminate:
+            grams = [inputs_ | "EvalNgrams" >> beam.ParDo(EvaluationNgrams(
+                cfg.pretraining_splits, cfg.decontaminate_ngram))]
+            if cfg.held_out:
+                grams.append(p | "HeldOut" >> beam.Create([sorted(cfg.held_out)])
+                             | "HeldOutNgrams" >> beam.FlatMap(held_out_ngrams,
+                                                               cfg.decontaminate_ngram))
             eval_grams = (
-                inputs_
-                | "EvalNgrams" >> beam.ParDo(EvaluationNgrams(cfg.pretraining_splits,
-                                                              cfg.decontaminate_ngram))
+                tuple(grams)
+                | "EvalAndHeldOut" >> beam.Flatten()
                 | "AllEvalNgrams" >> beam.CombineGlobally(SortedUnion())  # one sorted uint64 array
             )
             side = [beam.pvalue.AsSingleton(eval_grams)]

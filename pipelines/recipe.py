@@ -8,6 +8,7 @@ resolved relative to the recipe file. Each stage receives only its own section.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import tomllib
@@ -24,7 +25,7 @@ from pydantic import (
 )
 
 from pipelines.quality import C4, FineWeb, GopherQuality, GopherRepetition
-from training.config import FinetuneConfig, PretrainConfig
+from training.config import EvaluationConfig, FinetuneConfig, PretrainConfig
 
 SourceKind = Literal["wikipedia", "commoncrawl", "imdb", "conll2003", "jsonl", "parquet",
                      "classification", "conll"]
@@ -156,6 +157,9 @@ class CleanConfig(Strict):
     the quality rule sets listed in `filters` (in their order), and PII redaction of what is
     kept. Thresholds default to the published values (pipelines/quality.py)."""
 
+    # false: documents pass through as ingested (no normalisation, rules, language ID or PII),
+    # the raw arm of an ablation (recipes/ablation_raw.toml).
+    enabled: bool = True
     fix_mojibake: bool = True  # ftfy's encoding repairs, before NFC and whitespace normalisation
     # Documents shorter than this (after normalisation) carry too little text to learn from.
     min_chars: int = Field(default=32, ge=0, le=1_000_000)
@@ -228,6 +232,7 @@ class DedupConfig(Strict):
 
     # Exact dedup key: text lower-cased with whitespace collapsed (C4/Gopher style normalisation).
     lowercase: bool = True
+    exact: bool = True  # false (with minhash = false): no dedup, decontamination only
     minhash: bool = True
     ngram: int = Field(default=5, ge=1, le=13)  # words per shingle
     bands: int = Field(default=14, ge=1, le=1024)
@@ -255,6 +260,9 @@ class DedupConfig(Strict):
     decontaminate: bool = True
     decontaminate_ngram: int = Field(default=13, ge=3, le=13)
     pretraining_splits: list[str] = Field(default_factory=lambda: ["train", "unsup"])
+    # Set by the build from `[evaluation] held_out`: texts no pretraining document may share a
+    # decontamination n-gram with (the neutral held-out set of bits per byte).
+    held_out: list[str] = Field(default_factory=list)
     # Incremental: an earlier dedup output whose signatures this build dedups against; its
     # documents keep priority and are not re-emitted.
     against: str | None = None
@@ -338,6 +346,7 @@ class Recipe(Strict):
     # runs without pydantic on a GPU machine; pydantic validates them here all the same).
     train: PretrainConfig = PretrainConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     card: CardConfig = CardConfig()
 
     @field_validator("ingest")
@@ -397,7 +406,15 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         if not os.path.isfile(resolved):
             raise RecipeError(f"{path}: [clean] blocklist {resolved} is not a file")
         clean = clean.model_copy(update={"blocklist": resolved})
-    return recipe.model_copy(update={"ingest": ingest, "clean": clean})
+    held_out = []
+    for item in recipe.evaluation.held_out:
+        resolved = os.path.normpath(item if os.path.isabs(item) else str(base / item))
+        if not os.path.isfile(resolved):
+            raise RecipeError(f"{path}: [evaluation] held_out {resolved} is not a file")
+        held_out.append(resolved)
+    evaluation = dataclasses.replace(recipe.evaluation, held_out=tuple(held_out))
+    return recipe.model_copy(update={"ingest": ingest, "clean": clean,
+                                     "evaluation": evaluation})
 
 
 def expand_source_files(src: Source) -> list[str]:
