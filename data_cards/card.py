@@ -19,9 +19,10 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 10  # 8: reason rows with equal counts in name order (they followed set order);
+VERSION = 11  # 8: reason rows with equal counts in name order (they followed set order);
 #             9: the web-text limitation names the new main-text extractor;
-#             10: Wikipedia markup left per source, limitations of every kind
+#             10: Wikipedia markup left per source, limitations of every kind;
+#             11: raw arms (cleaning or dedup off), the neutral held-out set
 # limitations; 5, 6: language tags from the data (confident identifications only); 7: cleaning
 # table per source
 
@@ -178,11 +179,17 @@ def plot_histograms(docs: Any, out: Path) -> tuple[dict, dict, list[str]]:
 def dedup_section(manifest: dict[str, Any], folder: Path, out: Path) -> list[str]:
     cfg, counters = manifest["config"], manifest["counters"]
     lines = ["## Deduplication", ""]
-    lines.append(f"Exact (normalised text), then MinHash LSH over word {cfg.get('ngram')}-grams "
-                 f"with {cfg.get('bands')} bands x {cfg.get('rows')} rows (seed {cfg.get('seed')})"
-                 + (f", candidates verified at estimated Jaccard >= {cfg['threshold']}"
-                    if cfg.get("verify") else ", unverified") + ". A document is removed only "
-                 "for a kept document it resembles directly.")
+    if cfg.get("exact") is False and not cfg.get("minhash"):
+        lines.append("Deduplication was off (`[dedup] exact = false, minhash = false`): only "
+                     "decontamination ran.")
+    else:
+        lines.append(f"{'Exact (normalised text), then ' if cfg.get('exact', True) else ''}"
+                     f"MinHash LSH over word {cfg.get('ngram')}-grams "
+                     f"with {cfg.get('bands')} bands x {cfg.get('rows')} rows (seed "
+                     f"{cfg.get('seed')})"
+                     + (f", candidates verified at estimated Jaccard >= {cfg['threshold']}"
+                        if cfg.get("verify") else ", unverified") + ". A document is removed "
+                     "only for a kept document it resembles directly.")
     lines += ["", "| reason | documents |", "|---|---:|"]
     lines += [f"| {k.removeprefix('dropped:')} | {v:,} |" for k, v in sorted(counters.items())
               if k.startswith("dropped:")]
@@ -209,8 +216,13 @@ def dedup_section(manifest: dict[str, Any], folder: Path, out: Path) -> list[str
                   f"{counters.get('dropped:decontaminated', 0):,} pretraining documents shared a "
                   f"{cfg['decontaminate_ngram']}-word n-gram with a document of an evaluation "
                   "split (every split not in "
-                  f"{', '.join(cfg.get('pretraining_splits', []))}) and were removed; the "
-                  "evaluation splits themselves are never deduplicated."]
+                  f"{', '.join(cfg.get('pretraining_splits', []))}"
+                  + (f", or with the {counters.get('held_out_documents', 0):,} documents of the "
+                     "neutral held-out set "
+                     f"{', '.join(Path(h).name for h in cfg['held_out'])}"
+                     if cfg.get("held_out") else "")
+                  + ") and were removed; the evaluation splits themselves are never "
+                  "deduplicated."]
     return lines + [""]
 
 
@@ -223,6 +235,10 @@ def clean_section(manifest: dict[str, Any]) -> list[str]:
     if not sources:
         return []
     cfg = CleanConfig.model_validate(manifest["config"])
+    if not cfg.enabled:
+        return [f"Cleaning was off (`[clean] enabled = false`): all "
+                f"{manifest['counters']['in']:,} documents passed through as ingested, without "
+                "normalisation, rules, language identification or PII redaction.", ""]
     lines = ["Documents per source and the rule that dropped them (the first that applied):",
              "", "| | " + " | ".join(sources) + " | total |",
              "|---|" + "---:|" * (len(sources) + 1)]

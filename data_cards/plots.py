@@ -1,5 +1,5 @@
 """One way to draw the PNGs of cards and reports: `with figure(path, size) as ax: ...` opens an
-Agg figure and saves it (tight layout, 110 dpi) when the block ends."""
+Agg figure (`ncols` axes side by side) and saves it (tight layout, 110 dpi) when the block ends."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def figure(path: Path, size: tuple[float, float]) -> Iterator[Any]:
+def figure(path: Path, size: tuple[float, float], ncols: int = 1) -> Iterator[Any]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=size, dpi=110)
+    fig, ax = plt.subplots(1, ncols, figsize=size, dpi=110)
     try:
         yield ax
         fig.tight_layout()

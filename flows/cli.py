@@ -2,6 +2,8 @@
 
     sieve build RECIPE [--root DIR] [--until STAGE] [--rebuild-from STAGE] [--runner NAME]
                        [--workers N] [--json] [--quiet] [-- BEAM OPTIONS...]
+    sieve train RECIPE [--root DIR] [--device cpu|cuda] [--json] [--report-out DIR]
+    sieve compare RECIPE_A RECIPE_B [--seeds N] [--device cpu|cuda] [--root DIR] [--out DIR]
 
 Runners (pipelines/runners.py): `direct` (default), Beam's in-process runner, named exactly;
 `portable`, Beam's portable job API with a local job service and N worker processes that Sieve
@@ -22,6 +24,7 @@ import logging
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from pipelines.manifest import CountersMismatch
 from pipelines.recipe import RecipeError
@@ -60,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true",
                        help="print one JSON object: metrics and output paths")
     train.add_argument("--report-out", help="also copy report.md and its plots to this folder")
+    compare = sub.add_parser(
+        "compare", help="build two recipes (arms), train the same model on each with N seeds, "
+                        "and report the paired difference in held-out bits per byte and tasks")
+    compare.add_argument("recipe_a", help="arm A, e.g. recipes/ablation_raw.toml")
+    compare.add_argument("recipe_b", help="arm B, e.g. recipes/ablation_curated.toml")
+    compare.add_argument("--root", default="out")
+    compare.add_argument("--seeds", type=int, default=3)
+    compare.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    compare.add_argument("--out", help="where comparison.md/json go (default: ROOT/compare/A-vs-B)")
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
     serve = sub.add_parser("serve", help="register and serve deployments: a (scheduled) build per "
                                          "recipe and a training run triggered by each build")
     serve.add_argument("recipes", nargs="+", help="recipe TOML files")
@@ -140,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     args.beam_args = beam_args
     if args.command == "train":
         return _train(args)
+    if args.command == "compare":
+        return _compare(args)
     if args.command == "serve":
         from flows.serve import serve_recipes
 
@@ -183,21 +198,48 @@ def _copy_outputs(folder: str, destination: str) -> None:
             shutil.copyfile(os.path.join(folder, name), os.path.join(destination, name))
 
 
-def _train(args: argparse.Namespace) -> int:
-    from flows.train import train_model
+def _run_training(args: argparse.Namespace, call) -> dict | None:
+    """`sieve train` and `sieve compare`: a missing CUDA device or a recipe, data or budget
+    error is one line on stderr (and exit status 2), not a traceback."""
+    from flows.train import TrainingStopped
 
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             print("sieve: --device cuda but no CUDA device is visible", file=sys.stderr)
-            return 2
+            return None
     try:
-        summary = train_model(args.recipe, root=args.root, device=args.device,
-                              runner=args.runner, workers=args.workers,
-                              beam_args=args.beam_args)
-    except (RecipeError, CountersMismatch, RunnerUnavailable, ValueError) as exc:
+        return call()
+    except (RecipeError, CountersMismatch, RunnerUnavailable, ValueError,
+            TrainingStopped) as exc:
         print(f"sieve: {exc}", file=sys.stderr)
+        return None
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from flows.compare import compare
+
+    result = _run_training(args, lambda: compare(
+        args.recipe_a, args.recipe_b, root=args.root, seeds=args.seeds, device=args.device,
+        out=args.out))
+    if result is None:
+        return 2
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print((Path(result["path"]) / "comparison.md").read_text(encoding="utf-8"))
+    print(f"comparison: {result['path']}/comparison.md")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from flows.train import train_model
+
+    summary = _run_training(args, lambda: train_model(
+        args.recipe, root=args.root, device=args.device, runner=args.runner,
+        workers=args.workers, beam_args=args.beam_args))
+    if summary is None:
         return 2
     report_dir = summary["report"]["path"]
     if args.report_out:

@@ -5,7 +5,10 @@ tasks stage (cached stages are reused), then three more stages through the Manif
 reuses a finished pretraining run and a changed `[train]` section retrains:
 - pretrain (inputs: shard, tokenizer): `training.pretrain.pretrain` -> checkpoints, `final/`,
   `metrics.json`;
-- finetune (inputs: pretrain, tasks): `training.finetune.finetune` per task -> `metrics.json`;
+- evaluate (inputs: pretrain, shard, tokenizer): `training.bpb.evaluate` -> `metrics.json`, bits
+  per byte on the validation split and on the recipe's `[evaluation] held_out` set;
+- finetune (inputs: pretrain, tasks): `training.finetune.finetune` per task and seed ->
+  `metrics.json`;
 - report (inputs: every stage): `data_cards.report` -> `report.json`, `report.md`, plots.
 Returns `{stage: {"key", "path", "counters", "cached"}}` with the metrics under "report".
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -34,12 +38,42 @@ def _mask_id(tokenizer_dir: Path) -> int | None:
     return None if piece == sp.unk_id() else piece
 
 
+BUDGET_ENV = "SIEVE_TRAIN_BUDGET_S"  # seconds of pretraining per run before it checkpoints
+
+
+class TrainingStopped(RuntimeError):
+    """Pretraining checkpointed and stopped at its time budget; a rerun resumes it."""
+
+
+def resumable_folder(cfg, inputs: dict[str, os.PathLike]) -> Path:
+    """Where a pretraining run's checkpoints live until it finishes: named by its config and
+    inputs (as its stage key is), outside the attempt folder that a failed attempt loses, so a
+    stopped or killed run resumes from its newest checkpoint."""
+    from dataclasses import asdict
+
+    from pipelines.schema import stable_hash
+
+    identity = json.dumps([asdict(cfg), str(inputs["shard"]), str(inputs["tokenizer"])],
+                          sort_keys=True)
+    return Path(inputs["shard"]).parents[1] / "pretrain" / ".resumable" / \
+        f"{stable_hash(identity):016x}"
+
+
 def _run_pretrain(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
                   options: RunOptions) -> dict[str, int]:
     from training.pretrain import pretrain
 
-    metrics = pretrain(cfg, inputs["shard"], out, device=options.device,
-                       mask_id=_mask_id(Path(inputs["tokenizer"])))
+    work = resumable_folder(cfg, inputs)
+    budget = float(os.environ[BUDGET_ENV]) if os.environ.get(BUDGET_ENV) else None
+    metrics = pretrain(cfg, inputs["shard"], work, device=options.device,
+                       mask_id=_mask_id(Path(inputs["tokenizer"])), time_budget_s=budget)
+    if metrics["steps"] < cfg.max_steps:
+        raise TrainingStopped(
+            f"pretraining stopped at step {metrics['steps']} of {cfg.max_steps} after its "
+            f"{BUDGET_ENV}={budget:g} s budget; its checkpoint is in {work}: run the same "
+            "command again to resume there")
+    os.replace(work / "final", Path(out) / "final")
+    shutil.rmtree(work)  # the checkpoints: `final` is what fine-tuning and evaluation read
     (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     sequences = metrics["steps"] * cfg.batch_size * cfg.grad_accum * metrics["world_size"]
     return {"in": sequences, "out": sequences, "steps": metrics["steps"]}
@@ -58,9 +92,24 @@ def _run_finetune(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
     return {"in": len(results), "out": len(results), "test_examples_scored": examples}
 
 
-PRETRAIN = SimpleNamespace(NAME="pretrain", VERSION=1, run=_run_pretrain)
-FINETUNE = SimpleNamespace(NAME="finetune", VERSION=2, run=_run_finetune)  # 2: baselines, intervals
-REPORT = SimpleNamespace(NAME="report", VERSION=1, run=report.run)
+def _run_evaluate(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
+                  options: RunOptions) -> dict[str, int]:
+    from training.bpb import evaluate
+
+    metrics = evaluate(cfg, Path(inputs["pretrain"]) / "final", inputs["shard"],
+                       Path(inputs["tokenizer"]) / "tokenizer.model", device=options.device)
+    (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    held = metrics.get("held_out", {}).get("documents", 0)
+    scored = metrics.get("validation", {}).get("sequences", 0)
+    return {"in": scored + held, "out": scored + held, "validation_sequences": scored,
+            "held_out_documents": held}
+
+
+PRETRAIN = SimpleNamespace(NAME="pretrain", VERSION=2, run=_run_pretrain)  # 2: resumable
+# finetune 2: baselines, intervals; 3: seeds
+FINETUNE = SimpleNamespace(NAME="finetune", VERSION=3, run=_run_finetune)
+EVALUATE = SimpleNamespace(NAME="evaluate", VERSION=1, run=_run_evaluate)  # bits per byte
+REPORT = SimpleNamespace(NAME="report", VERSION=report.VERSION, run=report.run)
 
 
 @flow(name="train_model", log_prints=True)
@@ -78,9 +127,12 @@ def train_model(recipe_path: str, root: str = "out", device: str = "cpu",
                                               "tokenizer": built["tokenizer"]}, root, options)
     fine = stage_task(FINETUNE, recipe.finetune, {"pretrain": pre, "tasks": built["tasks"]},
                       root, options)
+    lm = stage_task(EVALUATE, recipe.evaluation, {"pretrain": pre, "shard": built["shard"],
+                                                  "tokenizer": built["tokenizer"]}, root, options)
     rep = stage_task(REPORT, {"recipe": recipe.name, "device": device},
-                     {**built, "pretrain": pre, "finetune": fine}, root, options)
-    summary = summarize({**built, "pretrain": pre, "finetune": fine, "report": rep})
+                     {**built, "pretrain": pre, "evaluate": lm, "finetune": fine}, root, options)
+    summary = summarize({**built, "pretrain": pre, "evaluate": lm, "finetune": fine,
+                         "report": rep})
     summary["report"]["metrics"] = json.loads((rep.path / "report.json").read_text())["metrics"]
     summary["triggered_by"] = build_flow_run
     return summary

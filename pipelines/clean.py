@@ -46,14 +46,15 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 8  # 7: thresholds per language (FineWeb-2's, recipe overrides), words per language;
+VERSION = 9  # 7: thresholds per language (FineWeb-2's, recipe overrides), words per language;
 # 8: the alpha-word ratio over words, line ends through closing marks, splitter words compiled
 # for zh/ja/ko/th, C4 off where FineWeb-2 has it off; meta.thresholds in rejected rows;
 # 6: compiled rules; language by fastText lid.176; the failing statistic and its
 # threshold in rejected rows (meta.rule_value, meta.rule_threshold);
 # 5: spacing normalised before the mojibake repair too (idempotent);
 # 3: mojibake, C4 / Gopher / FineWeb rules, PII redaction, blocklist, per-source;
-# 4: mojibake_fixed counts only repairs that change the normalised text
+# 4: mojibake_fixed counts only repairs that change the normalised text;
+# 9: `enabled = false` passes documents through as ingested (the raw arm of an ablation)
 
 
 class EmptiedSplit(RuntimeError):
@@ -111,6 +112,13 @@ class Cleaner:
         counts: Counter = Counter()
         sources = table.column("source").to_pylist()
         splits = table.column("split").to_pylist()
+        if not cfg.enabled:  # the raw arm: every document as ingested
+            for source, split in zip(sources, splits, strict=True):
+                counts[f"source:{source}:{split}:in"] += 1
+                counts[f"source:{source}:{split}:out"] += 1
+            counts["in"] = counts["out"] = n
+            return (table.select(ARROW_SCHEMA.names).cast(ARROW_SCHEMA),
+                    REJECTED_SCHEMA.empty_table(), counts)
         metas = [json.loads(m) if m else {} for m in table.column("meta").to_pylist()]
         rules = [self.rules(s) for s in sources]
 

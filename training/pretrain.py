@@ -104,8 +104,9 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 
 def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
              device: str = "cpu", stop_after: int | None = None,
-             mask_id: int | None = None) -> dict[str, Any]:
-    """Train, or resume, up to `cfg.max_steps` (or `stop_after` steps, to test resumption)."""
+             mask_id: int | None = None, time_budget_s: float | None = None) -> dict[str, Any]:
+    """Train, or resume, up to `cfg.max_steps` (or `stop_after` steps, to test resumption; or
+    until `time_budget_s` seconds have passed, checkpointing the step where it stops)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -154,6 +155,7 @@ def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
     tokens_seen = 0
     end_step = cfg.max_steps if stop_after is None else min(cfg.max_steps, start_step + stop_after)
 
+    began = time.perf_counter()
     for step in range(start_step, end_step):
         started, data_before = time.perf_counter(), data_seconds
         for group in optimizer.param_groups:
@@ -189,10 +191,20 @@ def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
         if (step + 1) % cfg.eval_every == 0 or last:
             history["val_step"].append(step)
             history["val_loss"].append(round(evaluate_loss(model, val, cfg, dev, mask_id), 6))
-        if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or last or step == end_step - 1):
+        out_of_time = (time_budget_s is not None and not last
+                       and time.perf_counter() - began > time_budget_s)
+        if ddp and time_budget_s is not None:  # every rank stops at the same step
+            flag = torch.tensor([float(out_of_time)], device=dev)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if rank == 0 and ((step + 1) % cfg.checkpoint_every == 0 or last or step == end_step - 1
+                          or out_of_time):
             save_checkpoint(out_dir / f"step-{step + 1:06d}", model, optimizer,
                             {"step": step + 1, "batches": batches.state_dict(),
                              "history": history, "config": asdict(cfg)})
+        if out_of_time:
+            end_step = step + 1
+            break
 
     if rank == 0 and end_step == cfg.max_steps:
         model.save_pretrained(str(out_dir / "final"), safe_serialization=True)
@@ -236,9 +248,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--config", default="{}", help="PretrainConfig fields as JSON")
     parser.add_argument("--mask-id", type=int, default=None)
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="seconds: checkpoint and stop then; rerun the command to resume")
     args = parser.parse_args(argv)
     metrics = pretrain(PretrainConfig(**json.loads(args.config)), args.shards, args.out,
-                       device=args.device, mask_id=args.mask_id)
+                       device=args.device, mask_id=args.mask_id, time_budget_s=args.time_budget)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({k: v for k, v in metrics.items() if k != "history"}))
 
