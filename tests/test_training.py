@@ -76,13 +76,33 @@ def test_a_stopped_and_resumed_run_repeats_the_uninterrupted_losses(demo_build, 
     assert resumed["history"]["val_loss"] == straight["history"]["val_loss"]
 
 
+def test_a_run_stopped_by_its_time_budget_resumes_to_the_same_losses(demo_build, tmp_path):
+    _, summary = demo_build
+    cfg = PretrainConfig(max_steps=8, **TINY)
+    straight = pretrain(cfg, summary["shard"]["path"], tmp_path / "a")
+    stopped = pretrain(cfg, summary["shard"]["path"], tmp_path / "b", time_budget_s=0.0)
+    assert stopped["steps"] == 1 and (tmp_path / "b" / "step-000001").exists()
+    assert not (tmp_path / "b" / "final").exists()
+    resumed = pretrain(cfg, summary["shard"]["path"], tmp_path / "b")
+    assert resumed["resumed_from_step"] == 1
+    assert resumed["history"]["loss"] == straight["history"]["loss"]
+
+
 def test_finetuning_both_tasks_from_a_pretrained_checkpoint(demo_build, tmp_path):
     _, summary = demo_build
     pretrain(PretrainConfig(max_steps=10, **TINY), summary["shard"]["path"], tmp_path / "pre")
-    cfg = FinetuneConfig(steps=15, batch_size=8, max_length=128, eval_limit=200)
+    cfg = FinetuneConfig(steps=15, batch_size=8, max_length=128, eval_limit=200, seeds=2)
     imdb = finetune("imdb", cfg, tmp_path / "pre" / "final", summary["tasks"]["path"],
                     tmp_path / "ft")
     assert imdb["test"]["n"] == 200 and sum(map(sum, imdb["test"]["confusion"])) == 200
+    # Two seeds scored on the same 200 reviews: the first seed's run is the headline row, and
+    # the spread is over the seeds' accuracies.
+    seeds = imdb["test"]["seeds"]
+    assert seeds["seeds"] == [0, 1] and seeds["values"][0] == imdb["test"]["accuracy"]
+    assert seeds["mean"] == pytest.approx(sum(seeds["values"]) / 2, abs=1e-4)
+    assert seeds["sd"] == pytest.approx(abs(seeds["values"][0] - seeds["values"][1])
+                                        / 2 ** 0.5, abs=1e-4)
+    assert len(imdb["loss_by_seed"]) == 2 and imdb["loss_by_seed"][0] != imdb["loss_by_seed"][1]
     assert 0.0 <= imdb["test"]["accuracy"] <= 1.0
     # Intervals contain their point estimates; the baselines are scored on the same 200 test
     # reviews (the majority class gets about half of a balanced sample) and trained on the
@@ -125,6 +145,7 @@ def test_sieve_train_prints_metrics_and_paths_as_json(demo_build, tmp_path):
     root, _ = demo_build
     text = (REPO / "recipes" / "demo.toml").read_text(encoding="utf-8")
     text = text.replace("max_steps = 120", "max_steps = 6").replace("steps = 300", "steps = 5")
+    text = text.replace("[finetune]\n", "[finetune]\neval_limit = 200\n")
     recipe = REPO / "recipes" / f".test-train-{tmp_path.name}.toml"
     recipe.write_text(text, encoding="utf-8")
     try:
@@ -138,6 +159,18 @@ def test_sieve_train_prints_metrics_and_paths_as_json(demo_build, tmp_path):
     metrics = summary["report"]["metrics"]
     assert metrics["pretrain"]["steps"] == 6
     assert {"imdb", "conll2003"} <= set(metrics)
+    # Bits per byte on the demo's neutral held-out set, with an interval over its documents,
+    # and every task with its spread over the recipe's 3 fine-tuning seeds.
+    pre = metrics["pretrain"]
+    low, high = pre["held_out_bits_per_byte_ci95"]
+    assert low <= pre["held_out_bits_per_byte"] <= high and pre["held_out_documents"] == 181
+    assert summary["evaluate"]["counters"]["held_out_documents"] == 181
+    for task, metric in (("imdb", "accuracy"), ("conll2003", "f1")):
+        seeds = metrics[task]["seeds"]
+        assert seeds["metric"] == metric and len(seeds["values"]) == 3
+        assert seeds["min"] <= seeds["mean"] <= seeds["max"]
+    report = (Path(summary["report"]["path"]) / "report.md").read_text(encoding="utf-8")
+    assert "mean of 3 seeds" in report and "Held-out bits per byte" in report
     report = Path(summary["report"]["path"])
     assert (report / "report.md").exists() and (report / "loss.png").exists()
     assert json.loads((report / "report.json").read_text())["inputs"]["shard"] == \
