@@ -23,8 +23,13 @@ checkpoint in `bench/.ablation-gpu/runs/`, stopping with a checkpoint after `--b
 seconds in all) and scores held-out bits per byte of every finished run. Expected time: at the
 goal of 520k tokens/s (50% of the H200's measured bf16 rate, bench/train_gpu.py) 1B tokens
 take 32 minutes, so the 6 runs take about 3.2 hours of device time: about 13 sessions of 15
-minutes, each resuming where the last stopped. Fine-tuning is not part of the GPU
-configuration (the task datasets need `datasets` to build, which the device lacks).
+minutes, each resuming where the last stopped, which needs `bench/.ablation-gpu/runs/` (one
+1.3 GB checkpoint per unfinished run, older ones are deleted) to persist between sessions: a
+GPU box with its own disk, not this project's device machine, which starts bare and carries
+64 MiB. Fine-tuning is not part of the GPU configuration (the task datasets need `datasets` to
+build, which the device lacks). The shared samples give each arm about 2.4M tokens, so 1B
+tokens would repeat them about 420 times; `--prepare` warns, and the recipes' sources should
+point at a real crawl of about a billion tokens first.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ GPU_DIR = REPO / "bench" / ".ablation-gpu"
 GPU_TRAIN = {"objective": "causal", "hidden_size": 768, "layers": 12, "heads": 12,
              "intermediate_size": 2048, "batch_size": 32, "max_steps": 30_517, "lr": 6e-4,
              "warmup_steps": 500, "eval_every": 1000, "eval_batches": 8,
-             "checkpoint_every": 500, "seed": 0}
+             "checkpoint_every": 2000, "seed": 0}  # a checkpoint (1.3 GB) about every 2 minutes
 
 
 def variant(recipe: Path, folder: Path, *, steps: int | None = None,
@@ -141,8 +146,16 @@ def prepare_gpu(args: argparse.Namespace) -> None:
     plan["held_out"] = [Path(h).name for h in held]
     for h in held:
         shutil.copyfile(h, GPU_DIR / Path(h).name)
+    budget = GPU_TRAIN["max_steps"] * GPU_TRAIN["batch_size"] * 1024
+    for info in plan["arms"].values():
+        info["epochs"] = round(budget / max(1, info["tokens"] or 0), 1)
     (GPU_DIR / "plan.json").write_text(json.dumps(plan, indent=2), encoding="utf-8")
     print(json.dumps(plan, indent=2))
+    if max(info["epochs"] for info in plan["arms"].values()) > 4:
+        print(f"warning: {budget:,} tokens per run repeat these arms' shards "
+              f"{max(i['epochs'] for i in plan['arms'].values())} times: point the ablation "
+              "recipes at a corpus of about a billion tokens before spending GPU time on it",
+              file=sys.stderr)
 
 
 def run_gpu(args: argparse.Namespace) -> None:
@@ -164,6 +177,8 @@ def run_gpu(args: argparse.Namespace) -> None:
                                 str(GPU_DIR / arm / "shard"), "--out", str(run), "--device",
                                 args.device, "--config", cfg, "--time-budget", str(left - 60)],
                                cwd=REPO, check=True)
+                for old in sorted(run.glob("step-*"))[:-1]:  # the newest is all a resume needs
+                    shutil.rmtree(old)
             if done.exists() and not (run / "bpb.json").exists():
                 cfg = EvaluationConfig(held_out=tuple(str(GPU_DIR / h) for h in plan["held_out"]))
                 metrics = evaluate(cfg, run / "final", GPU_DIR / arm / "shard",
