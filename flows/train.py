@@ -108,7 +108,15 @@ def _run_evaluate(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
 PRETRAIN = SimpleNamespace(NAME="pretrain", VERSION=2, run=_run_pretrain)  # 2: resumable
 # finetune 2: baselines, intervals; 3: seeds
 FINETUNE = SimpleNamespace(NAME="finetune", VERSION=3, run=_run_finetune)
-EVALUATE = SimpleNamespace(NAME="evaluate", VERSION=1, run=_run_evaluate)  # bits per byte
+def _evaluate_fingerprint(cfg) -> dict:
+    """The held-out files' content is part of the evaluate stage's key."""
+    from pipelines.manifest import sha256_file
+
+    return {"held_out_sha256": {h: sha256_file(Path(h)) for h in cfg.held_out}}
+
+
+EVALUATE = SimpleNamespace(NAME="evaluate", VERSION=1, run=_run_evaluate,  # bits per byte
+                           fingerprint=_evaluate_fingerprint)
 REPORT = SimpleNamespace(NAME="report", VERSION=report.VERSION, run=report.run)
 
 

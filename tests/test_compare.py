@@ -243,3 +243,19 @@ def test_clean_disabled_passes_documents_through_unchanged():
     assert counts["in"] == counts["out"] == 3 and counts["source:web:train:out"] == 3
     kept_on, _, _ = Cleaner(CleanConfig(), None).judge(table)
     assert kept_on.num_rows < 3  # the same rows with the rules on lose the short one
+
+
+def test_an_edited_held_out_set_changes_the_dedup_and_evaluate_keys(tmp_path):
+    from flows.train import EVALUATE
+    from pipelines import dedup
+    from pipelines.recipe import DedupConfig
+    from training.config import EvaluationConfig
+
+    held = tmp_path / "held.jsonl"
+    held.write_text('{"text": "one article"}\n', encoding="utf-8")
+    dedup_cfg, eval_cfg = DedupConfig(held_out=[str(held)]), EvaluationConfig(held_out=(str(held),))
+    before = dedup.fingerprint(dedup_cfg), EVALUATE.fingerprint(eval_cfg)
+    held.write_text('{"text": "another article"}\n', encoding="utf-8")
+    after = dedup.fingerprint(dedup_cfg), EVALUATE.fingerprint(eval_cfg)
+    assert before[0] != after[0] and before[1] != after[1]
+    assert dedup.fingerprint(DedupConfig()) is None  # builds without one keep their keys
