@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-zh test lint clean-out bench-env
+.PHONY: demo demo-zh test lint clean-out bench-env browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,14 @@ demo-zh: $(STAMP)
 	$(BIN)/sieve build recipes/zh.toml --root out --card-out data_cards/zh
 	$(BIN)/sieve train recipes/zh.toml --root out --report-out data_cards/zh_report
 
-test: $(STAMP)
+# tests/test_inspect.py opens `sieve inspect`'s page in Debian's Chromium (Playwright drives it;
+# nothing downloads a browser).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
+	    $(SUDO) apt-get install -y -q chromium; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
 
 lint: $(STAMP)

@@ -4,6 +4,7 @@
                        [--workers N] [--json] [--quiet] [-- BEAM OPTIONS...]
     sieve train RECIPE [--root DIR] [--device cpu|cuda] [--json] [--report-out DIR]
     sieve compare RECIPE_A RECIPE_B [--seeds N] [--device cpu|cuda] [--root DIR] [--out DIR]
+    sieve inspect ROOT [RECIPE] [--out FILE] [--port N]
 
 Runners (pipelines/runners.py): `direct` (default), Beam's in-process runner, named exactly;
 `portable`, Beam's portable job API with a local job service and N worker processes that Sieve
@@ -73,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     compare.add_argument("--out", help="where comparison.md/json go (default: ROOT/compare/A-vs-B)")
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    inspect = sub.add_parser(
+        "inspect", help="a page of what a build kept, dropped and merged, from its outputs")
+    inspect.add_argument("root", help="the build's root (as given to sieve build --root)")
+    inspect.add_argument("recipe", nargs="?",
+                         help="the recipe built there (default: the root's newest data card)")
+    inspect.add_argument("--out", help="write one self-contained HTML file here")
+    inspect.add_argument("--port", type=int, help="serve the page on localhost:PORT")
     serve = sub.add_parser("serve", help="register and serve deployments: a (scheduled) build per "
                                          "recipe and a training run triggered by each build")
     serve.add_argument("recipes", nargs="+", help="recipe TOML files")
@@ -155,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         return _train(args)
     if args.command == "compare":
         return _compare(args)
+    if args.command == "inspect":
+        return _inspect(args)
     if args.command == "serve":
         from flows.serve import serve_recipes
 
@@ -196,6 +206,25 @@ def _copy_outputs(folder: str, destination: str) -> None:
     for name in sorted(os.listdir(folder)):
         if name.endswith((".md", ".png", ".json")) and name != "manifest.json":
             shutil.copyfile(os.path.join(folder, name), os.path.join(destination, name))
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from data_cards.inspect import NotBuilt, page, serve
+    from pipelines.recipe import load_recipe
+
+    try:
+        recipe = load_recipe(args.recipe) if args.recipe else None
+        text = page(recipe, args.root)
+    except (RecipeError, NotBuilt) as exc:
+        print(f"sieve: {exc}", file=sys.stderr)
+        return 2
+    if args.out or args.port is None:
+        out = Path(args.out or Path(args.root) / "inspect.html")
+        out.write_text(text, encoding="utf-8")
+        print(f"inspect page: {out}")
+    if args.port is not None:
+        serve(text, args.port)
+    return 0
 
 
 def _run_training(args: argparse.Namespace, call) -> dict | None:

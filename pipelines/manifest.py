@@ -147,6 +147,14 @@ def _config_dict(cfg: Any) -> dict[str, Any]:
     return dict(cfg)
 
 
+def key_of(stage: ModuleType, cfg: Any, inputs: Mapping[str, StageOutput]) -> str:
+    """The key a stage's output has for this config and these inputs (`materialize` builds it
+    under `<root>/<stage>/<key>`; `sieve inspect` finds it there)."""
+    fingerprint = stage.fingerprint(cfg) if hasattr(stage, "fingerprint") else None
+    return stage_key(stage.NAME, stage.VERSION, _config_dict(cfg),
+                     {k: v.key for k, v in inputs.items()}, fingerprint)
+
+
 def materialize(stage: ModuleType, cfg: Any,
                 inputs: Mapping[str, StageOutput], root: str | os.PathLike[str],
                 options: RunOptions = RunOptions(), force: bool = False) -> StageOutput:
@@ -154,8 +162,7 @@ def materialize(stage: ModuleType, cfg: Any,
     name, version = stage.NAME, stage.VERSION
     config = _config_dict(cfg)
     fingerprint = stage.fingerprint(cfg) if hasattr(stage, "fingerprint") else None
-    upstream = {k: v.key for k, v in inputs.items()}
-    key = stage_key(name, version, config, upstream, fingerprint)
+    key = key_of(stage, cfg, inputs)
     final = Path(root) / name / key
 
     existing = read_manifest(final)
