@@ -133,14 +133,19 @@ def rejected_samples(folder: Path, stage: str) -> list[dict[str, Any]]:
     return docs
 
 
-def _rows_by_id(files: list[Path], ids: list[str], columns: list[str] | None = None
-                ) -> dict[str, dict[str, Any]]:
+def _rows_by_id(files: list[Path], ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The rows with these ids: each row group's `id` column is read, and only the row groups
+    that hold one of them in full (a few rows out of a large build, without reading its
+    text)."""
     found: dict[str, dict[str, Any]] = {}
     wanted = pa.array(sorted(set(ids)), pa.string())
     for path in files:
-        table = pq.read_table(path, columns=columns)
-        table = table.filter(pc.is_in(table.column("id"), wanted))
-        found.update({r["id"]: r for r in table.to_pylist()})
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            hits = pc.is_in(parquet.read_row_group(group, columns=["id"]).column("id"), wanted)
+            if pc.any(hits).as_py():
+                rows = parquet.read_row_group(group).filter(hits)
+                found.update({r["id"]: r for r in rows.to_pylist()})
     return found
 
 
@@ -151,17 +156,19 @@ def shingles(tokens: list[str], ngram: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)} if n else set()
 
 
-def duplicate_pairs(folder: Path, cfg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Removed documents beside the ones they were removed for, MinHash pairs first, longer
-    ones first. The estimated Jaccard is the share of agreeing values of the stage's MinHash
-    signatures (its seed and permutations; `signatures/` holds the kept documents' only, so
-    both are hashed again here, as the stage hashed them)."""
+def duplicate_pairs(folder: Path, cfg: dict[str, Any], samples: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+    """Removed documents (of the stage's sampled rejected ones) beside the ones they were
+    removed for, MinHash pairs first, longer ones first. The estimated Jaccard is the share of
+    agreeing values of the stage's MinHash signatures (its seed and permutations;
+    `signatures/` holds the kept documents' only, so both are hashed again here, as the stage
+    hashed them)."""
     from pipelines.minhash import MinHasher, words
     from pipelines.recipe import DedupConfig
 
     dedup_cfg = DedupConfig.model_validate(cfg)
     ngram = dedup_cfg.ngram
-    removed = [d for d in rejected_samples(folder, "dedup") if d.get("duplicate_of")]
+    removed = [d for d in samples if d.get("duplicate_of")]  # the dedup stage's rejected
     removed.sort(key=lambda d: (d["reason"] != "duplicate_minhash", -d["chars"]))
     removed = removed[:PAIRS]
     keepers = _rows_by_id(_files(folder, "docs") + _files(folder, "rejected"),
@@ -187,12 +194,12 @@ def duplicate_pairs(folder: Path, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 def collect(recipe: Recipe | None, root: str) -> dict[str, Any]:
     outputs = locate(recipe, root) if recipe is not None else latest(root)
     stages = []
-    documents: list[dict[str, Any]] = []
+    samples: dict[str, list[dict[str, Any]]] = {}
     for name in DOCUMENT_STAGES:
         out = outputs[name]
         stages.append({"stage": name, "key": out.key, "counters": out.counters,
                        "sources": per_source(out.path)})
-        documents += rejected_samples(out.path, name)
+        samples[name] = rejected_samples(out.path, name)
     for name in ("tokenizer", "shard", "tasks"):
         stages.append({"stage": name, "key": outputs[name].key,
                        "counters": outputs[name].counters, "sources": {}})
@@ -207,8 +214,8 @@ def collect(recipe: Recipe | None, root: str) -> dict[str, Any]:
     name = recipe.name if recipe is not None else outputs["card"].manifest["config"].get(
         "pretty_name") or "build"
     return {"recipe": name, "root": str(Path(root).resolve()), "stages": stages,
-            "documents": documents,
-            "pairs": duplicate_pairs(dedup.path, dedup.manifest["config"]),
+            "documents": [d for name in DOCUMENT_STAGES for d in samples[name]],
+            "pairs": duplicate_pairs(dedup.path, dedup.manifest["config"], samples["dedup"]),
             "clusters": clusters, "plots": plots,
             "sample_per_reason": SAMPLE_PER_REASON}
 

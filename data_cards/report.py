@@ -70,16 +70,6 @@ def _versions() -> dict[str, str]:
     return {"python": platform.python_version(), **found}
 
 
-def _bytes_per_token(tokenizer_dir: Path) -> float | None:
-    stats_path = tokenizer_dir / "stats.json"
-    if not stats_path.exists():
-        return None
-    sources = json.loads(stats_path.read_text())["sources"]
-    total_bytes = sum(s["bytes"] for k, s in sources.items() if k != "all")
-    total_tokens = sum(s["tokens"] for k, s in sources.items() if k != "all")
-    return total_bytes / total_tokens if total_tokens else None
-
-
 def plot_loss(history: dict[str, list], path: Path) -> None:
     with figure(path, (6, 3.5)) as ax:
         ax.plot(history["step"], history["loss"], label="train", lw=1)
@@ -119,7 +109,6 @@ def run(cfg: dict[str, Any], inputs: dict[str, os.PathLike], out: os.PathLike,
     out = Path(out)
     pre = json.loads((Path(inputs["pretrain"]) / "metrics.json").read_text())
     fine = json.loads((Path(inputs["finetune"]) / "metrics.json").read_text())
-    bpt = _bytes_per_token(Path(inputs["tokenizer"]))
     val_loss = pre["final_val_loss"]
     metrics: dict[str, Any] = {
         "pretrain": {"objective": pre["objective"], "steps": pre["steps"],
@@ -130,8 +119,6 @@ def run(cfg: dict[str, Any], inputs: dict[str, os.PathLike], out: os.PathLike,
     }
     if pre["objective"] == "causal" and val_loss is not None:
         metrics["pretrain"]["validation_perplexity"] = round(math.exp(val_loss), 3)
-        if bpt:
-            metrics["pretrain"]["validation_bits_per_byte"] = round(val_loss / math.log(2) / bpt, 4)
     lm_path = Path(inputs["evaluate"]) / "metrics.json" if "evaluate" in inputs else None
     lm = json.loads(lm_path.read_text()) if lm_path and lm_path.exists() else {}
     if "validation" in lm:  # measured over whole validation sequences, bytes per piece

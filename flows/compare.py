@@ -29,7 +29,7 @@ from prefect import flow
 
 from data_cards.plots import figure
 from flows.build import run_stages, stage_task
-from flows.train import EVALUATE, FINETUNE, PRETRAIN
+from flows.train import train_stages
 from pipelines.manifest import RunOptions
 from pipelines.recipe import Recipe, RecipeError, load_recipe
 from training.bpb import bootstrap_bpb
@@ -100,13 +100,7 @@ def run_arm(recipe: Recipe, root: str, options: RunOptions, seeds: int) -> dict[
     for k in range(seeds):
         train = dataclasses.replace(recipe.train, seed=recipe.train.seed + k)
         tune = dataclasses.replace(recipe.finetune, seed=recipe.finetune.seed + k, seeds=1)
-        pre = stage_task(PRETRAIN, train, {"shard": built["shard"],
-                                           "tokenizer": built["tokenizer"]}, root, options)
-        lm = stage_task(EVALUATE, recipe.evaluation, {"pretrain": pre, "shard": built["shard"],
-                                                      "tokenizer": built["tokenizer"]},
-                        root, options)
-        fine = stage_task(FINETUNE, tune, {"pretrain": pre, "tasks": built["tasks"]}, root,
-                          options)
+        pre, lm, fine = train_stages(train, tune, recipe.evaluation, built, root, options)
         runs.append({
             "seed": train.seed, "pretrain": str(pre.path), "cached": pre.cached,
             "lm": json.loads((lm.path / "metrics.json").read_text()),

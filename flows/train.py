@@ -26,7 +26,7 @@ from prefect import flow
 
 from data_cards import report
 from flows.build import run_stages, stage_task, summarize
-from pipelines.manifest import RunOptions
+from pipelines.manifest import RunOptions, StageOutput, held_out_fingerprint
 from pipelines.recipe import load_recipe
 
 
@@ -45,25 +45,24 @@ class TrainingStopped(RuntimeError):
     """Pretraining checkpointed and stopped at its time budget; a rerun resumes it."""
 
 
-def resumable_folder(cfg, inputs: dict[str, os.PathLike]) -> Path:
-    """Where a pretraining run's checkpoints live until it finishes: named by its config and
-    inputs (as its stage key is), outside the attempt folder that a failed attempt loses, so a
-    stopped or killed run resumes from its newest checkpoint."""
+def resumable_folder(cfg, inputs: dict[str, os.PathLike], out: os.PathLike) -> Path:
+    """Where a pretraining run's checkpoints live until it finishes: beside the attempt folder
+    `out` (which a failed attempt loses), named by the run's config and inputs as its stage
+    key is, so a stopped or killed run resumes from its newest checkpoint."""
     from dataclasses import asdict
 
     from pipelines.schema import stable_hash
 
     identity = json.dumps([asdict(cfg), str(inputs["shard"]), str(inputs["tokenizer"])],
                           sort_keys=True)
-    return Path(inputs["shard"]).parents[1] / "pretrain" / ".resumable" / \
-        f"{stable_hash(identity):016x}"
+    return Path(out).parent / ".resumable" / f"{stable_hash(identity):016x}"
 
 
 def _run_pretrain(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
                   options: RunOptions) -> dict[str, int]:
     from training.pretrain import pretrain
 
-    work = resumable_folder(cfg, inputs)
+    work = resumable_folder(cfg, inputs, out)
     budget = float(os.environ[BUDGET_ENV]) if os.environ.get(BUDGET_ENV) else None
     metrics = pretrain(cfg, inputs["shard"], work, device=options.device,
                        mask_id=_mask_id(Path(inputs["tokenizer"])), time_budget_s=budget)
@@ -108,16 +107,22 @@ def _run_evaluate(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
 PRETRAIN = SimpleNamespace(NAME="pretrain", VERSION=2, run=_run_pretrain)  # 2: resumable
 # finetune 2: baselines, intervals; 3: seeds
 FINETUNE = SimpleNamespace(NAME="finetune", VERSION=3, run=_run_finetune)
-def _evaluate_fingerprint(cfg) -> dict:
-    """The held-out files' content is part of the evaluate stage's key."""
-    from pipelines.manifest import sha256_file
-
-    return {"held_out_sha256": {h: sha256_file(Path(h)) for h in cfg.held_out}}
-
-
 EVALUATE = SimpleNamespace(NAME="evaluate", VERSION=1, run=_run_evaluate,  # bits per byte
-                           fingerprint=_evaluate_fingerprint)
+                           fingerprint=lambda cfg: held_out_fingerprint(cfg.held_out))
 REPORT = SimpleNamespace(NAME="report", VERSION=report.VERSION, run=report.run)
+
+
+def train_stages(train, finetune, evaluation, built: dict[str, StageOutput], root: str,
+                 options: RunOptions) -> tuple[StageOutput, StageOutput, StageOutput]:
+    """Pretrain on a build, score its bits per byte, fine-tune its tasks: each a stage through
+    the Manifest (`sieve train` once, `sieve compare` once per arm and seed)."""
+    pre = stage_task(PRETRAIN, train, {"shard": built["shard"], "tokenizer": built["tokenizer"]},
+                     root, options)
+    lm = stage_task(EVALUATE, evaluation, {"pretrain": pre, "shard": built["shard"],
+                                           "tokenizer": built["tokenizer"]}, root, options)
+    fine = stage_task(FINETUNE, finetune, {"pretrain": pre, "tasks": built["tasks"]}, root,
+                      options)
+    return pre, lm, fine
 
 
 @flow(name="train_model", log_prints=True)
@@ -131,12 +136,8 @@ def train_model(recipe_path: str, root: str = "out", device: str = "cpu",
     options = RunOptions(runner=runner, workers=workers, device=device,
                          beam_args=tuple(beam_args or ()))
     built = run_stages(recipe, root, options, run_stage=stage_task)
-    pre = stage_task(PRETRAIN, recipe.train, {"shard": built["shard"],
-                                              "tokenizer": built["tokenizer"]}, root, options)
-    fine = stage_task(FINETUNE, recipe.finetune, {"pretrain": pre, "tasks": built["tasks"]},
-                      root, options)
-    lm = stage_task(EVALUATE, recipe.evaluation, {"pretrain": pre, "shard": built["shard"],
-                                                  "tokenizer": built["tokenizer"]}, root, options)
+    pre, lm, fine = train_stages(recipe.train, recipe.finetune, recipe.evaluation, built, root,
+                                 options)
     rep = stage_task(REPORT, {"recipe": recipe.name, "device": device},
                      {**built, "pretrain": pre, "evaluate": lm, "finetune": fine}, root, options)
     summary = summarize({**built, "pretrain": pre, "evaluate": lm, "finetune": fine,

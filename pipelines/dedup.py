@@ -53,7 +53,6 @@ import pickle
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -77,7 +76,7 @@ from pipelines.io import (
     text_bytes,
     with_reasons,
 )
-from pipelines.manifest import RunOptions, sha256_file
+from pipelines.manifest import RunOptions, held_out_fingerprint
 from pipelines.minhash import MinHasher, encode_array, keys_of, ngram_hashes64
 from pipelines.progress import Reporter
 from pipelines.recipe import DedupConfig
@@ -108,10 +107,8 @@ _CHUNK = 4096  # documents per Prepare step: bounds memory whatever the row grou
 
 
 def fingerprint(cfg: DedupConfig) -> dict | None:
-    """Part of the stage key beyond the recipe section: the held-out files' content (an edited
-    held-out set decontaminates again)."""
-    return {"held_out_sha256": {h: sha256_file(Path(h)) for h in cfg.held_out}} \
-        if cfg.held_out else None
+    """Part of the stage key beyond the recipe section: the held-out files' content."""
+    return held_out_fingerprint(cfg.held_out)
 
 
 def with_duplicate_of(meta: str, keeper: str) -> str:

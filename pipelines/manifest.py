@@ -90,6 +90,12 @@ def check_counters(stage: str, counters: Mapping[str, int]) -> None:
         )
 
 
+def held_out_fingerprint(paths) -> dict[str, Any] | None:
+    """The held-out files' content, for the keys of the stages that read them (dedup,
+    evaluate): an edited held-out set decontaminates and scores again."""
+    return {"held_out_sha256": {p: sha256_file(Path(p)) for p in paths}} if paths else None
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -147,12 +153,20 @@ def _config_dict(cfg: Any) -> dict[str, Any]:
     return dict(cfg)
 
 
+def _identity(stage: ModuleType, cfg: Any, inputs: Mapping[str, StageOutput]
+              ) -> tuple[dict[str, Any], Any, str]:
+    """(config, fingerprint, key) of a stage's output for this config and these inputs."""
+    config = _config_dict(cfg)
+    fingerprint = stage.fingerprint(cfg) if hasattr(stage, "fingerprint") else None
+    key = stage_key(stage.NAME, stage.VERSION, config, {k: v.key for k, v in inputs.items()},
+                    fingerprint)
+    return config, fingerprint, key
+
+
 def key_of(stage: ModuleType, cfg: Any, inputs: Mapping[str, StageOutput]) -> str:
     """The key a stage's output has for this config and these inputs (`materialize` builds it
     under `<root>/<stage>/<key>`; `sieve inspect` finds it there)."""
-    fingerprint = stage.fingerprint(cfg) if hasattr(stage, "fingerprint") else None
-    return stage_key(stage.NAME, stage.VERSION, _config_dict(cfg),
-                     {k: v.key for k, v in inputs.items()}, fingerprint)
+    return _identity(stage, cfg, inputs)[2]
 
 
 def materialize(stage: ModuleType, cfg: Any,
@@ -160,9 +174,7 @@ def materialize(stage: ModuleType, cfg: Any,
                 options: RunOptions = RunOptions(), force: bool = False) -> StageOutput:
     """Return the stage's committed output, computing it only if its key has no manifest."""
     name, version = stage.NAME, stage.VERSION
-    config = _config_dict(cfg)
-    fingerprint = stage.fingerprint(cfg) if hasattr(stage, "fingerprint") else None
-    key = key_of(stage, cfg, inputs)
+    config, fingerprint, key = _identity(stage, cfg, inputs)
     final = Path(root) / name / key
 
     existing = read_manifest(final)

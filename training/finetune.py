@@ -57,7 +57,9 @@ def finetune(task: str, cfg: FinetuneConfig, pretrained_dir: str | Path, tasks_d
     train, test = read_task_split(folder, "train"), read_task_split(folder, "test")
     token_task = "ner_tags" in train.column_names  # token classification (NER)
     names = label_names(folder, "train", "ner_tags" if token_task else "label")
-    runs = [train_one(train, test, token_task, names, cfg, cfg.seed + k, pretrained_dir,
+    ids = train.column("input_ids").to_pylist()
+    targets = train.column("labels" if token_task else "label").to_pylist()
+    runs = [train_one(ids, targets, test, token_task, names, cfg, cfg.seed + k, pretrained_dir,
                       Path(out_dir) / task if k == 0 else None, dev)
             for k in range(cfg.seeds)]
     metrics = runs[0]["test"]
@@ -77,16 +79,15 @@ def seed_summary(results: list[dict[str, Any]], metric: str, seeds: list[int]
             "min": min(values), "max": max(values)}
 
 
-def train_one(train, test, token_task: bool, names: list[str], cfg: FinetuneConfig, seed: int,
-              pretrained_dir: str | Path, save_to: Path | None, dev: torch.device
-              ) -> dict[str, Any]:
-    """One fine-tuning run: weights of the head, batch order (and dropout) from `seed`."""
+def train_one(ids: list[list[int]], targets: list, test, token_task: bool, names: list[str],
+              cfg: FinetuneConfig, seed: int, pretrained_dir: str | Path, save_to: Path | None,
+              dev: torch.device) -> dict[str, Any]:
+    """One fine-tuning run on the training split's inputs and targets: weights of the head,
+    batch order (and dropout) from `seed`."""
     torch.manual_seed(seed)
     build = models.for_token_classification if token_task else models.for_sequence_classification
     model = build(str(pretrained_dir), len(names)).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    ids = train.column("input_ids").to_pylist()
-    targets = train.column("labels" if token_task else "label").to_pylist()
     autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
                               enabled=dev.type == "cuda")
     losses = []
