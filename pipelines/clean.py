@@ -5,7 +5,8 @@ normalised (`filters.normalize`: ftfy's mojibake repair, NFC, control characters
 annotated with its language, then judged by its source's rules (`CleanConfig.rules_for`): URL
 blocklist, minimum length, language, and the quality rule sets (C4, Gopher, FineWeb) in the
 recipe's order. The first reason wins. Kept documents have their PII redacted and go to
-`out/docs/`; dropped ones go to `out/rejected/` with the reason.
+`out/docs/`, with what cleaning changed in `meta.cleaning` (`cleaning_meta`: C4's removed lines
+and the PII placeholders, by offset); dropped ones go to `out/rejected/` with the reason.
 
 Counters: `dropped:<reason>` in total, and per source `source:<name>:dropped:<reason>`,
 `source:<name>:<split>:in` / `:out`, `pii:<kind>` and `source:<name>:pii:<kind>`,
@@ -16,6 +17,7 @@ never a silent outcome.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections import Counter
@@ -46,7 +48,7 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 9  # 7: thresholds per language (FineWeb-2's, recipe overrides), words per language;
+VERSION = 10  # 7: thresholds per language (FineWeb-2's, recipe overrides), words per language;
 # 8: the alpha-word ratio over words, line ends through closing marks, splitter words compiled
 # for zh/ja/ko/th, C4 off where FineWeb-2 has it off; meta.thresholds in rejected rows;
 # 6: compiled rules; language by fastText lid.176; the failing statistic and its
@@ -54,7 +56,8 @@ VERSION = 9  # 7: thresholds per language (FineWeb-2's, recipe overrides), words
 # 5: spacing normalised before the mojibake repair too (idempotent);
 # 3: mojibake, C4 / Gopher / FineWeb rules, PII redaction, blocklist, per-source;
 # 4: mojibake_fixed counts only repairs that change the normalised text;
-# 9: `enabled = false` passes documents through as ingested (the raw arm of an ablation)
+# 9: `enabled = false` passes documents through as ingested (the raw arm of an ablation);
+# 10: kept documents record what cleaning changed (meta.cleaning: C4's removed lines, PII spans)
 
 
 class EmptiedSplit(RuntimeError):
@@ -207,6 +210,7 @@ class Cleaner:
                 counts["c4_lines_removed"] += int(
                     np.count_nonzero(text[starts[d]:ends[d]] == 10)
                     - np.count_nonzero(final[f_starts[d]:f_ends[d]] == 10))
+        removed: dict[int, list[list]] = {}  # C4's removed lines of the kept documents
         for d in range(n):
             if reasons[d] is None and judged.reasons[d] is not None:
                 reasons[d] = judged.reasons[d]
@@ -224,6 +228,7 @@ class Cleaner:
             elif after != before:
                 counts["c4_lines_removed"] += before.count("\n") - after.count("\n")
                 cleaned[d] = after
+                removed[d] = removed_lines(before, after)
             lists[d] = -1  # no kernel hints: PII below runs every regular expression
         final, f_starts, f_ends = _replace(final, f_starts, f_ends, cleaned)
         for d in range(n):
@@ -232,9 +237,14 @@ class Cleaner:
                                          f"{doc_rules[d].origin}"
             elif reasons[d] is None:
                 counts[f"lang:{languages_[d]}:out"] += 1
+                if judged.out_starts[d] >= 0:
+                    removed[d] = removed_lines(
+                        quality_kernels.decode(text, starts[d], ends[d]),
+                        quality_kernels.decode(final, f_starts[d], f_ends[d]))
 
         # PII in the kept texts, by regular expression where the kernel saw a possible match.
         redacted: dict[int, str] = {}
+        spans: dict[int, list[quality.Redaction]] = {}
         for d in range(n):
             if reasons[d] is not None or not rules[d].pii:
                 continue
@@ -242,13 +252,17 @@ class Cleaner:
             if not kinds and lists[d] >= 0:
                 continue
             before = quality_kernels.decode(final, f_starts[d], f_ends[d])
-            after, found = quality.redact_pii(before, kinds if lists[d] >= 0 else rules[d].pii)
+            after, found, spans[d] = quality.redact_pii_spans(
+                before, kinds if lists[d] >= 0 else rules[d].pii)
             for kind, value in found.items():
                 counts[f"pii:{kind}"] += value
                 counts[f"source:{sources[d]}:pii:{kind}"] += value
             if after != before:
                 redacted[d] = after
         final, f_starts, f_ends = _replace(final, f_starts, f_ends, redacted)
+        for d in set(removed) | {d for d, found in spans.items() if found}:
+            metas[d]["cleaning"] = cleaning_meta(removed.get(d, []), spans.get(d, []),
+                                                 rules[d].pii)
 
         kept_idx, rejected_idx = [], []
         for d in range(n):
@@ -305,11 +319,13 @@ class Cleaner:
                   or filters.wrong_language(doc, rules.languages, self.cfg.min_language_score
                                             if lr.language_score is None else lr.language_score))
         names = lr.filters(rules.filters)
+        removed: list[list] = []
         if reason is None and names:
             cleaned, reason = _judge_words(doc.text, names, lr, doc.meta)
             if reason is None:
                 if cleaned != doc.text:  # C4 removed lines
                     counts["c4_lines_removed"] += doc.text.count("\n") - cleaned.count("\n")
+                    removed = removed_lines(doc.text, cleaned)
                 doc.text = cleaned
             else:
                 doc.meta["thresholds"] = f"{lr.language or 'default'}:{lr.origin}"
@@ -317,11 +333,14 @@ class Cleaner:
         counts["in"] += 1
         counts[f"{prefix}:{doc.split}:in"] += 1
         if reason is None:
+            spans: list[quality.Redaction] = []
             if rules.pii:
-                doc.text, found = quality.redact_pii(doc.text, rules.pii)
+                doc.text, found, spans = quality.redact_pii_spans(doc.text, rules.pii)
                 for kind, n in found.items():
                     counts[f"pii:{kind}"] += n
                     counts[f"{prefix}:pii:{kind}"] += n
+            if removed or spans:
+                doc.meta["cleaning"] = cleaning_meta(removed, spans, rules.pii)
             counts["out"] += 1
             counts[f"{prefix}:{doc.split}:out"] += 1
             counts[f"lang:{doc.meta['language']}:out"] += 1
@@ -329,6 +348,39 @@ class Cleaner:
             counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += 1
             counts[f"{prefix}:dropped:{reason}"] += 1
         return doc.to_row(), reason
+
+
+def removed_lines(before: str, after: str) -> list[list]:
+    """What C4's line rules took out of a kept document: [at, line] for each non-blank line of
+    `before` that is not in `after` as it was (a line C4 rewrote, its citations removed, counts
+    as removed, shown before its new form), `at` the code-point offset in `after` it stood at."""
+    old = before.splitlines()
+    new = after.split("\n")
+    offsets = np.cumsum([0] + [len(line) + 1 for line in new]).tolist()
+    out = []
+    matcher = difflib.SequenceMatcher(None, [line.strip() for line in old], new, autojunk=False)
+    for op, i1, i2, j1, _ in matcher.get_opcodes():
+        if op in ("delete", "replace"):
+            at = min(offsets[j1], len(after))
+            out += [[at, line.strip()] for line in old[i1:i2] if line.strip()]
+    return out
+
+
+def cleaning_meta(removed: list[list], spans: list[quality.Redaction], pii: tuple[str, ...]
+                  ) -> dict[str, list]:
+    """`meta.cleaning` of a kept document, offsets in code points of its final text:
+    `removed_lines` [at, line] (C4's, their own PII redacted too: no address survives in the
+    meta) and `redacted` [start, end, kind] (each placeholder)."""
+    out: dict[str, list] = {}
+    if removed:
+        lines = []
+        for at, line in removed:
+            shift = sum(b - a - (e - s) for s, e, a, b, _ in spans if e <= at)
+            lines.append([at + shift, quality.redact_pii(line, pii)[0] if pii else line])
+        out["removed_lines"] = lines
+    if spans:
+        out["redacted"] = [[a, b, kind] for _, _, a, b, kind in spans]
+    return out
 
 
 _PII_HINTS = {"email": 1, "ip": 2 | 4, "phone": 8}  # quality_kernels._pii_hints bits

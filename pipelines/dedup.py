@@ -6,7 +6,8 @@ through untouched and are what the pretraining documents are decontaminated agai
 
 1. Decontamination: a pretraining document sharing a `decontaminate_ngram`-word n-gram with any
    evaluation document is dropped as `decontaminated` (the evaluation n-gram hashes are one sorted
-   array, a side input: evaluation sets are small by nature).
+   array, a side input: evaluation sets are small by nature); its rejected row's meta names the
+   first matching n-gram's words (`matched_ngram`).
 2. Exact: documents keyed by a 128-bit hash of their normalised text (`minhash.exact_key`:
    whitespace collapsed, lower-cased); per key the best-ranked is kept, the rest dropped as
    `duplicate_exact`.
@@ -77,20 +78,20 @@ from pipelines.io import (
     with_reasons,
 )
 from pipelines.manifest import RunOptions, held_out_fingerprint
-from pipelines.minhash import MinHasher, encode_array, keys_of, ngram_hashes64
+from pipelines.minhash import MinHasher, encode_array, keys_of, ngram_hashes64, words
 from pipelines.progress import Reporter
 from pipelines.recipe import DedupConfig
 from pipelines.schema import stable_hash
 
 NAME = "dedup"
 PROGRESS_INPUT = "clean"
-VERSION = 6  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
+VERSION = 7  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
 # 4: one output file per input file, rows streamed (signatures as in version 3);
 # 5: Chinese, Japanese and Thai text shingled by its splitter's words (its signatures differ),
 # 256 permutations for verification; 6: decontamination against the held-out set too, exact
-# dedup can be turned off
+# dedup can be turned off; 7: decontaminated rows name their matching n-gram
 # Which word hashes (hence signatures) each stage version made: comparable when equal.
-SIGNATURES_OF_VERSION = {3: 3, 4: 3, 5: 5, 6: 5}
+SIGNATURES_OF_VERSION = {3: 3, 4: 3, 5: 5, 6: 5, 7: 5}
 
 Rank = tuple  # (generation, source priority, -chars, id): smaller is better
 SIGNATURE_SCHEMA = pa.schema([
@@ -111,9 +112,11 @@ def fingerprint(cfg: DedupConfig) -> dict | None:
     return held_out_fingerprint(cfg.held_out)
 
 
-def with_duplicate_of(meta: str, keeper: str) -> str:
+def with_meta(meta: str, key: str, value: str) -> str:
+    """A row's meta JSON with one more key: `duplicate_of` (a duplicate's keeper) or
+    `matched_ngram` (a decontaminated document's evaluation n-gram)."""
     parsed = json.loads(meta)
-    parsed["duplicate_of"] = keeper
+    parsed[key] = value
     return json.dumps(parsed, ensure_ascii=False, sort_keys=True)
 
 
@@ -170,13 +173,25 @@ def held_out_ngrams(paths: list[str], n: int, batch: int = 512) -> Iterable[np.n
 
 
 def contaminated(texts: list[str], n: int, eval_grams: np.ndarray) -> np.ndarray:
-    """bool per text: shares an n-gram with the sorted evaluation n-gram hashes."""
+    """int64 per text: the index of its first n-gram found in the sorted evaluation n-gram
+    hashes (the n-gram of words `words(text)[i: i + n]`), or -1 if it shares none."""
+    first = np.full(len(texts), -1, dtype=np.int64)
     if not texts or not len(eval_grams):
-        return np.zeros(len(texts), dtype=bool)
+        return first
     grams, offsets = ngram_hashes64(texts, n)
     pos = np.searchsorted(eval_grams, grams).clip(max=len(eval_grams) - 1)
-    hit = np.r_[0, np.cumsum(eval_grams[pos] == grams)]
-    return hit[offsets[1:]] > hit[offsets[:-1]]
+    found = np.flatnonzero(eval_grams[pos] == grams)
+    if len(found):
+        text_of = np.searchsorted(offsets, found, side="right") - 1
+        starts, at = np.unique(text_of, return_index=True)  # `found` ascends: first per text
+        first[starts] = found[at] - offsets[starts]
+    return first
+
+
+def matched_ngram(text: str, first: int, n: int) -> str:
+    """The words of a decontaminated document's first evaluation n-gram (what the inspect page
+    shows beside it)."""
+    return " ".join(words(text)[first: first + n])
 
 
 # ---- batches of metadata ----------------------------------------------------------------------
@@ -325,10 +340,14 @@ class Prepare(beam.DoFn):
         if eval_grams is not None and len(eval_grams):
             texts = table.column("text").to_pylist()
             pre = np.flatnonzero(candidate)
-            hit = pre[contaminated([texts[i] for i in pre], cfg.decontaminate_ngram, eval_grams)]
+            n = cfg.decontaminate_ngram
+            first = contaminated([texts[i] for i in pre], n, eval_grams)
+            hit = pre[first >= 0]
             if len(hit):
+                # The matching n-gram travels where a duplicate's keeper does.
                 yield beam.pvalue.TaggedOutput("files", (file, ("drops", [
-                    (ids[i], "decontaminated", (), "") for i in hit])))
+                    (ids[i], "decontaminated", (), matched_ngram(texts[i], int(at), n))
+                    for i, at in zip(hit, first[first >= 0], strict=True)])))
             candidate[hit] = False
         idx = np.flatnonzero(candidate)
         c_ids = [ids[i] for i in idx]
@@ -656,8 +675,10 @@ class ApplyFile(beam.DoFn):
             for i in dropped:
                 _, reason, _, keeper = best[ids[i]]
                 reasons.append(reason)
-                rejected_metas.append(with_duplicate_of(metas[i], keeper)
-                                      if reason.startswith("duplicate_") else metas[i])
+                rejected_metas.append(
+                    with_meta(metas[i], "duplicate_of", keeper) if reason.startswith("duplicate_")
+                    else with_meta(metas[i], "matched_ngram", keeper)
+                    if reason == "decontaminated" else metas[i])
                 per_reason[reason] += 1
             keep = np.ones(len(ids), dtype=bool)
             keep[dropped] = False

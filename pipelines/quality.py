@@ -445,22 +445,47 @@ def _public_ip(match: re.Match) -> bool:
 def redact_pii(text: str, kinds: tuple[str, ...] | list[str]) -> tuple[str, dict[str, int]]:
     """Replace e-mail addresses, public IPv4/IPv6 addresses (private, loopback and documentation
     ranges are left alone: they identify no one) and phone numbers by placeholders."""
+    text, counts, _ = redact_pii_spans(text, kinds)
+    return text, counts
+
+
+Redaction = tuple[int, int, int, int, str]  # input start, end; output start, end; kind
+
+
+def redact_pii_spans(text: str, kinds: tuple[str, ...] | list[str]
+                     ) -> tuple[str, dict[str, int], list[Redaction]]:
+    """`redact_pii`, and where each placeholder went: (start, end) of what it replaced in the
+    input and of the placeholder in the output (code points), by position. The patterns run
+    one after the other; a placeholder holds no digit, `@`, `.` or `:`, so no later pattern
+    matches inside one and every span maps back to the input."""
     counts: dict[str, int] = {}
+    done: list[tuple[int, int, int, str]] = []  # input start, end, placeholder length, kind
+
+    def to_input(p: int) -> int:
+        shift = 0
+        for s, e, n, _ in done:
+            if p < s + shift:
+                break
+            shift += n - (e - s)
+        return p - shift
 
     def sub(kind: str, pattern: re.Pattern, keep=None) -> None:
         nonlocal text
-        n = 0
+        found: list[tuple[int, int]] = []
 
         def replace(match: re.Match) -> str:
-            nonlocal n
             if keep is not None and not keep(match):
                 return match.group(0)
-            n += 1
+            found.append(match.span())
             return PII_PLACEHOLDERS[kind]
 
         text = pattern.sub(replace, text)
-        if n:
-            counts[kind] = counts.get(kind, 0) + n
+        if found:
+            counts[kind] = counts.get(kind, 0) + len(found)
+            n = len(PII_PLACEHOLDERS[kind])
+            mapped = [(to_input(a), to_input(a) + (b - a), n, kind) for a, b in found]
+            done.extend(mapped)
+            done.sort()
 
     if "email" in kinds and "@" in text:
         sub("email", _EMAIL)
@@ -471,7 +496,11 @@ def redact_pii(text: str, kinds: tuple[str, ...] | list[str]) -> tuple[str, dict
             sub("ip", _IPV6, _public_ip)
     if "phone" in kinds:
         sub("phone", _PHONE)
-    return text, counts
+    spans, shift = [], 0
+    for s, e, n, kind in done:
+        spans.append((s, e, s + shift, s + shift + n, kind))
+        shift += n - (e - s)
+    return text, counts, spans
 
 
 # ---------------------------------------------------------------------------------------------

@@ -144,6 +144,22 @@ def test_decontamination_drops_training_text_that_quotes_a_test_document(reviews
     assert rejected["web/q"]["reason"] == "decontaminated"
     assert set(kept) == {"imdb/t", "web/clean"}
     assert counters["dropped:decontaminated"] == 1
+    shows_matching_ngram(rejected["web/q"], test_text)
+
+
+def shows_matching_ngram(row: dict, evaluation_text: str, n: int = 13) -> None:
+    """The rejected row names the first n-gram it shares with the evaluation text: n words, in
+    order, in both texts."""
+    gram = json.loads(row["meta"])["matched_ngram"].split(" ")
+    assert len(gram) == n
+    for text in (row["text"], evaluation_text):
+        tokens = words(text)
+        assert any(tokens[i: i + n] == gram for i in range(len(tokens) - n + 1))
+    # The first shared one: no earlier n-gram of the document is in the evaluation text.
+    tokens, theirs = words(row["text"]), words(evaluation_text)
+    grams = {tuple(theirs[i: i + n]) for i in range(len(theirs) - n + 1)}
+    first = next(i for i in range(len(tokens)) if tuple(tokens[i: i + n]) in grams)
+    assert tokens[first: first + n] == gram
 
 
 def test_evaluation_splits_pass_through_untouched(reviews, tmp_path):
@@ -278,5 +294,6 @@ def test_chinese_near_duplicate_is_removed_and_decontamination_sees_chinese_word
     assert rejected["web/near"]["reason"] == "duplicate_minhash"
     assert json.loads(rejected["web/near"]["meta"])["duplicate_of"] == "web/orig"
     assert rejected["web/quotes"]["reason"] == "decontaminated"
+    shows_matching_ngram(rejected["web/quotes"], quoted[:400])
     assert set(kept) == {"web/orig", "web/other", "web/test"}
     assert counters["in"] == 5 and counters["out"] == 3

@@ -238,3 +238,46 @@ def test_compiled_cleaner_equals_the_reference_on_real_sources(corpora, tmp_path
         assert counts == ref_counts
         assert kept.to_pylist() == ref_kept.to_pylist()
         assert rejected.to_pylist() == ref_rejected.to_pylist()
+
+
+def test_kept_documents_record_what_cleaning_changed(corpora):
+    """meta.cleaning on real web pages: every placeholder where its span says, and every
+    non-blank line of the normalised page either in the kept text or among the removed lines,
+    which sit where they stood (inserting them back gives the page's order)."""
+    cfg = CleanConfig.model_validate({"filters": ["c4"], "pii": ["email", "ip", "phone"],
+                                      "source_kinds": {"commoncrawl": "commoncrawl",
+                                                       "web": "commoncrawl"}})
+    table = real_table(corpora)
+    table = table.filter(pa.compute.is_in(table.column("source"),
+                                          pa.array(["commoncrawl", "web"])))
+    kept, _, counts = Cleaner(cfg, None).judge(table)
+    originals = dict(zip(table.column("id").to_pylist(), table.column("text").to_pylist(),
+                         strict=True))
+    with_lines = with_pii = 0
+    for row in kept.to_pylist():
+        edits = json.loads(row["meta"]).get("cleaning")
+        if edits is None:
+            continue
+        text = row["text"]
+        for start, end, kind in edits.get("redacted", []):
+            assert text[start:end] == quality.PII_PLACEHOLDERS[kind]
+            with_pii += 1
+        removed = edits.get("removed_lines", [])
+        with_lines += bool(removed)
+        before = [ln.strip() for ln in filters.normalize(originals[row["id"]]).splitlines()]
+        before = [quality.redact_pii(ln, cfg.pii)[0] for ln in before if ln]
+        after = set(text.split("\n")) | {line for _, line in removed}
+        assert all(ln in after for ln in before)
+        # Put back where they stood, the removed lines keep the page's order.
+        rebuilt, at = [], 0
+        for offset, line in removed:
+            assert at <= offset <= len(text)
+            end = offset == len(text)  # after the last line
+            rebuilt += [text[at:offset], "\n" * end + line + "\n" * (not end)]
+            at = offset
+        rebuilt.append(text[at:])
+        lines = [ln.strip() for ln in "".join(rebuilt).split("\n") if ln.strip()]
+        rest = iter(lines)  # the page's lines, in order, within the rebuilt text (a line C4
+        assert all(any(ln == r for r in rest) for ln in before)  # rewrote shows in both forms)
+    assert with_lines > 20 and counts["c4_lines_removed"] > 0
+    assert with_pii == sum(v for k, v in counts.items() if k.startswith("pii:"))
