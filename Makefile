@@ -17,19 +17,24 @@ demo: $(STAMP)
 	$(BIN)/sieve build recipes/demo.toml --root out --card-out data_cards/demo
 	$(BIN)/sieve train recipes/demo.toml --root out --report-out data_cards/demo_report
 
-# Two pytest processes, one per core (CI has two): the suite's wall time about halves.
 # The Chinese recipe end to end (zhwiki, Chinese web pages, ChnSentiCorp, Weibo NER).
 demo-zh: $(STAMP)
 	$(BIN)/sieve build recipes/zh.toml --root out --card-out data_cards/zh
 	$(BIN)/sieve train recipes/zh.toml --root out --report-out data_cards/zh_report
 
-# tests/test_inspect.py opens `sieve inspect`'s page in Debian's Chromium (Playwright drives it;
-# nothing downloads a browser).
+# tests/test_inspect.py opens `sieve inspect`'s page in Debian's Chromium (Playwright drives it)
+# and Firefox ESR (puppeteer-core drives it over WebDriver BiDi); nothing downloads a browser.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BROWSER_DIR := tests/browser
 browser:
-	command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
-	    $(SUDO) apt-get install -y -q chromium; }
+	command -v chromium >/dev/null && command -v firefox-esr >/dev/null && \
+	    command -v npm >/dev/null || { $(SUDO) apt-get update -q && \
+	    $(SUDO) apt-get install -y -q chromium firefox-esr $$(command -v npm >/dev/null || \
+	    echo nodejs npm); }
+	test -d $(BROWSER_DIR)/node_modules/puppeteer-core || \
+	    (cd $(BROWSER_DIR) && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --quiet)
 
+# Two pytest processes, one per core (CI has two): the suite's wall time about halves.
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
 

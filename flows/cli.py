@@ -214,16 +214,15 @@ def _inspect(args: argparse.Namespace) -> int:
 
     try:
         recipe = load_recipe(args.recipe) if args.recipe else None
-        text = page(recipe, args.root)
+        if args.out or args.port is None:
+            out = Path(args.out or Path(args.root) / "inspect.html")
+            out.write_text(page(recipe, args.root), encoding="utf-8")
+            print(f"inspect page: {out}")
+        if args.port is not None:
+            serve(recipe, args.root, args.port)
     except (RecipeError, NotBuilt) as exc:
         print(f"sieve: {exc}", file=sys.stderr)
         return 2
-    if args.out or args.port is None:
-        out = Path(args.out or Path(args.root) / "inspect.html")
-        out.write_text(text, encoding="utf-8")
-        print(f"inspect page: {out}")
-    if args.port is not None:
-        serve(text, args.port)
     return 0
 
 

@@ -1,13 +1,19 @@
 """`sieve inspect` against the demo build, in headless Chromium (Debian's, driven by
-Playwright): no console errors, the page's stage totals equal the manifests, a reason opens real
-rejected documents with their failing statistic, and a duplicate pair is shown."""
+Playwright) and Firefox ESR (Debian's, driven by puppeteer-core over WebDriver BiDi): no console
+errors, the page's stage totals equal the manifests, a reason opens real rejected documents with
+their failing statistic, a duplicate pair is shown, what cleaning changed and the evaluation
+n-gram of a decontaminated document are marked; served, every document pages from the row
+groups in the files' order."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -92,14 +98,37 @@ def test_inspect_page_in_chromium(demo_build, tmp_path):
         assert removed_id in dup_ids
         kept_id = json.loads(dup.column("meta")[dup_ids.index(removed_id)].as_py())["duplicate_of"]
         assert pair.locator("p").nth(1).inner_text() == f"kept: {kept_id}"
-        assert pair.locator("mark").count() > 0
+        assert page.locator("#duplicates [data-group=largest]").count() > 0
+        assert page.locator("#duplicates [data-group=random] mark").count() > 0
+        # A decontaminated document with its evaluation n-gram marked in its text.
+        decon = page.locator("#duplicates article.doc").first
+        gram = decon.locator(".ngram").inner_text().removeprefix("evaluation n-gram: ")
+        row = dup.slice(dup_ids.index(decon.get_attribute("data-id")), 1).to_pylist()[0]
+        assert row["reason"] == "decontaminated"
+        assert json.loads(row["meta"])["matched_ngram"] == gram
+        assert re.findall(r"\w+", decon.locator("mark").inner_text().lower()) == gram.split()
+        # A kept document that cleaning changed: its removed lines struck through.
+        page.locator("#tab-documents").click()
+        page.select_option("#f-stage", "clean")
+        page.select_option("#f-reason", "kept")
+        page.fill("#f-search", "")
+        changed = page.locator("#doc-list article.doc:has(del.removed)").first
+        kept = {r["id"]: r for r in pq.read_table(clean / "docs").to_pylist()}
+        edits = json.loads(kept[changed.get_attribute("data-id")]["meta"])["cleaning"]
+        struck = changed.locator("del.removed").all_inner_texts()
+        assert struck == [line for _, line in edits["removed_lines"]][:len(struck)]
+        # The plots: a language opens its kept documents.
         page.locator("#tab-plots").click()
         assert page.locator("#plots img").count() >= 2
+        page.locator("#plots .hbar button[data-value=en]").click()
+        assert page.locator("#f-language").input_value() == "en"
+        assert page.locator("#doc-list article.doc").count() > 0
 
     open_page(out.as_uri(), check)
 
 
-def test_inspect_serves_the_page_on_localhost(demo_build, tmp_path):
+@pytest.fixture
+def served(demo_build):
     root, summary = demo_build
     port = free_port()
     server = subprocess.Popen([*SIEVE, "inspect", str(root), "--port", str(port)], cwd=REPO,
@@ -114,15 +143,95 @@ def test_inspect_serves_the_page_on_localhost(demo_build, tmp_path):
                 assert server.poll() is None and time.time() < deadline, server.stdout.read()
                 time.sleep(0.5)
         assert b"Sieve build" in body
-
-        def check(page):
-            row = page.locator("#stage-totals tr[data-stage=dedup]")
-            assert int(row.get_attribute("data-out")) == summary["dedup"]["counters"]["out"]
-
-        open_page(f"http://127.0.0.1:{port}/", check)
+        yield f"http://127.0.0.1:{port}/", summary
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def api(url: str, **query) -> dict:
+    with urllib.request.urlopen(f"{url}api/docs?{urllib.parse.urlencode(query)}") as resp:
+        return json.loads(resp.read())
+
+
+def test_served_page_reads_every_document_a_page_at_a_time(served):
+    url, summary = served
+    clean = Path(summary["clean"]["path"])
+    kept = pa.concat_tables(pq.read_table(p, columns=["id", "source", "meta"])
+                            for p in sorted((clean / "docs").glob("*.parquet")))
+    ids = kept.column("id").to_pylist()
+    # Kept documents in the files' order, any page; the total is the manifest's.
+    first, deep = api(url, stage="clean", reason="kept", page=0), api(url, stage="clean",
+                                                                      reason="kept", page=123)
+    assert first["total"] == summary["clean"]["counters"]["out"] == len(ids)
+    assert [d["id"] for d in first["docs"]] == ids[:10]
+    assert [d["id"] for d in deep["docs"]] == ids[1230:1240]
+    # One source's rejections of one reason: the rejected rows that have both.
+    rejected_rows = rejected(clean).to_pylist()
+    row = rejected_rows[0]
+    want = [r["id"] for r in rejected_rows
+            if r["reason"] == row["reason"] and r["source"] == row["source"]]
+    got = api(url, stage="clean", reason=row["reason"], source=row["source"], page=0)
+    assert got["total"] == len(want) and [d["id"] for d in got["docs"]] == want[:10]
+    # By language (read from meta) and by text, across all stages' rows.
+    german = [i for i, m in zip(ids, kept.column("meta").to_pylist(), strict=True)
+              if json.loads(m)["language"] == "de"]
+    pages = [api(url, stage="clean", reason="kept", language="de", page=k) for k in range(2)]
+    assert [d["id"] for p in pages for d in p["docs"]] == german[:20]
+    found = api(url, stage="dedup", q="touchdown")
+    dedup = Path(summary["dedup"]["path"])
+    texts = {r["id"]: r["text"] for sub in ("docs", "rejected")
+             for f in sorted((dedup / sub).glob("*.parquet"))
+             for r in pq.read_table(f, columns=["id", "text"]).to_pylist()}
+    assert found["total"] == sum("touchdown" in t.lower() for t in texts.values()) > 0
+    assert all("touchdown" in texts[d["id"]].lower() for d in found["docs"])
+    bad = urllib.request.Request(f"{url}api/docs?stage=nope")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(bad)
+    assert err.value.code == 400
+
+    def check(page):
+        row = page.locator("#stage-totals tr[data-stage=dedup]")
+        assert int(row.get_attribute("data-out")) == summary["dedup"]["counters"]["out"]
+        page.locator("#tab-documents").click()
+        page.select_option("#f-reason", "kept")
+        page.wait_for_function("document.getElementById('doc-count').textContent"
+                               f".startsWith({json.dumps(f'{len(ids):,}')})")
+        page.locator("#next").click()
+        page.wait_for_function("document.getElementById('page-no').textContent"
+                               ".startsWith('page 2 of')")
+        assert page.locator("#doc-list article.doc").first.get_attribute("data-id") == ids[10]
+
+    open_page(url, check)
+
+
+def test_inspect_page_in_firefox(demo_build, tmp_path):
+    """The same page in Debian's Firefox ESR, by keyboard: Enter on a reason, ArrowRight
+    between tabs."""
+    root, summary = demo_build
+    node, script = shutil.which("node"), REPO / "tests" / "browser" / "firefox.mjs"
+    if node is None or not (script.parent / "node_modules" / "puppeteer-core").is_dir():
+        pytest.fail("node or puppeteer-core is missing: `make test` installs them")
+    out = tmp_path / "inspect.html"
+    run_sieve("inspect", str(root), str(DEMO_RECIPE), "--out", str(out))
+    proc = subprocess.run([node, str(script), out.as_uri()], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["version"].startswith("firefox/") and result["errors"] == []
+    assert {s: (n_in, n_out) for s, n_in, n_out in result["totals"]} == {
+        s: (summary[s]["counters"]["in"], summary[s]["counters"]["out"])
+        for s in ("ingest", "clean", "dedup", "tokenizer", "shard", "tasks")}
+    clean = rejected(Path(summary["clean"]["path"])).to_pylist()
+    row = next(r for r in clean if r["id"] == result["reason"]["id"])
+    assert (row["reason"], row["source"]) == (result["reason"]["reason"],
+                                              result["reason"]["source"])
+    assert str(json.loads(row["meta"])["rule_value"]) in result["reason"]["stat"]
+    dedup = rejected(Path(summary["dedup"]["path"])).to_pylist()
+    removed = result["pair"]["removed"].removeprefix("removed: ")
+    keeper = json.loads(next(r for r in dedup if r["id"] == removed)["meta"])["duplicate_of"]
+    assert result["pair"]["kept"] == f"kept: {keeper}"
+    assert result["focused"] == "tab-duplicates"
 
 
 def test_inspect_names_a_stage_that_was_never_built(tmp_path):
