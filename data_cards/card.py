@@ -3,7 +3,9 @@
 Contract: `run(cfg: CardConfig, {stage: folder, ...}, out, options) -> counters` reads each input
 stage's `manifest.json` (and the shard index and tokenizer stats where present) and writes
 `out/README.md` in the Hugging Face dataset-card layout: YAML front matter, then every stage's
-counters with its drop reasons, the shard totals, the tokenizer statistics and the lineage keys.
+counters with its drop reasons, the shard totals (per split and per source), the mixture plan
+training follows (target against planned tokens, epochs and repeats, and `mixture.png`), the
+tokenizer statistics and the lineage keys.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 11  # 8: reason rows with equal counts in name order (they followed set order);
+VERSION = 12  # 8: reason rows with equal counts in name order (they followed set order);
 #             9: the web-text limitation names the new main-text extractor;
 #             10: Wikipedia markup left per source, limitations of every kind;
-#             11: raw arms (cleaning or dedup off), the neutral held-out set
+#             11: raw arms (cleaning or dedup off), the neutral held-out set;
+#             12: tokens per source and split, the mixture plan (table and plot)
 # limitations; 5, 6: language tags from the data (confident identifications only); 7: cleaning
 # table per source
 
@@ -297,6 +300,55 @@ def _size_category(n: int) -> str:
     return "n>10M"
 
 
+def mixture_section(plan: dict[str, Any], out: Path) -> list[str]:
+    """The plan training follows: per source its target and planned tokens, and a plot."""
+    if plan.get("natural"):
+        lines = ["## Mixture", "", "No `[mix]` section: training reads every train sequence once, "
+                 "in natural proportions.", ""]
+    else:
+        names = plan["source_names"]
+        lines = ["## Mixture", "",
+                 f"{plan['total_tokens']:,} tokens in {plan['steps']:,} global batches of "
+                 f"{plan['global_batch_tokens']:,} tokens ({plan['global_batch_sequences']} "
+                 f"sequences), seed {plan['seed']}, interleave {plan['interleave']}; plan "
+                 f"`{plan['plan_id'][:12]}`. Training reads exactly this order on any number of "
+                 "ranks.", "",
+                 "| source | weight | available tokens | target tokens | planned tokens | "
+                 "planned share | epochs | max repeat | repeated sequences |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for n in names:
+            s = plan["sources"][n]
+            lines.append(f"| {n} | {s['weight']:g} | {s['available_tokens']:,} | "
+                         f"{s['target_tokens']:,.0f} | {s['planned_tokens']:,} | "
+                         f"{s['planned_share']:.2%} | {s['epochs']:.2f} | {s['max_repeat']:g} | "
+                         f"{s['repeated_sequences']:,} |")
+        if len(plan["stages"]) > 1:
+            lines += ["", "| stage | from token | weights |", "|---|---:|---|"]
+            lines += [f"| {i} | {st['from_tokens']:,} | "
+                      + ", ".join(f"{k} {v:g}" for k, v in st["weights"].items() if v) + " |"
+                      for i, st in enumerate(plan["stages"])]
+        lines += ["", "![mixture: target and planned tokens per source](mixture.png)", ""]
+        import numpy as np
+
+        x = np.arange(len(names))
+        with figure(out / "mixture.png", (6, 3.2)) as ax:
+            ax.bar(x - 0.2, [plan["sources"][n]["target_tokens"] for n in names], 0.4,
+                   label="target")
+            ax.bar(x + 0.2, [plan["sources"][n]["planned_tokens"] for n in names], 0.4,
+                   label="planned")
+            ax.bar(x + 0.2, [plan["sources"][n]["repeated_sequences"] * plan["seq_len"]
+                             for n in names], 0.4, color="none", hatch="//",
+                   edgecolor="black", label="of which repeats")
+            ax.set_xticks(x, names)
+            ax.set_ylabel("tokens")
+            ax.legend(fontsize=8)
+    neutral = plan.get("neutral")
+    if neutral:
+        lines += [f"Neutral validation set (no mixture weights it): {neutral['documents']:,} "
+                  f"held-out documents, {neutral['sequences']:,} sequences.", ""]
+    return lines
+
+
 def _counter_table(counters: dict[str, int]) -> list[str]:
     lines = ["| counter | value |", "|---|---:|"]
     order = sorted(counters, key=lambda k: (k not in ("in", "out"), k != "in", k))
@@ -363,11 +415,18 @@ def render(title: str, cfg: CardConfig, manifests: dict[str, dict[str, Any]],
                   "| split | sequences | tokens |", "|---|---:|---:|"]
         lines += [f"| {split} | {t['rows']:,} | {t['tokens']:,} |"
                   for split, t in index["totals"].items()] + [""]
+        if index.get("sources"):  # one source per sequence: the mixture weights these
+            lines += ["| source | split | sequences | tokens | files |",
+                      "|---|---|---:|---:|---:|"]
+            lines += [f"| {src} | {split} | {t['sequences']:,} | {t['tokens']:,} | "
+                      f"{t['files']:,} |" for src, splits in sorted(index["sources"].items())
+                      for split, t in sorted(splits.items())] + [""]
         lines += ["## How to load", "", "```python",
                   "import datasets",
                   'ds = datasets.load_dataset(',
                   '    "arrow", data_files={"train": "<shard folder>/train/*.arrow"})',
                   "```", ""]
+    lines += extras.get("mixture_lines", [])
     lines += extras.get("limitations_lines", [])
     lines += ["## Lineage", "", "| stage | key | inputs |", "|---|---|---|"]
     for stage, manifest in manifests.items():
@@ -387,6 +446,9 @@ def run(cfg: CardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         manifests[stage] = manifest
         if (Path(folder) / "index.json").exists():
             extras["index"] = json.loads((Path(folder) / "index.json").read_text("utf-8"))
+        if (Path(folder) / "mixture.json").exists():
+            extras["mixture_lines"] = mixture_section(
+                json.loads((Path(folder) / "mixture.json").read_text("utf-8")), Path(out))
         if (Path(folder) / "stats.json").exists():
             extras["tokenizer"] = json.loads((Path(folder) / "stats.json").read_text("utf-8"))
         if stage == "dedup":

@@ -267,7 +267,7 @@ def collect(recipe: Recipe | None, root: str) -> dict[str, Any]:
         stages.append({"stage": name, "key": out.key, "counters": out.counters,
                        "sources": per_source(out.path)})
         docs += samples(out.path, name)
-    for name in ("tokenizer", "shard", "tasks"):
+    for name in ("tokenizer", "shard", "mix", "tasks"):
         stages.append({"stage": name, "key": outputs[name].key,
                        "counters": outputs[name].counters, "sources": {}})
     dedup = outputs["dedup"]

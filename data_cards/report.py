@@ -55,7 +55,8 @@ def _baseline_rows(m: dict, metric: str) -> list[str]:
 
 
 NAME = "report"
-VERSION = 3  # 2: baseline rows and bootstrap intervals per task; 3: seeds, held-out bpb
+VERSION = 4  # 2: baseline rows and bootstrap intervals per task; 3: seeds, held-out bpb;
+# 4: validation loss per source and on the neutral set, sequences read per source vs the plan
 LIBRARIES = ("torch", "transformers", "apache-beam", "pyarrow", "sentencepiece", "datasets",
              "prefect", "datasketch")
 
@@ -75,9 +76,13 @@ def plot_loss(history: dict[str, list], path: Path) -> None:
         ax.plot(history["step"], history["loss"], label="train", lw=1)
         if history["val_step"]:
             ax.plot(history["val_step"], history["val_loss"], "o-", label="validation")
+            for name, losses in history.get("val_loss_by_set", {}).items():
+                if name != "all" and len(losses) == len(history["val_step"]):
+                    ax.plot(history["val_step"], losses, ".--", lw=0.8,
+                            label=name.removeprefix("source:"))
         ax.set_xlabel("step")
         ax.set_ylabel("loss (nats/token)")
-        ax.legend()
+        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
 
 
@@ -145,6 +150,22 @@ def run(cfg: dict[str, Any], inputs: dict[str, os.PathLike], out: os.PathLike,
                   "documents."]
     elif lm.get("skipped"):
         lines += ["", f"Bits per byte: {lm['skipped']}."]
+    by_set = pre.get("final_val_loss_by_set") or {}
+    if by_set:
+        metrics["pretrain"]["validation_loss_by_set"] = by_set
+        lines += ["", "Validation loss at the last step, on the whole validation split, per "
+                  "source and on the neutral held-out set (a source no mixture weights):", "",
+                  "| validation set | loss (nats/token) |", "|---|---:|"]
+        lines += [f"| {name.removeprefix('source:')} | {loss} |"
+                  for name, loss in by_set.items()]
+    mixture = pre.get("mixture")
+    if mixture:
+        metrics["pretrain"]["mixture"] = mixture
+        lines += ["", f"Mixture plan `{mixture['plan_id'][:12]}`: sequences read per source, "
+                  f"counted by the ranks, against the plan's first {mixture['tokens']:,} tokens:",
+                  "", "| source | read | planned |", "|---|---:|---:|"]
+        lines += [f"| {n} | {k:,} | {mixture['planned_sequences_to_here'][n]:,} |"
+                  for n, k in mixture["read_sequences"].items()]
     plot_loss(pre["history"], out / "loss.png")
     lines += ["", "![loss curves](loss.png)", ""]
     for task in fine:

@@ -1,8 +1,9 @@
 """The `build_dataset` flow: one Prefect task per stage, the Manifest deciding what is stale.
 
 Contract: `build_dataset(recipe_path, root, until, runner, workers, rebuild_from)` runs the
-stages in order (ingest -> clean -> dedup -> tokenizer -> shard -> tasks -> card), each through
-`pipelines.manifest.materialize`, and returns `{stage: {"key", "path", "counters", "cached"}}`.
+stages in order (ingest -> clean -> dedup -> tokenizer -> shard -> mix -> tasks -> card), each
+through `pipelines.manifest.materialize`, and returns
+`{stage: {"key", "path", "counters", "cached"}}`.
 Tasks use no Prefect result cache: a stage whose key already has a manifest is reused, anything
 else is recomputed. Each task publishes its counters as a markdown artifact. Without
 `PREFECT_API_URL` Prefect starts a local ephemeral server; with it, runs are recorded there.
@@ -22,7 +23,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from data_cards import card
-from pipelines import clean, dedup, ingest, runners, shard, tasks
+from pipelines import clean, dedup, ingest, mix, runners, shard, tasks
 from pipelines.manifest import RunOptions, StageOutput, materialize
 from pipelines.recipe import Recipe, load_recipe
 from tokenizer import train as tokenizer_train
@@ -41,8 +42,9 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("dedup", dedup, ("clean",)),
     StageSpec("tokenizer", tokenizer_train, ("dedup",)),
     StageSpec("shard", shard, ("dedup", "tokenizer")),
+    StageSpec("mix", mix, ("shard", "tokenizer")),
     StageSpec("tasks", tasks, ("ingest", "tokenizer")),
-    StageSpec("card", card, ("ingest", "clean", "dedup", "tokenizer", "shard", "tasks")),
+    StageSpec("card", card, ("ingest", "clean", "dedup", "tokenizer", "shard", "mix", "tasks")),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
@@ -57,6 +59,8 @@ def stage_config(recipe: Recipe, name: str) -> Any:
     if name == "dedup" and recipe.evaluation.held_out:  # kept out of every build naming it
         cfg = cfg.model_copy(update={"held_out": sorted(
             set(cfg.held_out) | set(recipe.evaluation.held_out))})
+    if name == "mix" and recipe.evaluation.held_out:  # the neutral validation set
+        cfg = cfg.model_copy(update={"held_out": list(recipe.evaluation.held_out)})
     if name == "card" and cfg.pretty_name is None:
         cfg = cfg.model_copy(update={"pretty_name": recipe.name})
     return cfg

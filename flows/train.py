@@ -3,8 +3,9 @@
 Contract: `train_model(recipe_path, root, device, runner, workers)` runs `build_dataset` up to the
 tasks stage (cached stages are reused), then three more stages through the Manifest, so a rerun
 reuses a finished pretraining run and a changed `[train]` section retrains:
-- pretrain (inputs: shard, tokenizer): `training.pretrain.pretrain` -> checkpoints, `final/`,
-  `metrics.json`;
+- pretrain (inputs: shard, mix, tokenizer): `training.pretrain.pretrain` -> checkpoints,
+  `final/`, `metrics.json`; with a `[mix]` plan it reads the plan's order and checks that the
+  sequences it read per source are the plan's;
 - evaluate (inputs: pretrain, shard, tokenizer): `training.bpb.evaluate` -> `metrics.json`, bits
   per byte on the validation split and on the recipe's `[evaluation] held_out` set;
 - finetune (inputs: pretrain, tasks): `training.finetune.finetune` per task and seed ->
@@ -53,8 +54,8 @@ def resumable_folder(cfg, inputs: dict[str, os.PathLike], out: os.PathLike) -> P
 
     from pipelines.schema import stable_hash
 
-    identity = json.dumps([asdict(cfg), str(inputs["shard"]), str(inputs["tokenizer"])],
-                          sort_keys=True)
+    identity = json.dumps([asdict(cfg), str(inputs["shard"]), str(inputs["tokenizer"]),
+                           str(inputs.get("mix", ""))], sort_keys=True)
     return Path(out).parent / ".resumable" / f"{stable_hash(identity):016x}"
 
 
@@ -65,16 +66,21 @@ def _run_pretrain(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
     work = resumable_folder(cfg, inputs, out)
     budget = float(os.environ[BUDGET_ENV]) if os.environ.get(BUDGET_ENV) else None
     metrics = pretrain(cfg, inputs["shard"], work, device=options.device,
-                       mask_id=_mask_id(Path(inputs["tokenizer"])), time_budget_s=budget)
-    if metrics["steps"] < cfg.max_steps:
+                       mask_id=_mask_id(Path(inputs["tokenizer"])), time_budget_s=budget,
+                       mixture_dir=inputs.get("mix"))
+    if metrics["steps"] < metrics["max_steps"]:
         raise TrainingStopped(
-            f"pretraining stopped at step {metrics['steps']} of {cfg.max_steps} after its "
+            f"pretraining stopped at step {metrics['steps']} of {metrics['max_steps']} after its "
             f"{BUDGET_ENV}={budget:g} s budget; its checkpoint is in {work}: run the same "
             "command again to resume there")
     os.replace(work / "final", Path(out) / "final")
     shutil.rmtree(work)  # the checkpoints: `final` is what fine-tuning and evaluation read
     (Path(out) / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
-    sequences = metrics["steps"] * cfg.batch_size * cfg.grad_accum * metrics["world_size"]
+    sequences = metrics["steps"] * cfg.batch_size * metrics["grad_accum"] * metrics["world_size"]
+    mixture = metrics.get("mixture")
+    if mixture is not None and mixture["read_sequences"] != mixture["planned_sequences_to_here"]:
+        raise RuntimeError(f"pretraining read {mixture['read_sequences']} sequences per source, "
+                           f"the plan has {mixture['planned_sequences_to_here']}")
     return {"in": sequences, "out": sequences, "steps": metrics["steps"]}
 
 
@@ -104,7 +110,8 @@ def _run_evaluate(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
             "held_out_documents": held}
 
 
-PRETRAIN = SimpleNamespace(NAME="pretrain", VERSION=2, run=_run_pretrain)  # 2: resumable
+# 2: resumable; 3: a mixture plan, validation loss per source and on the neutral set
+PRETRAIN = SimpleNamespace(NAME="pretrain", VERSION=3, run=_run_pretrain)
 # finetune 2: baselines, intervals; 3: seeds
 FINETUNE = SimpleNamespace(NAME="finetune", VERSION=3, run=_run_finetune)
 EVALUATE = SimpleNamespace(NAME="evaluate", VERSION=1, run=_run_evaluate,  # bits per byte
@@ -116,8 +123,8 @@ def train_stages(train, finetune, evaluation, built: dict[str, StageOutput], roo
                  options: RunOptions) -> tuple[StageOutput, StageOutput, StageOutput]:
     """Pretrain on a build, score its bits per byte, fine-tune its tasks: each a stage through
     the Manifest (`sieve train` once, `sieve compare` once per arm and seed)."""
-    pre = stage_task(PRETRAIN, train, {"shard": built["shard"], "tokenizer": built["tokenizer"]},
-                     root, options)
+    pre = stage_task(PRETRAIN, train, {"shard": built["shard"], "mix": built["mix"],
+                                       "tokenizer": built["tokenizer"]}, root, options)
     lm = stage_task(EVALUATE, evaluation, {"pretrain": pre, "shard": built["shard"],
                                            "tokenizer": built["tokenizer"]}, root, options)
     fine = stage_task(FINETUNE, finetune, {"pretrain": pre, "tasks": built["tasks"]}, root,

@@ -307,6 +307,65 @@ class ShardConfig(Strict):
     splits: list[str] = Field(default_factory=lambda: ["train", "unsup"])  # documents packed
 
 
+class MixSource(Strict):
+    """One source's part of a mixture (OLMo-core's target_ratio / max_repetition_ratio /
+    max_source_fraction)."""
+
+    weight: float = Field(ge=0.0, le=1.0)  # share of the token budget
+    max_repeat: float = Field(default=1.0, gt=0.0, le=1000.0)  # epochs of it at most
+    max_fraction: float | None = Field(default=None, gt=0.0, le=1.0)  # of its tokens at most
+
+
+class MixStage(Strict):
+    """From `from_tokens` on (a multiple of global_batch_tokens), other weights."""
+
+    from_tokens: int = Field(gt=0)
+    weights: dict[str, float]
+
+
+class MixConfig(Strict):
+    """`[mix]`: a token budget, each source's share of it and caps, and the batch training takes.
+    Without `sources`, training reads every train sequence once in natural proportions."""
+
+    total_tokens: int | None = Field(default=None, gt=0)
+    seq_len: int | None = None  # if given, must equal [shard] seq_len
+    global_batch_tokens: int | None = Field(default=None, gt=0)  # the same on any rank count
+    seed: int = Field(default=0, ge=0, lt=2**63)
+    sources: dict[str, MixSource] = Field(default_factory=dict)
+    stages: list[MixStage] = Field(default_factory=list)
+    # Set by the build from `[evaluation] held_out`: packed as the neutral validation set.
+    held_out: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sums(self) -> MixConfig:
+        if not self.sources:
+            if self.stages or self.total_tokens is not None:
+                raise ValueError("[mix] needs sources (name = {weight = ...}) for a budget or "
+                                 "stages")
+            return self
+        if self.total_tokens is None or self.global_batch_tokens is None:
+            raise ValueError("[mix] needs total_tokens and global_batch_tokens")
+        tables = [("[mix.sources]", {n: s.weight for n, s in self.sources.items()})]
+        tables += [(f"[[mix.stages]] {i} (from_tokens {st.from_tokens})", st.weights)
+                   for i, st in enumerate(self.stages)]
+        for where, weights in tables:
+            unknown = sorted(set(weights) - set(self.sources))
+            if unknown:
+                raise ValueError(f"{where}: {unknown} are not [mix.sources]")
+            if any(w < 0 for w in weights.values()):
+                raise ValueError(f"{where}: weights must not be negative")
+            total = sum(weights.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"{where}: weights sum to {total:.6g}, not 1")
+        starts = [st.from_tokens for st in self.stages]
+        if starts != sorted(set(starts)) or any(
+                t % self.global_batch_tokens or t >= self.total_tokens for t in starts):
+            raise ValueError("[[mix.stages]] from_tokens must increase, be multiples of "
+                             f"global_batch_tokens ({self.global_batch_tokens}) and lie below "
+                             f"total_tokens ({self.total_tokens})")
+        return self
+
+
 class TasksConfig(Strict):
     """Labelled task datasets with their published splits (the source names in the recipe)."""
 
@@ -340,6 +399,7 @@ class Recipe(Strict):
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     shard: ShardConfig = ShardConfig()
+    mix: MixConfig = MixConfig()
     tasks: TasksConfig = TasksConfig()
     schedule: ScheduleConfig | None = None
     # `sieve train`: pretraining and fine-tuning (training/ owns these dataclasses, so that it
@@ -361,6 +421,24 @@ class Recipe(Strict):
                 raise ValueError(f"source {src.source_name!r}: columns {src.columns} must "
                                  "name a 'token' and a 'ner' column")
         return ingest
+
+    @model_validator(mode="after")
+    def _mix_matches(self) -> Recipe:
+        mix, seq_len = self.mix, self.shard.seq_len
+        if not mix.sources:
+            return self
+        names = {s.source_name for s in self.ingest.sources}
+        unknown = sorted(set(mix.sources) - names)
+        if unknown:
+            raise ValueError(f"[mix.sources] {unknown} are not sources of this recipe; its "
+                             f"sources: {sorted(names)}")
+        if mix.seq_len is not None and mix.seq_len != seq_len:
+            raise ValueError(f"[mix] seq_len {mix.seq_len} differs from [shard] seq_len "
+                             f"{seq_len}")
+        if mix.global_batch_tokens % seq_len:
+            raise ValueError(f"[mix] global_batch_tokens {mix.global_batch_tokens} is not a "
+                             f"multiple of seq_len {seq_len}")
+        return self
 
     def task_sources(self) -> dict[str, str]:
         """Task dataset name -> its type, for every labelled source (`TASK_TYPES`)."""

@@ -15,8 +15,10 @@ own, in parallel and in bounded memory, with no shuffle:
    exceeds 65,536), each written under a temporary name and renamed. Beside them,
    `out/<split>/documents-<file>.parquet` maps every document id to its first token and token
    count in the file's stream (lineage from a sequence back to its documents).
-4. `out/index.json` (per-shard rows, tokens, bytes, sha256; totals; the tokenizer's sha256; the
-   input stages' keys) is written last.
+4. `out/index.json` (per-shard source, rows, tokens, bytes, sha256; totals per split and per
+   source and split; the tokenizer's sha256; the input stages' keys) is written last. An input
+   file holds one source's documents, so no sequence crosses sources: the mix stage and training
+   weight sources by these per-source files.
 Same inputs give the same bytes whatever the number of workers.
 """
 
@@ -26,6 +28,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -59,8 +62,9 @@ from tokenizer.unigram import UnigramEncoder, with_eos
 
 NAME = "shard"
 PROGRESS_INPUT = "dedup"
-VERSION = 4  # 2: size-bounded files, document lineage, input keys; 3: batched tokenize;
-# 4: packed per input file (bounded memory, no shuffle), files named after it
+VERSION = 5  # 2: size-bounded files, document lineage, input keys; 3: batched tokenize;
+# 4: packed per input file (bounded memory, no shuffle), files named after it; 5: index.json
+# gives each file's source and tokens, sequences and files per source and split
 _FRACTION_SCALE = 1_000_000
 _ENCODE_CHUNK = 2048  # documents per SentencePiece call in the shard stage
 
@@ -218,19 +222,40 @@ def _write_atomically(path: str, write: Callable[[pa.NativeFile], None]) -> str:
     return path
 
 
+_PART = re.compile(r"part-(?P<source>.+)-\d{5}(?:-\d{3})+-\d{4}\.arrow")
+
+
+def shard_source(name: str) -> str:
+    """The source of a shard file, from its name (`part-<source>-<task>-<file>-<part>.arrow`,
+    after the ingest file it was packed from)."""
+    match = _PART.fullmatch(name)
+    if match is None:
+        raise ValueError(f"{name}: not a shard file name (part-<source>-NNNNN-NNN-NNNN.arrow)")
+    return match["source"]
+
+
 def write_index(out: Path, cfg: ShardConfig, model_path: Path, vocab_size: int,
                 inputs: dict[str, str]) -> dict:
     shards = []
     for path in sorted(out.glob("*/part-*.arrow"), key=lambda p: p.relative_to(out).as_posix()):
         rows = count_rows(path)
         shards.append({"path": path.relative_to(out).as_posix(), "split": path.parent.name,
+                       "source": shard_source(path.name),
                        "rows": rows, "tokens": rows * cfg.seq_len,
                        "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     splits = sorted({s["split"] for s in shards})
+    by_source: dict[str, dict[str, dict[str, int]]] = {}
+    for s in shards:
+        totals = by_source.setdefault(s["source"], {}).setdefault(
+            s["split"], {"sequences": 0, "tokens": 0, "files": 0})
+        totals["sequences"] += s["rows"]
+        totals["tokens"] += s["tokens"]
+        totals["files"] += 1
     index = {
         "format": "arrow-ipc-stream", "column": "input_ids", "seq_len": cfg.seq_len,
         "dtype": token_dtype(vocab_size).name, "vocab_size": vocab_size, "eos_id": spm.EOS_ID,
         "tokenizer_sha256": sha256_file(model_path), "inputs": inputs, "shards": shards,
+        "sources": by_source,
         "totals": {split: {"rows": sum(s["rows"] for s in shards if s["split"] == split),
                            "tokens": sum(s["tokens"] for s in shards if s["split"] == split)}
                    for split in splits},

@@ -16,7 +16,7 @@ from .conftest import DEMO_RECIPE, build_json, run_sieve
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["ingest", "clean", "dedup", "tokenizer", "shard", "tasks", "card"]
+STAGES = ["ingest", "clean", "dedup", "tokenizer", "shard", "mix", "tasks", "card"]
 
 
 def lost(counters: dict) -> int:

@@ -70,7 +70,7 @@ vocab_size = 1000
 seq_len = 64
 validation_fraction = 0.05
 """
-STAGES = ["ingest", "clean", "dedup", "tokenizer", "shard", "tasks", "card"]
+STAGES = ["ingest", "clean", "dedup", "tokenizer", "shard", "mix", "tasks", "card"]
 
 
 @pytest.fixture(scope="module")

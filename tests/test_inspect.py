@@ -65,7 +65,7 @@ def test_inspect_page_in_chromium(demo_build, tmp_path):
 
     def check(page):
         # Totals per stage are the manifests' own counters.
-        for stage in ("ingest", "clean", "dedup", "tokenizer", "shard", "tasks"):
+        for stage in ("ingest", "clean", "dedup", "tokenizer", "shard", "mix", "tasks"):
             row = page.locator(f"#stage-totals tr[data-stage={stage}]")
             assert int(row.get_attribute("data-in")) == summary[stage]["counters"]["in"]
             assert int(row.get_attribute("data-out")) == summary[stage]["counters"]["out"]
@@ -221,7 +221,7 @@ def test_inspect_page_in_firefox(demo_build, tmp_path):
     assert result["version"].startswith("firefox/") and result["errors"] == []
     assert {s: (n_in, n_out) for s, n_in, n_out in result["totals"]} == {
         s: (summary[s]["counters"]["in"], summary[s]["counters"]["out"])
-        for s in ("ingest", "clean", "dedup", "tokenizer", "shard", "tasks")}
+        for s in ("ingest", "clean", "dedup", "tokenizer", "shard", "mix", "tasks")}
     clean = rejected(Path(summary["clean"]["path"])).to_pylist()
     row = next(r for r in clean if r["id"] == result["reason"]["id"])
     assert (row["reason"], row["source"]) == (result["reason"]["reason"],

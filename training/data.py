@@ -1,9 +1,10 @@
 """Training data: Sieve's Arrow shards and task datasets, memory-mapped, with resumable order.
 
 Contract:
-- `PackedShards(shard_dir, split)` memory-maps every `<split>/part-*.arrow` listed in the shard
-  stage's `index.json`; `rows[i]` is one packed sequence of `seq_len` token ids (numpy view, no
-  copy). `verify()` checks each file's sha256 against the index.
+- `PackedShards(shard_dir, split, source=None)` memory-maps every `<split>/part-*.arrow` listed
+  in the shard stage's `index.json` (only `source`'s files when given); `rows[i]` is one packed
+  sequence of `seq_len` token ids (numpy view, no copy). `verify()` checks each file's sha256
+  against the index. `sources(shard_dir, split)` lists the sources the index has for a split.
 - `Batches(num_rows, batch_size, seed, rank, world)` yields row indices in a seeded order that is
   reshuffled every epoch; its whole state is `{"epoch", "step"}`, so a resumed run continues with
   exactly the batches an uninterrupted run would have seen. Under DDP each rank takes every
@@ -24,8 +25,13 @@ import numpy as np
 import pyarrow as pa
 
 
+def sources(shard_dir: str | Path, split: str) -> list[str]:
+    index = json.loads((Path(shard_dir) / "index.json").read_text(encoding="utf-8"))
+    return sorted({s["source"] for s in index["shards"] if s["split"] == split and "source" in s})
+
+
 class PackedShards:
-    def __init__(self, shard_dir: str | Path, split: str) -> None:
+    def __init__(self, shard_dir: str | Path, split: str, source: str | None = None) -> None:
         self.dir = Path(shard_dir)
         index_path = self.dir / "index.json"
         if not index_path.exists():
@@ -33,9 +39,11 @@ class PackedShards:
         self.index = json.loads(index_path.read_text(encoding="utf-8"))
         self.seq_len = int(self.index["seq_len"])
         self.vocab_size = int(self.index["vocab_size"])
-        self.entries = [s for s in self.index["shards"] if s["split"] == split]
+        self.entries = [s for s in self.index["shards"] if s["split"] == split
+                        and (source is None or s.get("source") == source)]
         if not self.entries:
-            raise ValueError(f"{self.dir}: no {split!r} shards in index.json")
+            which = f"{split!r}" if source is None else f"{split!r} {source!r}"
+            raise ValueError(f"{self.dir}: no {which} shards in index.json")
         self._rows: list[np.ndarray] = []
         for entry in self.entries:
             source = pa.memory_map(str(self.dir / entry["path"]))
@@ -51,6 +59,11 @@ class PackedShards:
     def row(self, i: int) -> np.ndarray:
         shard = int(np.searchsorted(self.offsets, i, side="right") - 1)
         return self._rows[shard][i - self.offsets[shard]]
+
+    def locate(self, i: int) -> tuple[str, int]:
+        """The shard file (relative to the shard folder) and row in it of row `i`."""
+        shard = int(np.searchsorted(self.offsets, i, side="right") - 1)
+        return self.entries[shard]["path"], int(i - self.offsets[shard])
 
     def batch(self, indices: np.ndarray) -> np.ndarray:
         return np.stack([self.row(int(i)) for i in indices]).astype(np.int64)
