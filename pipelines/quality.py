@@ -434,6 +434,9 @@ _PHONE = re.compile(
     r"|(?<![\w+])\+(?:\d[ .-]?){7,14}\d(?!\w)")
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _public_ip(match: re.Match) -> bool:
     try:
         address = ipaddress.ip_address(match.group(0))
@@ -487,14 +490,15 @@ def redact_pii_spans(text: str, kinds: tuple[str, ...] | list[str]
             done.extend(mapped)
             done.sort()
 
+    digits = _DIGIT.search(text) is not None  # IPv4 addresses and phone numbers hold digits
     if "email" in kinds and "@" in text:
         sub("email", _EMAIL)
     if "ip" in kinds:
-        if "." in text:
+        if digits and "." in text:
             sub("ip", _IPV4, _public_ip)
         if ":" in text:
             sub("ip", _IPV6, _public_ip)
-    if "phone" in kinds:
+    if "phone" in kinds and digits:
         sub("phone", _PHONE)
     spans, shift = [], 0
     for s, e, n, kind in done:
