@@ -14,7 +14,8 @@ writes as `comparison.json` and `comparison.md` with a plot under `out`):
   documents (test-set noise, the seeds' bits averaged per document);
 - the verdict of the rule in `RULE`.
 The recipes must differ only in what is compared: the same labelled sources, `[train]`,
-`[finetune]`, `[shard] seq_len` and `[evaluation]`, or it refuses with the difference.
+`[finetune]`, `[shard] seq_len`, `[evaluation]` and training tokens (two `[mix]` sections may
+differ in weights, not in budget), or it refuses with the difference.
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ def t95(df: int) -> float:
     return T95[max(k for k in T95 if k <= df)]  # the next smaller df: a wider interval
 
 
+def token_budget(recipe: Recipe) -> int:
+    """Tokens one pretraining run reads (on one rank without a mixture)."""
+    mix, train = recipe.mix, recipe.train
+    if mix.sources:
+        return mix.total_tokens // mix.global_batch_tokens * mix.global_batch_tokens
+    return train.max_steps * train.batch_size * train.grad_accum * recipe.shard.seq_len
+
+
 def check_comparable(a: Recipe, b: Recipe) -> None:
     """The arms may differ in their data sections only."""
     problems = []
@@ -57,6 +66,9 @@ def check_comparable(a: Recipe, b: Recipe) -> None:
             problems.append(f"[{section}] differs")
     if a.shard.seq_len != b.shard.seq_len:
         problems.append(f"[shard] seq_len {a.shard.seq_len} vs {b.shard.seq_len}")
+    if token_budget(a) != token_budget(b):  # two mixtures compare at the same budget only
+        problems.append(f"training tokens {token_budget(a):,} vs {token_budget(b):,} (a [mix] "
+                        "sets them: total_tokens in whole global batches)")
     if a.task_sources() != b.task_sources():
         problems.append(f"labelled sources {sorted(a.task_sources())} vs "
                         f"{sorted(b.task_sources())}")

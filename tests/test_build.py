@@ -151,8 +151,8 @@ def test_card_lists_every_stage_with_its_counts(demo_build):
 
 def test_two_workers_give_byte_identical_outputs_in_every_stage(demo_build, tmp_path):
     _, one = demo_build
-    two = build_json(DEMO_RECIPE, tmp_path, "--workers", "2", "--until", "shard")
-    for stage in ("ingest", "clean", "dedup", "tokenizer", "shard"):
+    two = build_json(DEMO_RECIPE, tmp_path, "--workers", "2", "--until", "mix")
+    for stage in ("ingest", "clean", "dedup", "tokenizer", "shard", "mix"):
         assert two[stage]["key"] == one[stage]["key"]
         assert two[stage]["counters"] == one[stage]["counters"]
         # Every file, by name, size, rows and sha256 (the streaming writes name their files
@@ -168,6 +168,9 @@ def test_two_workers_give_byte_identical_outputs_in_every_stage(demo_build, tmp_
     for entry in index_one["shards"]:
         assert (Path(one["shard"]["path"]) / entry["path"]).read_bytes() == (
             Path(two["shard"]["path"]) / entry["path"]).read_bytes()
+    assert index_one["sources"] == index_two["sources"]  # what a mixture is planned from
+    assert (Path(one["mix"]["path"]) / "mixture.json").read_bytes() == (
+        Path(two["mix"]["path"]) / "mixture.json").read_bytes()
 
 
 def test_unknown_stage_and_bad_recipe_fail_loudly(tmp_path):

@@ -156,6 +156,16 @@ def test_arms_that_differ_beyond_their_data_are_refused(corpora, tmp_path):
                                                                          held_out=())})
     with pytest.raises(RecipeError, match="held_out"):
         check_comparable(no_held_out, no_held_out)
+    # Two mixtures compare at one token budget: weights may differ, the budget may not.
+    mix = load_recipe(REPO / "recipes" / "mix.toml")
+    sources = {**mix.mix.sources, "imdb": mix.mix.sources["imdb"].model_copy(
+        update={"weight": 0.1}), "wikipedia": mix.mix.sources["wikipedia"].model_copy(
+        update={"weight": 0.4})}
+    reweighted = mix.model_copy(update={"mix": mix.mix.model_copy(update={"sources": sources})})
+    check_comparable(mix, reweighted)
+    longer = mix.model_copy(update={"mix": mix.mix.model_copy(update={"total_tokens": 409_600})})
+    with pytest.raises(RecipeError, match="training tokens 204,800 vs 409,600"):
+        check_comparable(mix, longer)
 
 
 def test_a_missing_held_out_file_fails_at_load(tmp_path):

@@ -378,9 +378,13 @@ def evaluate_loss(model: torch.nn.Module, val: PackedShards, cfg: PretrainConfig
                   dev: torch.device, mask_id: int | None) -> float:
     model.eval()
     batch_size = min(cfg.batch_size, len(val))
+    n_batches = min(cfg.eval_batches, len(val) // batch_size)
+    # Sequences spread evenly over the split: its files are in source order, so the first ones
+    # would score one source (the demo's first 32 validation sequences were all CoNLL's).
+    picked = np.linspace(0, len(val) - 1, n_batches * batch_size).round().astype(np.int64)
     losses = []
-    for k in range(min(cfg.eval_batches, len(val) // batch_size)):
-        rows = val.batch(np.arange(k * batch_size, (k + 1) * batch_size))
+    for k in range(n_batches):
+        rows = val.batch(picked[k * batch_size: (k + 1) * batch_size])
         inputs, labels = make_batch(rows, cfg, step=-1 - k, micro=0, mask_id=mask_id,
                                     vocab_size=val.vocab_size)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
