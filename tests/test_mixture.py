@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -196,10 +197,17 @@ def _pretrain(shards: str, mix: str, out: Path, world: int, steps: int) -> dict:
     if world > 1:
         command = ["-m", "torch.distributed.run", "--nproc_per_node", str(world),
                    "--master_port", str(free_port()), *command]
-    proc = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen([sys.executable, *command], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:  # the launcher and its ranks, not the launcher alone
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise AssertionError(f"pretraining on {world} rank(s) hung:\n{err[-3000:]}") from None
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _reads(out: Path) -> list[list]:

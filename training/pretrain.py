@@ -332,6 +332,10 @@ def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
     if log is not None:
         log.close()
     if ddp:
+        # DDP's reducer goes while its process group lives: destroyed after it, with the
+        # function's locals, it now and then hung a rank at exit (gloo, 1 run in 3 here).
+        step_model = context = None
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return {
         "max_steps": cfg.max_steps, "grad_accum": cfg.grad_accum, "mixture": read,
