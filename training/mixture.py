@@ -11,10 +11,10 @@ Contract:
 - `GlobalOrder(plan)`: `.source[i]` (index into `plan["source_names"]`) and `.row[i]` (that
   source's train sequence) of the i-th sequence of the run, for every i. It depends on the plan
   alone, never on the number of ranks.
-- `rank_rows(order, step, rank, world)`: the positions of one global batch a rank reads (rank r
+- `rank_rows(plan, step, rank, world)`: the positions of one global batch a rank reads (rank r
   reads the r-th slice of every global batch).
-- `check_resume(plan, state)`: a checkpoint written under another plan resumes only where a new
-  stage of this plan starts and the order before it is the same; else `MixtureError`.
+- `check_resume(plan, order, state)`: a checkpoint written under another plan resumes only where
+  a new stage of this plan starts and the order before it is the same; else `MixtureError`.
 
 The order, built from the seed and stable hashes only (no process ids, no salted `hash()`):
 - interleave: the largest deficit. Within a stage, position i goes to the source whose
@@ -67,6 +67,13 @@ def _interleave(weights: list[int], length: int) -> np.ndarray:
     return out
 
 
+def _sources_in_order(names: list[str], spans: list[tuple[int, int, dict[str, float]]]
+                      ) -> np.ndarray:
+    """Source index per position of the run: each stage's (first, end, weights) interleaved."""
+    return np.concatenate([_interleave([round(w[n] * _WEIGHT_SCALE) for n in names], b - a)
+                           for a, b, w in spans])
+
+
 def _stage_weights(mix: dict, names: list[str]) -> list[tuple[int, dict[str, float]]]:
     """(first token, weights) per stage: the sources' weights, then each `[[mix.stages]]`."""
     stages = [(0, {n: float(mix["sources"][n].get("weight", 0.0)) for n in names})]
@@ -107,8 +114,7 @@ def make_plan(available: dict[str, int], mix: dict, seq_len: int,
                                f"below the budget ({steps * batch_tokens:,})")
         spans.append((first_token // seq_len, end_token // seq_len, weights))
 
-    choices = np.concatenate([
-        _interleave([round(w[n] * _WEIGHT_SCALE) for n in names], b - a) for a, b, w in spans])
+    choices = _sources_in_order(names, spans)
     planned = np.bincount(choices, minlength=len(names))
     sources: dict[str, Any] = {}
     for s, name in enumerate(names):
@@ -159,11 +165,10 @@ class GlobalOrder:
 
     def __init__(self, plan: dict[str, Any], source: np.ndarray | None = None) -> None:
         names, seed = plan["source_names"], int(plan["seed"])
+        self.names = names
         if source is None:
-            source = np.concatenate([
-                _interleave([round(stage["weights"][n] * _WEIGHT_SCALE) for n in names],
-                            stage["to_sequence"] - stage["from_sequence"])
-                for stage in plan["stages"]])
+            source = _sources_in_order(names, [(st["from_sequence"], st["to_sequence"],
+                                                st["weights"]) for st in plan["stages"]])
         self.source = source
         self.row = np.zeros(len(self.source), np.int64)
         for s, name in enumerate(names):
@@ -177,6 +182,10 @@ class GlobalOrder:
 
     def __len__(self) -> int:
         return len(self.source)
+
+    def counts(self, end: int) -> np.ndarray:
+        """Sequences per source among the first `end` positions."""
+        return np.bincount(self.source[:end], minlength=len(self.names))
 
     def prefix_sha256(self, end: int) -> str:
         """The order's first `end` positions, hashed: what a run that far has read."""

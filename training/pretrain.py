@@ -13,8 +13,9 @@ With a mixture plan (`mixture_dir`, the mix stage's output, not natural):
   size) and the run takes the plan's steps;
 - a checkpoint records the tokens read and the plan; resume continues at that token on any
   number of ranks, and a changed plan resumes only where a new stage of it starts;
-- sequences read are counted per source (`metrics["read_sequences"]`), and with `read_log`
-  each rank writes `reads-rank<r>.jsonl`: per step the shard file and row of every sequence.
+- sequences read are counted per source (`metrics["mixture"]["read_sequences"]`), and with
+  `read_log` each rank writes `reads-rank<r>.jsonl`: per step the shard file and row of every
+  sequence.
 Validation loss is logged on the whole validation split and per source, and on the mix stage's
 neutral set (`mixture_dir/neutral`) when the recipe names a held-out set.
 Imports only torch, transformers, numpy, pyarrow and safetensors.
@@ -129,8 +130,8 @@ class MixedFeed:
     """The rows of one rank's micro-batches under a mixture plan."""
 
     def __init__(self, plan: dict[str, Any], shard_dir: str | Path, cfg: PretrainConfig,
-                 rank: int, world: int) -> None:
-        self.plan, self.rank, self.world = plan, rank, world
+                 rank: int, world: int, locate: bool = False) -> None:
+        self.plan, self.rank, self.world, self.locate = plan, rank, world, locate
         self.names = plan["source_names"]
         per_rank, rest = divmod(int(plan["global_batch_sequences"]), world)
         if rest or per_rank % cfg.batch_size:
@@ -146,7 +147,8 @@ class MixedFeed:
         self.read = np.zeros(len(self.names), np.int64)
 
     def micro_batches(self, step: int) -> list[tuple[np.ndarray, list[list]]]:
-        """(rows, [[source, shard file, row in file], ...]) per micro-batch of `step`."""
+        """(rows, [[source, shard file, row in file], ...]) per micro-batch of `step` (the
+        second list only when `locate`, for the read log)."""
         positions = rank_rows(self.plan, step, self.rank, self.world)
         out = []
         for a in range(self.grad_accum):
@@ -155,7 +157,8 @@ class MixedFeed:
                 s, r = int(self.order.source[p]), int(self.order.row[p])
                 feed = self.feeds[self.names[s]]
                 rows.append(feed.row(r))
-                where.append([self.names[s], *feed.locate(r)])
+                if self.locate:
+                    where.append([self.names[s], *feed.locate(r)])
                 self.read[s] += 1
             out.append((np.stack(rows).astype(np.int64), where))
         return out
@@ -196,7 +199,7 @@ def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
         if int(plan["seq_len"]) != train.seq_len:
             raise MixtureError(f"{mixture_dir}: the plan's seq_len {plan['seq_len']} is not the "
                                f"shards' {train.seq_len}")
-        feed = MixedFeed(plan, shard_dir, cfg, rank, world)
+        feed = MixedFeed(plan, shard_dir, cfg, rank, world, locate=read_log)
         cfg = replace(cfg, grad_accum=feed.grad_accum, max_steps=int(plan["steps"]))
     if cfg.objective == "masked" and mask_id is None:
         raise ValueError("masked LM needs a <mask> token: add special_tokens = [\"<mask>\"] "
@@ -326,7 +329,8 @@ def pretrain(cfg: PretrainConfig, shard_dir: str | Path, out_dir: str | Path,
     if feed is not None:
         total_read = all_ranks_sum(feed.read, ddp)
         read = {"read_sequences": dict(zip(feed.names, total_read.tolist(), strict=True)),
-                "planned_sequences_to_here": planned_until(plan, end_step),
+                "planned_sequences_to_here": dict(zip(feed.names, feed.order.counts(
+                    end_step * int(plan["global_batch_sequences"])).tolist(), strict=True)),
                 "tokens": end_step * int(plan["global_batch_tokens"]),
                 "plan_id": plan["plan_id"]}
     if log is not None:
@@ -357,24 +361,6 @@ def all_ranks_sum(counts: np.ndarray, ddp: bool) -> np.ndarray:
     tensor = torch.from_numpy(counts.copy())
     torch.distributed.all_reduce(tensor)  # gloo and NCCL both sum int64 on CPU / GPU
     return tensor.numpy()
-
-
-def planned_until(plan: dict[str, Any], steps: int) -> dict[str, int]:
-    """Sequences per source the plan has in its first `steps` global batches."""
-    end = steps * int(plan["global_batch_sequences"])
-    counts = dict.fromkeys(plan["source_names"], 0)
-    for stage in plan["stages"]:
-        a, b = stage["from_sequence"], min(stage["to_sequence"], end)
-        if b <= a:
-            continue
-        if b == stage["to_sequence"]:
-            for name, n in stage["sequences"].items():
-                counts[name] += n
-        else:  # a stage cut by `steps`: count its prefix from the order
-            order = GlobalOrder(plan)
-            for s, name in enumerate(plan["source_names"]):
-                counts[name] += int(np.count_nonzero(order.source[a:b] == s))
-    return counts
 
 
 @torch.no_grad()
