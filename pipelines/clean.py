@@ -520,6 +520,9 @@ class CleanFile(beam.DoFn):
         self.progress.flush()
         yield from sinks.close()
 
+    def teardown(self) -> None:  # a worker that lives on (a portable pool) ends its children
+        languages.release_splitters()
+
 
 def check_splits(cfg: CleanConfig, counters: dict[str, int]) -> None:
     """Fail when a labelled source's split, or any validation/test split, was emptied."""

@@ -7,7 +7,10 @@ Word splitters (FineWeb-2's choices, datatrove's `utils/word_tokenizers.py`):
   against jieba's 0.92 MB/s here, near-identical words: ../shared/MEASURED.md);
 - ja: SudachiPy, core dictionary, mode A, in chunks of at most 40,000 UTF-8 bytes (it refuses
   inputs over 49,149 bytes); chunks end at a line break or sentence end where one is near;
-- ko: Kiwi (kiwipiepy), surface forms sliced from the text;
+- ko: Kiwi (kiwipiepy), surface forms sliced from the text, in a child process of its own
+  (`ChildSplitter`): Kiwi holds about 530 MB from its first text on and keeps about 290 MB
+  after it is deleted and the heap trimmed (measured), which the build's one process would
+  otherwise carry through every later stage;
 - th: PyThaiNLP's newmm-safe;
 - every other language: the spaCy-like regular expression of `quality.words`.
 
@@ -26,8 +29,15 @@ normalisation (NFD, then every Mn character dropped), it keeps combining marks: 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
 import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,7 +47,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from pipelines import quality, quality_kernels
+from pipelines import quality, quality_kernels, splitter_child
 
 RULES_FILE = Path(__file__).with_name("data") / "language_rules.json"
 
@@ -228,25 +238,6 @@ def _ja() -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
                                     for m in tokenizer.tokenize(piece)])
 
 
-def _ko() -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
-    from kiwipiepy import Kiwi
-
-    kiwi = Kiwi()
-
-    def split(text: str) -> tuple[np.ndarray, np.ndarray]:
-        # Surface forms sliced from the text (Kiwi's forms are normalised: 나눕니다 gives 나누 and
-        # ᆸ니다, whose spans overlap), each starting where the previous one ended.
-        starts, ends, end = [], [], 0
-        for t in kiwi.tokenize(text):
-            start, stop = max(t.start, end), t.start + t.len
-            if stop > start:
-                starts.append(start)
-                ends.append(stop)
-                end = stop
-        return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
-    return split
-
-
 def _th() -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
     from pythainlp.tokenize import word_tokenize
 
@@ -254,12 +245,94 @@ def _th() -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
                                                  engine="newmm-safe"))
 
 
+class SplitterProcessError(RuntimeError):
+    """A child splitter process died or could not start: the build fails, naming it (its words
+    must not silently become the per-character fallback's)."""
+
+
+class ChildSplitter:
+    """A language's splitter run in a child process (`pipelines/splitter_child.py`, whose
+    docstring gives the messages), started on the first text and ended by `close()`
+    (`release_splitters()`, when a stage ends), which gives back all of its memory."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.proc: subprocess.Popen | None = None
+        self.stderr: Any = None
+
+    def _start(self) -> subprocess.Popen:
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the child)
+        return subprocess.Popen([sys.executable, "-m", "pipelines.splitter_child", self.lang],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=self.stderr, env=env)
+
+    def _read(self, n: int) -> bytes:
+        proc = self.proc
+        assert proc is not None and proc.stdout is not None
+        data = proc.stdout.read(n)
+        if len(data) != n:
+            self.stderr.seek(0)
+            tail = self.stderr.read()[-2000:].decode("utf-8", "replace").strip()
+            self.close()
+            raise SplitterProcessError(f"the {self.lang} word splitter's process ended "
+                                       f"(exit {proc.returncode}): {tail or 'no output'}")
+        return data
+
+    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.proc is None:
+            self.proc = self._start()
+        assert self.proc.stdin is not None
+        data = text.encode("utf-8", "surrogatepass")
+        try:
+            self.proc.stdin.write(struct.pack("<I", len(data)) + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._read(4)  # raises with the child's last words
+        (n,) = struct.unpack("<I", self._read(4))
+        if n == splitter_child.ERROR:
+            (size,) = struct.unpack("<I", self._read(4))
+            raise ValueError(self._read(size).decode("utf-8", "replace"))
+        bounds = np.frombuffer(self._read(16 * n), dtype="<i8")
+        return bounds[:n].astype(np.int64), bounds[n:].astype(np.int64)
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        if self.stderr is not None:
+            self.stderr.close()
+            self.stderr = None
+
+
+_CHILDREN: list[ChildSplitter] = []  # the loaded ones, for release_splitters()
+
+
+def _in_child(lang: str, package: str) -> Callable[[], ChildSplitter]:
+    def load() -> ChildSplitter:
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(f"{package} is not installed")
+        _CHILDREN.append(ChildSplitter(lang))
+        return _CHILDREN[-1]
+    return load
+
+
 # A splitter maps a text to the (starts, ends) of its tokens, whitespace included (trimmed
 # after, the same way for all).
 SPLITTERS: dict[str, tuple[str, Callable[[], Callable[[str], tuple[np.ndarray, np.ndarray]]]]]
 SPLITTERS = {
     "zh": ("rjieba", _zh), "yue": ("rjieba", _zh), "wuu": ("rjieba", _zh),
-    "ja": ("sudachipy", _ja), "ko": ("kiwipiepy", _ko), "th": ("pythainlp", _th),
+    "ja": ("sudachipy", _ja), "ko": ("kiwipiepy", _in_child("ko", "kiwipiepy")),
+    "th": ("pythainlp", _th),
 }
 
 
@@ -272,6 +345,14 @@ def _splitter(lang: str) -> tuple[str, Callable[[str], tuple[np.ndarray, np.ndar
         return name, load()
     except ImportError:
         return "chars", None
+
+
+def release_splitters() -> None:
+    """End the child splitter processes and forget the loaded splitters (a stage is over: the
+    next one loads what it uses)."""
+    while _CHILDREN:
+        _CHILDREN.pop().close()
+    _splitter.cache_clear()
 
 
 def splitter_name(lang: str) -> str:
@@ -345,6 +426,8 @@ def word_spans(text: str, lang: str | None, cps: np.ndarray | None = None
     if split is not None:
         try:
             starts, ends = split(text)
+        except SplitterProcessError:
+            raise
         except Exception:  # a splitter's internal error on odd input must not fail the build
             split = None
     if split is None:

@@ -31,7 +31,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from pipelines import progress, runners
+from pipelines import languages, progress, runners
 
 MANIFEST = "manifest.json"
 
@@ -190,10 +190,13 @@ def materialize(stage: ModuleType, cfg: Any,
         progress_dir = f"{tmp}.progress"
         source = getattr(stage, "PROGRESS_INPUT", None)
         total = inputs[source].counters.get("out") if source in inputs else None
-        with progress.watch(progress_dir, name, total_docs=total,
-                            enabled=options.show_progress):
-            counters = stage.run(cfg, {k: v.path for k, v in inputs.items()}, tmp,
-                                 dataclasses.replace(options, progress_dir=progress_dir))
+        try:
+            with progress.watch(progress_dir, name, total_docs=total,
+                                enabled=options.show_progress):
+                counters = stage.run(cfg, {k: v.path for k, v in inputs.items()}, tmp,
+                                     dataclasses.replace(options, progress_dir=progress_dir))
+        finally:  # what one stage loaded is not carried through the next ones
+            languages.release_splitters()
         counters = {k: int(v) for k, v in sorted(counters.items())}
         if os.environ.get("SIEVE_FAULT_PAUSE") == name:  # crash tests: widen the window between
             (tmp / ".outputs-written").touch()          # outputs written and commit, to kill in

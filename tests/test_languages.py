@@ -10,7 +10,7 @@ import statistics
 import pyarrow as pa
 import pytest
 
-from pipelines import languages
+from pipelines import languages, splitter_child
 from pipelines.clean import Cleaner
 from pipelines.recipe import CleanConfig, RecipeError, load_recipe
 from pipelines.schema import ARROW_SCHEMA
@@ -77,6 +77,42 @@ def test_korean_and_thai_words():
         "한국어", "문장", "을", "단어", "로", "나눕", "니다", "."]  # surface forms, no overlap
     assert languages.words("ภาษาไทยเป็นภาษาที่สวยงาม", "th") == [
         "ภาษาไทย", "เป็น", "ภาษา", "ที่", "สวยงาม"]
+
+
+def _korean_articles(corpora) -> list[str]:
+    gold = json.loads((corpora / "html_extraction_scrapinghub" / "ground-truth.json").read_text())
+    return [v["articleBody"] for v in gold.values()
+            if sum("\uac00" <= c <= "\ud7a3" for c in v["articleBody"]) > 100]
+
+
+def test_korean_splits_in_a_child_process_released_when_the_stage_ends(corpora):
+    articles = _korean_articles(corpora)
+    assert len(articles) == 2  # the Scrapinghub benchmark's Korean news articles
+    languages.release_splitters()
+    split = languages._splitter("ko")[1]
+    assert isinstance(split, languages.ChildSplitter)
+    in_process = splitter_child.kiwi()  # the same splitter, in this process
+    for text in articles:
+        starts, ends = split(text)
+        want_starts, want_ends = in_process(text)
+        assert starts.tolist() == list(want_starts) and ends.tolist() == list(want_ends)
+        assert len(languages.words(text, "ko")) > 1000
+    proc = split.proc
+    assert proc is not None and proc.poll() is None
+    languages.release_splitters()
+    assert proc.poll() == 0  # ended by its stdin closing
+    assert languages._splitter("ko")[1] is not split  # the next stage starts a new one
+    languages.release_splitters()
+    # A child that dies mid-build fails it, naming the language; never a silent fallback.
+    split = languages._splitter("ko")[1]
+    split("한국어")
+    split.proc.kill()
+    split.proc.wait()
+    with pytest.raises(languages.SplitterProcessError, match="ko word splitter"):
+        languages.words("한국어 문장을 단어로 나눕니다.", "ko")
+    languages.release_splitters()  # the next stage gets a working child again
+    assert languages.words("한국어 문장을 단어로 나눕니다.", "ko")[:3] == ["한국어", "문장", "을"]
+    languages.release_splitters()
 
 
 def test_a_missing_or_failing_splitter_degrades_to_characters(monkeypatch):
