@@ -7,11 +7,14 @@ Verified-good text (the rules should keep it):
 - the Scrapinghub benchmark's human-verified article bodies, English and other languages (by
   lid.176);
 - the zh/ja extraction benchmark's gold texts (../shared/corpora/html_extraction_zh_ja);
-- complete Wikipedia articles in en, zh and ja (the en sample, zhwiki, the truncated jawiki).
+- complete Wikipedia articles in en, zh and ja (the en sample, zhwiki, the truncated jawiki),
+  without the disambiguation pages (lists of links; Wikipedia does not count them as articles);
+- the 3 ordinary business pages of commoncrawl_warc/warcfile.warc.gz (`WARCFILE_PAGES`).
 
 Known junk (the rules should drop it):
-- the 16 pages of commoncrawl_warc/warcfile.warc.gz (mostly Chinese spam and SEO pages, as
-  Sieve's Common Crawl reader extracts them);
+- the 13 junk pages of commoncrawl_warc/warcfile.warc.gz (Chinese gambling, lottery and adult
+  pages, SEO splices, navigation and listings, as Sieve's Common Crawl reader extracts them;
+  each page's label and why is in `WARCFILE_PAGES`);
 - navigation and boilerplate: each Scrapinghub page's text outside its article body (the page's
   text lines that are not in the gold body);
 - lorem ipsum, keyword stuffing (English and Chinese spam keywords, from the spam pages' titles)
@@ -98,25 +101,57 @@ def zh_ja_gold() -> list[tuple[str, str]]:
     return docs
 
 
-def wikipedia_articles() -> dict[str, list[tuple[str, str]]]:
+def wikipedia_articles() -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]]:
+    """(language -> its complete articles, language -> disambiguation pages left out: lists of
+    links, which Wikipedia itself does not count as articles)."""
     from pipelines.ingest import read_source_file
 
-    out = {}
+    out, left_out = {}, {}
     for lang, path in (("en", next((CORPORA / "wikipedia_xml").glob("*.bz2"))),
                        ("zh", CORPORA / "wikipedia_xml_zh" / "zhwiki-test-pages.xml"),
                        ("ja", next((CORPORA / "wikipedia_xml_ja").glob("*.xz")))):
-        out[lang] = [(row["id"], row["text"]) for row, reason in
-                     read_source_file("wikipedia", f"{lang}wiki", str(path), {})
-                     if reason is None]
-    return out
+        pages = [row for row, reason in read_source_file("wikipedia", f"{lang}wiki", str(path),
+                                                          {}) if reason is None]
+        out[lang] = [(row["id"], row["text"]) for row in pages
+                     if not json.loads(row["meta"]).get("disambiguation")]
+        left_out[lang] = len(pages) - len(out[lang])
+    return out, left_out
 
 
-def spam_pages() -> list[tuple[str, str]]:
+# The 16 pages of warcfile.warc.gz, read one by one: 13 are junk, 3 are ordinary business
+# pages that a curated crawl keeps (SOURCES.md calls the file "mostly Chinese spam/SEO pages").
+# Keyed by WARC-Record-ID; the bench fails if the file holds a page not listed here.
+WARCFILE_PAGES = {
+    "c4c112a5": ("junk", "SEO page: a garbled keyword spliced into scraped news"),
+    "8ed3a686": ("junk", "error page with a gambling-site ad"),
+    "342e0cfd": ("junk", "lottery (六合彩) forum post list"),
+    "bed28f39": ("junk", "lottery betting scam: QQ contact, deposits, tips"),
+    "dda783c9": ("junk", "adult fiction"),
+    "d83e05b0": ("junk", "adult site disclaimer and footer"),
+    "7323c152": ("junk", "forum navigation (German cycling forum)"),
+    "4a39d927": ("junk", "tipping-game navigation (German)"),
+    "142fdccd": ("junk", "product listing with click counts"),
+    "227065ee": ("junk", "lottery forum post list"),
+    "dd19c4f1": ("junk", "job listing table"),
+    "8b2d385d": ("junk", "lottery keywords spliced into news headlines"),
+    "5caf7c30": ("junk", "adult video site"),
+    "e9e41f63": ("ordinary", "a Moscow fire-safety contractor's services page"),
+    "29666a04": ("ordinary", "a rubber-chemicals supplier's about page"),
+    "2be52b4e": ("ordinary", "a Dutch gardener's services page"),
+}
+
+
+def warcfile_pages() -> dict[str, list[tuple[str, str]]]:
+    """The warcfile's pages as Sieve's Common Crawl reader extracts them, by their label."""
     from pipelines.sources import commoncrawl
 
     path = CORPORA / "commoncrawl_warc" / "warcfile.warc.gz"
-    return [(doc.id, doc.text) for doc, reason in commoncrawl.read(str(path), "spam")
-            if reason is None]
+    out: dict[str, list[tuple[str, str]]] = {"junk": [], "ordinary": []}
+    for doc, reason in commoncrawl.read(str(path), "spam"):
+        if reason is None:
+            label, _ = WARCFILE_PAGES[doc.id.split("/", 1)[1][:8]]
+            out[label].append((doc.id, doc.text))
+    return out
 
 
 def generated_junk(spam: list[tuple[str, str]], seed: int = 0) -> dict[str, list]:
@@ -218,11 +253,13 @@ def cjk_extraction() -> dict:
 
 def main() -> None:
     gold_sh, boiler = scrapinghub()
-    spam = spam_pages()
-    wiki = wikipedia_articles()
+    warcfile = warcfile_pages()
+    spam = warcfile["junk"]
+    wiki, disambiguation = wikipedia_articles()
     good_groups = {"Scrapinghub gold": gold_sh, "zh/ja gold": zh_ja_gold(),
                    "Wikipedia en": wiki["en"], "Wikipedia zh": wiki["zh"],
-                   "Wikipedia ja": wiki["ja"]}
+                   "Wikipedia ja": wiki["ja"],
+                   "ordinary pages (warcfile)": warcfile["ordinary"]}
     junk_groups = {"spam pages (warcfile)": spam, "navigation/boilerplate": boiler,
                    **generated_junk(spam)}
     everything = [d for g in (*good_groups.values(), *junk_groups.values()) for d in g]
@@ -289,7 +326,10 @@ def main() -> None:
               "datatrove": "datatrove's Gopher repetition, Gopher quality, C4 and FineWeb "
                            "filters with their published (English) defaults"
               if theirs is not None else "not run (make bench-env)",
-              "departures": {k: v[:40] for k, v in departures.items()}}
+              "departures": {k: v[:40] for k, v in departures.items()},
+              "left_out": {"wikipedia_disambiguation_pages": disambiguation},
+              "warcfile_pages": {k: {"label": v[0], "why": v[1]}
+                                 for k, v in WARCFILE_PAGES.items()}}
     (REPO / "bench" / "results" / "multilingual.json").write_text(
         json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -48,7 +48,8 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 11  # 7: thresholds per language (FineWeb-2's, recipe overrides), words per language;
+VERSION = 12  # 12: c4:mostly_removed (a page whose lines C4 removed for most of its text);
+# 7: thresholds per language (FineWeb-2's, recipe overrides), words per language;
 # 8: the alpha-word ratio over words, line ends through closing marks, splitter words compiled
 # for zh/ja/ko/th, C4 off where FineWeb-2 has it off; meta.thresholds in rejected rows;
 # 6: compiled rules; language by fastText lid.176; the failing statistic and its

@@ -41,10 +41,11 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 from pipelines.sources import classification, commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
-VERSION = 8  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync;
+VERSION = 9  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync;
 #             6: main text by pipelines/sources/html_text.py instead of trafilatura;
 #             7: streamed into files per input split (no shuffle of rows);
-#             8: classification and conll kinds, wiki variant/OpenCC, IOB tags with dots
+#             8: classification and conll kinds, wiki variant/OpenCC, IOB tags with dots;
+#             9: Wikipedia disambiguation pages marked (meta.disambiguation)
 
 READERS: dict[str, ModuleType | SimpleNamespace] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,

@@ -738,7 +738,7 @@ REASONS = (
     "gopher_quality:too_many_ellipsis", "gopher_quality:too_many_bullets",
     "gopher_quality:too_many_end_ellipsis", "gopher_quality:below_alpha_ratio",
     "gopher_quality:few_stop_words",
-    "c4:lorem_ipsum", "c4:curly_bracket", "c4:too_few_sentences",
+    "c4:lorem_ipsum", "c4:curly_bracket", "c4:too_few_sentences", "c4:mostly_removed",
     "fineweb:empty", "fineweb:line_punct_ratio", "fineweb:short_line_ratio",
     "fineweb:char_dup_ratio", "fineweb:list_ratio",
 )
@@ -755,8 +755,8 @@ R_SHORT, R_LONG, R_AVG_LOW, R_AVG_HIGH, R_HASH, R_ELL, R_BULLET, R_END_ELL, R_AL
         "short_doc", "long_doc", "below_avg_word_length", "above_avg_word_length",
         "too_many_hashes", "too_many_ellipsis", "too_many_bullets", "too_many_end_ellipsis",
         "below_alpha_ratio", "few_stop_words"))
-R_LOREM, R_CURLY, R_SENTENCES = _R["c4:lorem_ipsum"], _R["c4:curly_bracket"], \
-    _R["c4:too_few_sentences"]
+R_LOREM, R_CURLY, R_SENTENCES, R_C4_KEPT = _R["c4:lorem_ipsum"], _R["c4:curly_bracket"], \
+    _R["c4:too_few_sentences"], _R["c4:mostly_removed"]
 R_FW_EMPTY, R_FW_PUNCT, R_FW_SHORT, R_FW_DUP, R_FW_LIST = (
     _R[f"fineweb:{r}"] for r in ("empty", "line_punct_ratio", "short_line_ratio",
                                  "char_dup_ratio", "list_ratio"))
@@ -766,9 +766,9 @@ R_FW_EMPTY, R_FW_PUNCT, R_FW_SHORT, R_FW_DUP, R_FW_LIST = (
  P_MIN_WORDS, P_MAX_WORDS, P_MIN_AVG, P_MAX_AVG, P_SYMBOL, P_BULLET, P_END_ELL, P_ALPHA,
  P_MIN_STOP,
  P_C4_MIN_WORDS, P_C4_MIN_SENTENCES, P_C4_MAX_WORD, P_C4_PUNCT, P_C4_CITATIONS, P_C4_LOREM,
- P_C4_JS, P_C4_CURLY, P_C4_POLICY, P_C4_APOSTROPHE,
- P_FW_PUNCT, P_FW_EXCLUDE_ZERO, P_FW_SHORT, P_FW_SHORT_LEN, P_FW_DUP, P_FW_NEWLINE) = range(29)
-N_PARAMS = 29
+ P_C4_JS, P_C4_CURLY, P_C4_POLICY, P_C4_APOSTROPHE, P_C4_MIN_KEPT,
+ P_FW_PUNCT, P_FW_EXCLUDE_ZERO, P_FW_SHORT, P_FW_SHORT_LEN, P_FW_DUP, P_FW_NEWLINE) = range(30)
+N_PARAMS = 30
 
 
 def parameters(settings: Any) -> dict[str, np.ndarray]:
@@ -786,10 +786,10 @@ def parameters(settings: Any) -> dict[str, np.ndarray]:
                        gq.max_bullet_lines_ratio, gq.max_ellipsis_lines_ratio,
                        gq.min_alpha_words_ratio, gq.min_stop_words)
     p[[P_C4_MIN_WORDS, P_C4_MIN_SENTENCES, P_C4_MAX_WORD, P_C4_PUNCT, P_C4_CITATIONS,
-       P_C4_LOREM, P_C4_JS, P_C4_CURLY, P_C4_POLICY, P_C4_APOSTROPHE]] = (
+       P_C4_LOREM, P_C4_JS, P_C4_CURLY, P_C4_POLICY, P_C4_APOSTROPHE, P_C4_MIN_KEPT]] = (
         min_words, min_sentences, c4.max_word_length, c4.filter_no_terminal_punct,
         c4.remove_citations, c4.filter_lorem_ipsum, c4.filter_javascript,
-        c4.filter_curly_bracket, c4.filter_policy, "'" in marks)
+        c4.filter_curly_bracket, c4.filter_policy, "'" in marks, c4.min_kept_char_frac)
     p[[P_FW_PUNCT, P_FW_EXCLUDE_ZERO, P_FW_SHORT, P_FW_SHORT_LEN, P_FW_DUP, P_FW_NEWLINE]] = (
         fw.line_punct_thr, fw.line_punct_exclude_zero, fw.short_line_thr, fw.short_line_length,
         fw.char_duplicates_ratio, fw.new_line_ratio)
@@ -1217,12 +1217,15 @@ def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e, 
     first = True
     sentences = 0
     kept_tokens = 0
+    total_chars = 0  # of every stripped line
+    kept_chars = 0  # of the kept lines, citations removed
     t = 0  # the first input token not before the current line
     p = lo
     while p < hi:
         k, nxt = _next_line(c, p, hi, flags)
         s, e = _strip(c, p, k, flags)
         p = nxt
+        total_chars += e - s
         n_words = 0
         too_long = False
         i = s
@@ -1295,8 +1298,11 @@ def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e, 
             out[w] = 10
         w = w1
         first = False
+        kept_chars += w1 - w0
     if sentences < min_sentences:
         return R_SENTENCES, float(sentences), min_sentences, 0, 0, -1
+    if kept_chars < params[P_C4_MIN_KEPT] * total_chars:
+        return R_C4_KEPT, kept_chars / max(total_chars, 1), params[P_C4_MIN_KEPT], 0, 0, -1
     a, b = _strip(out, o0, w, flags)
     return -1, 0.0, 0.0, a, b, kept_tokens if n_tok >= 0 else -1
 

@@ -9,7 +9,8 @@ group of streams, so that several workers share one dump.
 Contract: `read(path, source) -> Iterator[(Document, reason | None)]`, streaming the dump with
 lxml's iterparse (entities not resolved, no DTD, no network) and clearing each page after use, so
 memory stays flat whatever the dump size. Namespace-0, non-redirect, non-empty pages are kept;
-redirects, other namespaces and empty pages come back with their reason. Wikitext becomes plain
+redirects, other namespaces and empty pages come back with their reason; disambiguation pages are
+kept with `meta.disambiguation` set (they are lists of links, not articles). Wikitext becomes plain
 text by walking mwparserfromhell's tree (templates, references, tables, files, categories and
 interwiki links removed; headings, paragraphs and list items kept).
 Reference: https://www.mediawiki.org/wiki/Help:Export (schema 0.10).
@@ -54,6 +55,13 @@ _DROP_TAGS = {
 _NON_ARTICLE_LINK = re.compile(r"^\s*:?\s*(file|image|media|category|wikt|wiktionary)\s*:", re.I)
 _INTERWIKI = re.compile(r"^\s*:?\s*[a-z]{2,3}(-[a-z]+)*\s*:", re.I)
 _MAGIC_WORD = re.compile(r"__[A-Z]+__")
+# Disambiguation pages are not articles (Wikipedia:Disambiguation): lists of the articles a
+# title may mean, marked by these templates (the __DISAMBIG__ they carry is a page property
+# that dumps do not show). en, ja, zh; "要曖昧さ回避" (needs disambiguation) and hatnotes such as
+# "dablink" sit on ordinary articles and are not among them.
+_DISAMBIGUATION = re.compile(
+    r"\{\{\s*(?:disambiguation|disambig|disamb|dab|hndis|geodis|numberdis|aimai|曖昧さ回避|"
+    r"人名の曖昧さ回避|地名の曖昧さ回避|消歧义|消歧義)\s*(?:\||\}\})", re.IGNORECASE)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 # Fallbacks for markup that mwparserfromhell leaves as text because it is unbalanced in the source
 # (an unclosed <ref>, a table missing its `|}`): real dumps have plenty of both.
@@ -333,6 +341,8 @@ def page_to_document(page: etree._Element, source: str, text: TextOptions | None
         return doc, "redirect"
     if ns != "0":
         return doc, "not_article_namespace"
+    if _DISAMBIGUATION.search(wikitext):
+        meta["disambiguation"] = True
     options = text or TextOptions()
     doc.text = wikitext_to_text(wikitext, options.variant)
     if options.convert is not None:
