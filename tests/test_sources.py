@@ -1,10 +1,12 @@
 """Each source reader on the real samples in ../shared/corpora, with exact counts."""
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from pipelines.ingest import read_source_file
 from pipelines.sources import commoncrawl, conll2003, imdb, wikipedia
 
 
@@ -64,6 +66,24 @@ def test_wikipedia_keeps_106_articles_counts_100_redirects_and_leaves_no_markup(
     anarchism = next(d for d in articles if d.meta["title"] == "Anarchism")
     assert anarchism.text.startswith("Anarchism is a political philosophy that advocates")
     assert anarchism.meta["page_id"] == 12 and anarchism.meta["timestamp"].startswith("20")
+
+
+def test_wikipedia_marks_disambiguation_pages(corpora):
+    # Lists of the articles a title may mean (Wikipedia does not count them as articles),
+    # by their templates: {{disambiguation}}, {{geodis}} in en, {{aimai}} in ja. A
+    # {{要曖昧さ回避}} (needs disambiguation) tag on an ordinary article does not mark it.
+    marked = {}
+    for name in ("wikipedia_xml/*.bz2", "wikipedia_xml_ja/*.xz"):
+        dump = next(corpora.glob(name))
+        metas = [json.loads(row["meta"]) for row, reason in
+                 read_source_file("wikipedia", "w", str(dump), {}) if reason is None]
+        marked[name] = {m["title"] for m in metas if m.get("disambiguation")}
+    assert marked["wikipedia_xml/*.bz2"] == {
+        "Alien", "Austin (disambiguation)", "Ada", "Aberdeen (disambiguation)",
+        "Argument (disambiguation)", "Animal (disambiguation)", "Asia Minor (disambiguation)",
+        "Aa River"}
+    assert marked["wikipedia_xml_ja/*.xz"] == {
+        "EU (曖昧さ回避)", "地理", "タイ", "サンバ", "フォスター", "ゴスペル"}
 
 
 def test_commoncrawl_reads_all_16_pages_of_the_warc_sample(corpora):
