@@ -185,9 +185,9 @@ def test_an_infeasible_recipe_fails_the_build_naming_the_source(mix_build, tmp_p
     finally:
         recipe.unlink()
     assert proc.returncode != 0
-    assert ("insufficient tokens for source 'commoncrawl': it has 45 train sequences "
-            "(11,520 tokens)") in proc.stderr
-    assert "needs 320 sequences (81,920 tokens, 7.11 epochs), more than max_repeat 4" \
+    assert ("insufficient tokens for source 'commoncrawl': it has 36 train sequences "
+            "(9,216 tokens)") in proc.stderr
+    assert "needs 320 sequences (81,920 tokens, 8.89 epochs), more than max_repeat 5" \
         in proc.stderr
 
 

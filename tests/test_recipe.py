@@ -26,7 +26,8 @@ def test_a_recipe_needs_only_a_name_and_sources_and_gets_published_defaults(tmp_
     assert recipe.name == "tiny"
     assert recipe.clean.min_chars == 32
     assert recipe.clean.rules_for("conll2003").min_chars == 1  # built-in labelled-set rules
-    assert recipe.clean.filters == ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
+    assert recipe.clean.filters == ["gopher_repetition", "gopher_quality", "c4", "fineweb",
+                                    "bad_words"]
     assert recipe.clean.gopher_quality.min_doc_words == 50
     assert recipe.clean.c4.variant == "paper" and recipe.clean.fineweb.line_punct_thr == 0.12
     assert recipe.tokenizer.vocab_size == 8000
