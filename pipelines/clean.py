@@ -358,9 +358,10 @@ class Cleaner:
                   or filters.wrong_language(doc, rules.languages, self.cfg.min_language_score
                                             if lr.language_score is None else lr.language_score))
         names = lr.filters(rules.filters)
+        quality_rules = _quality_rules(names)
         removed: list[list] = []
-        if reason is None and _quality_rules(names):
-            cleaned, reason = _judge_words(doc.text, _quality_rules(names), lr, doc.meta)
+        if reason is None and quality_rules:
+            cleaned, reason = _judge_words(doc.text, quality_rules, lr, doc.meta)
             if reason is None:
                 if cleaned != doc.text:  # C4 removed lines
                     counts["c4_lines_removed"] += doc.text.count("\n") - cleaned.count("\n")

@@ -561,15 +561,15 @@ def resolve(cfg: Any, lang: str | None) -> LanguageRules:
             c4_enabled = override.c4
         score = override.language_score
         origin += "+recipe"
-    bad = getattr(cfg, "bad_words", None)
-    listed = frozenset()
-    if bad is not None and lang in bad.languages:
-        listed = bad_word_list(lang or "") - set(bad.allow.get(lang or "", ()))
+    bad: dict[str, Any] = {}
+    settings = getattr(cfg, "bad_words", None)  # a CleanConfig's `[clean.bad_words]`
+    if settings is not None:
+        bad = {"bad_words_min_distinct": settings.min_distinct,
+               "bad_words_min_word_frac": settings.min_word_frac}
+        if lang in settings.languages:
+            bad["bad_words"] = bad_word_list(lang) - set(settings.allow.get(lang, ()))
     return LanguageRules(language=lang or "", origin=origin, c4_enabled=c4_enabled,
-                         language_score=score, bad_words=listed,
-                         bad_words_min_distinct=bad.min_distinct if bad else 3,
-                         bad_words_min_word_frac=bad.min_word_frac if bad else 0.01,
-                         **sections)
+                         language_score=score, **bad, **sections)
 
 
 # ---------------------------------------------------------------------------------------------
