@@ -148,7 +148,8 @@ def dominant_script(text: str | np.ndarray) -> str:
 
 # Scripts written without spaces between words, and the language whose splitter MinHash
 # shingles and decontamination n-grams use for them. Korean is written with spaces between
-# eojeol, which `\w+` finds (and Kiwi splits 28 KB/s here: it would be dedup's bottleneck).
+# eojeol, which `\w+` finds (and Kiwi splits about 135 KB/s here: it would be dedup's
+# bottleneck).
 UNSPACED = {"Hani": "zh", "Jpan": "ja", "Thai": "th"}
 
 
