@@ -600,13 +600,18 @@ def bad_word_pattern(words: frozenset[str]) -> str:
     return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
 
 
+@functools.cache
+def _longest_word(words: frozenset[str]) -> int:
+    return max(map(len, words))
+
+
 def bad_word_hits(text: str, starts: np.ndarray, ends: np.ndarray, words: frozenset[str]
                   ) -> list[str]:
     """Every occurrence of a listed word that runs from a word's start to a word's end (one
-    word or several: "他妈的", "blow job"), lower-cased, in text order."""
+    word, or several the splitter made of it: 他妈 and 的), lower-cased, in text order."""
     if not words:
         return []
-    longest = max(map(len, words))
+    longest = _longest_word(words)
     found = []
     starts_, ends_ = starts.tolist(), ends.tolist()
     for i, a in enumerate(starts_):
