@@ -49,7 +49,9 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 12  # 12: c4:mostly_removed (a page whose lines C4 removed for most of its text),
+VERSION = 13  # 13: FineWeb's line punctuation reads a bulleted list as one line, and a line of
+# three or more sentences as ended (quality.line_punct_ratio);
+# 12: c4:mostly_removed (a page whose lines C4 removed for most of its text),
 # bad_words:too_many (LDNOOBW v2 at word boundaries, zh/ja/ko/th);
 # 7: thresholds per language (FineWeb-2's, recipe overrides), words per language;
 # 8: the alpha-word ratio over words, line ends through closing marks, splitter words compiled

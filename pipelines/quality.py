@@ -408,7 +408,7 @@ def c4_clean(text: str, cfg: C4) -> tuple[str, str | None]:
 class FineWeb:
     __pydantic_config__ = {"extra": "forbid"}  # a typo in the recipe fails at load
 
-    line_punct_thr: float = 0.12  # share of lines ending in terminal punctuation, at least
+    line_punct_thr: float = 0.12  # share of lines ending a sentence, at least (line_punct_ratio)
     line_punct_exclude_zero: bool = False
     short_line_thr: float = 0.67  # share of lines of <= short_line_length characters, at most
     short_line_length: int = 30
@@ -416,11 +416,51 @@ class FineWeb:
     new_line_ratio: float = 0.3  # newlines per word, at most
 
 
+def sentence_ends_inside(line: str) -> int:
+    """Sentence ends inside a line, before its last character: a terminal mark (closing
+    quotes and brackets after it aside) followed by a space, or by any character after a
+    full-width mark (CJK writes no space after 。)."""
+    bare = line.rstrip()
+    n, i, end = 0, 0, len(bare)
+    while i < end:
+        ch = bare[i]
+        i += 1
+        if ch in TERMINAL_PUNCTUATION and i < end and bare[i] not in TERMINAL_PUNCTUATION:
+            while i < end and bare[i] in CLOSING_MARKS:
+                i += 1
+            if i < end and (bare[i].isspace() or not ch.isascii()):
+                n += 1
+    return n
+
+
+def line_punct_ratio(lines: list[str]) -> float:
+    """FineWeb's share of lines that end in terminal punctuation, over non-empty lines, with
+    two departures that keep article text (bench/multilingual.py):
+    - a run of bulleted lines (Gopher's bullets: "•" or "-" first) is one line, ended when its
+      last item is: list items are not sentences, and Gopher's too_many_bullets already bounds
+      how much of a page lists may be. A Wikipedia article with a works list or a list of
+      related articles no longer reads as a menu;
+    - a line holding three or more sentences counts as ended even when its last one lacks
+      the mark: one paragraph of prose whose last sentence the page left unfinished."""
+    units = ended = 0
+    last = in_list = False  # the current unit's verdict; whether it is a list
+    for line in lines:
+        bullet = line.lstrip().startswith(("•", "-"))
+        done = ends_in_terminal(line) or sentence_ends_inside(line) >= 2
+        if bullet and in_list:  # the list's verdict is its latest item's
+            ended += done - last
+        else:
+            units += 1
+            ended += done
+        last, in_list = done, bullet
+    return ended / units
+
+
 def fineweb(text: str, tokens: list[str], cfg: FineWeb) -> str | None:
     lines = [line for line in text.split("\n") if line.strip()]
     if not lines:
         return "fineweb:empty"
-    ratio = sum(1 for line in lines if ends_in_terminal(line)) / len(lines)
+    ratio = line_punct_ratio(lines)
     if ratio < cfg.line_punct_thr and not (ratio == 0 and cfg.line_punct_exclude_zero):
         return "fineweb:line_punct_ratio"
     if sum(1 for line in lines if len(line) <= cfg.short_line_length) / len(lines) \
@@ -606,8 +646,7 @@ def explain(reason: str, text: str, settings, tokens: list[str] | None = None
         if rule == "empty":
             return 0.0, 0.0
         if rule == "line_punct_ratio":
-            return (sum(1 for line in lines if ends_in_terminal(line)) / len(lines),
-                    cfg.line_punct_thr)
+            return line_punct_ratio(lines), cfg.line_punct_thr
         if rule == "short_line_ratio":
             return (sum(1 for line in lines if len(line) <= cfg.short_line_length) / len(lines),
                     cfg.short_line_thr)

@@ -1307,6 +1307,21 @@ def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e, 
     return -1, 0.0, 0.0, a, b, kept_tokens if n_tok >= 0 else -1
 
 
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _sentence_ends_inside(c, a, b, flags):  # pragma: no cover  quality.sentence_ends_inside
+    n = 0
+    i = a
+    while i < b:
+        x = c[i]
+        i += 1
+        if (flags[x] & F_TERMINAL) != 0 and i < b and (flags[c[i]] & F_TERMINAL) == 0:
+            while i < b and (flags[c[i]] & F_CLOSING) != 0:
+                i += 1
+            if i < b and ((flags[c[i]] & F_SPACE) != 0 or x > 127):
+                n += 1
+    return n
+
+
 @numba.njit(cache=True, _nrt=False)
 def _fineweb(c, lo, hi, n_tok, params, flags, ps, pe, tgen, thash, tstart, tlen, gen,
              mask):  # pragma: no cover
@@ -1326,17 +1341,30 @@ def _fineweb(c, lo, hi, n_tok, params, flags, ps, pe, tgen, thash, tstart, tlen,
             start = k + 1
     if m == 0:
         return R_FW_EMPTY, 0.0, 0.0, gen
-    terminal = 0
+    terminal = 0  # quality.line_punct_ratio: units (a run of bullets is one) that end
+    units = 0
     short = 0
+    last = False
+    in_list = False
     for i in range(m):
+        s, e = _strip(c, ps[i], pe[i], flags)
         j = pe[i] - 1
         while j > ps[i] and (flags[c[j]] & F_CLOSING) != 0:  # quality.ends_in_terminal
             j -= 1
-        if (flags[c[j]] & F_TERMINAL) != 0:
-            terminal += 1
+        done = (flags[c[j]] & F_TERMINAL) != 0
+        if not done:
+            done = _sentence_ends_inside(c, s, e, flags) >= 2
+        bullet = c[s] == 0x2022 or c[s] == 45
+        if bullet and in_list:
+            terminal += int(done) - int(last)
+        else:
+            units += 1
+            terminal += int(done)
+        last = done
+        in_list = bullet
         if pe[i] - ps[i] <= params[P_FW_SHORT_LEN]:
             short += 1
-    ratio = terminal / m
+    ratio = terminal / units
     if ratio < params[P_FW_PUNCT] and not (ratio == 0 and params[P_FW_EXCLUDE_ZERO] != 0):
         return R_FW_PUNCT, ratio, params[P_FW_PUNCT], gen
     if short / m > params[P_FW_SHORT]:

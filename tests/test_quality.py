@@ -247,6 +247,60 @@ def test_fineweb_line_punct_ratio():
     assert fw(menu + "\n" + GOOD) is None  # 3 of 13 lines end a sentence: >= 0.12
 
 
+def test_line_punct_ratio_reads_a_bulleted_list_as_one_line():
+    # FineWeb counts every list item as a line without a sentence end; a run of bullets is one
+    # line here, ended when its last item is.
+    intro = "The town has three schools. Each one teaches in two languages."
+    items = [f"- {w} school" for w in filler(12)]
+    assert quality.line_punct_ratio([intro, "Schools", *items]) == pytest.approx(1 / 3)
+    assert quality.line_punct_ratio([intro, *items[:-1], items[-1] + "."]) == 1.0
+    # two lists with a heading between them are two lines; "•" bullets and indented items too
+    assert quality.line_punct_ratio([intro, *items[:3], "More", "  • a", "  • b"]) == 0.25
+    # a menu is still a menu: its lines are not bulleted
+    menu = "\n".join(f"Menu entry {w} and more words here" for w in filler(10))
+    assert quality.line_punct_ratio(menu.split("\n")) == 0.0
+
+
+def test_line_punct_ratio_counts_a_paragraph_whose_last_sentence_is_cut():
+    cut = "It rained. The river rose. The town was cut off for two days and"
+    assert quality.sentence_ends_inside(cut) == 2
+    assert quality.line_punct_ratio([cut]) == 1.0
+    # two sentences are not enough: "Copyright 2019. All rights reserved" stays a footer
+    assert quality.line_punct_ratio(["Copyright 2019. All rights reserved"]) == 0.0
+    # a decimal point is no sentence end; an ellipsis is one
+    assert quality.sentence_ends_inside("Version 3.5 is out... and more") == 1
+    # CJK writes no space after 。; a closing quote after the mark is looked through
+    assert quality.sentence_ends_inside("雨が降った。川が増えた。「町は孤立した。」二日間") == 3
+    assert quality.sentence_ends_inside("Done. ") == 0  # the end of the line is not inside
+
+
+def test_fineweb_keeps_real_article_text_with_lists(corpora):
+    # jawiki's こどもの文化 (a list of games under each heading) and a Portuguese article body
+    # of the Scrapinghub benchmark written as one line whose last sentence has no full stop:
+    # both failed FineWeb's line-punctuation rule, both are kept now.
+    import json
+
+    from pipelines import languages
+    from pipelines.ingest import read_source_file
+    from pipelines.recipe import CleanConfig
+
+    dump = next((corpora / "wikipedia_xml_ja").glob("*.xz"))
+    page = next(row["text"] for row, reason in read_source_file("wikipedia", "jawiki",
+                                                                  str(dump), {})
+                if reason is None and "こどもの文化（" in row["text"][:300])
+    ja = CleanConfig().rules_for_language("ja").fineweb
+    lines = [line for line in page.split("\n") if line.strip()]
+    old = sum(quality.ends_in_terminal(line) for line in lines) / len(lines)
+    assert old < ja.line_punct_thr <= quality.line_punct_ratio(lines)
+    truth = json.loads((corpora / "html_extraction_scrapinghub" / "ground-truth.json")
+                       .read_text(encoding="utf-8"))
+    body = next(v["articleBody"] for v in truth.values()
+                if v.get("articleBody", "").startswith("Viver uma verdadeira experiência"))
+    pt = CleanConfig().rules_for_language("pt").fineweb
+    assert "\n" not in body.strip() and not quality.ends_in_terminal(body)
+    assert quality.fineweb(body, languages.words(body, "pt"), pt) is None
+
+
 def test_fineweb_short_line_ratio():
     lines = [f"Short {w}." for w in filler(8)]
     assert fw("\n".join(lines + [GOOD])) == "fineweb:short_line_ratio"

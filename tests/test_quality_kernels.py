@@ -31,10 +31,12 @@ PIECES = list("aAbdegilmnorstvxyzIKS.,;:!?'’\"-+&@/()[]{}|$*#…•<>_01234567
     "Mrs", "U.S.", "e.g.", "and/or", "8)", ":-)", ":P", "kg", "mph", "KB", "10:30", "3.5",
     "[1]", "[edit]", "[citation needed]", "lorem ipsum", "Lorem Ipsum", "javascript",
     "cookie policy", "terms of use", "the", "of", "and", "to", "be", "that", "with", "have",
-    "doesnâ€™t", "Ã©", "Ã", "\u0099", "\u1100", "\u1161", "\u212b", "\u0323"]  # for finish
+    "doesnâ€™t", "Ã©", "Ã", "\u0099", "\u1100", "\u1161", "\u212b", "\u0323",  # for finish
+    "。", "」", "！", "- ", "\n- "]  # CJK sentence ends, closing marks, bulleted lines
 TEXTS = st.lists(st.sampled_from(PIECES), max_size=80).map("".join)
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "it", "was", "good", "#", "...", "•",
-         "-", "1994", "of", "to", "with", "be", "that", "have", "Mr.", "don't", "[1]"]
+         "-", "1994", "of", "to", "with", "be", "that", "have", "Mr.", "don't", "[1]", "end.",
+         "。", "です。」", "猫"]
 LINE = st.tuples(st.lists(st.sampled_from(WORDS), max_size=14).map(" ".join),
                  st.sampled_from(["", ".", "!", "?", "...", "…", '"', ":"])).map("".join)
 DOCS = st.lists(LINE, min_size=0, max_size=14).flatmap(
