@@ -54,3 +54,29 @@ def test_gz_and_xz_dumps_read_like_the_xml(tmp_path, corpora):
                                                         "zhwiki-test-pages.xml"), "z")]
     for name in ("d.xml.xz", "d.xml.gz"):
         assert [(d.text, r) for d, r in wikipedia.read(str(tmp_path / name), "z")] == plain
+
+
+def test_local_file_links_and_comments_leave_no_markup(corpora):
+    # jawiki writes File links as [[ファイル:...|thumb|right|250px|caption]] and keeps a commented-out
+    # table (`<!--{|class="wikitable" ...|}-->`) whose `-{` once read as variant markup.
+    path = str(corpora / "wikipedia_xml_ja" / "jawiki-truncated-100k.xml.xz")
+    articles = {row["id"]: row["text"] for row, reason in
+                read_source_file("wikipedia", "jawiki", path, {}) if reason is None}
+    assert len(articles) == 189
+    leaks = [i for i, t in articles.items()
+             if "thumb|" in t or "px|" in t or "<!" in t or "|->" in t]
+    assert leaks == []
+    assert "こどもの文化（こどものぶんか）は" in articles["jawiki/59"].split("\n")[0]
+    wikitext = ("前文。\n<!--*注。\n<!--*名前。-->\n<!--{|class=\"wikitable\"\n|所属:\n|}-->\n"
+                "[[画像:X.png|thumb|説明]][[カテゴリ:テスト]][[:Category:Y]][[Plik:Z.jpg|mały]]"
+                "本文。<!-- 閉じない")
+    assert wikipedia.wikitext_to_text(wikitext) == "前文。\n\nmały本文。"  # an unknown namespace
+    # a dump's <siteinfo> names its own namespaces (plwiki: Plik)
+    assert wikipedia.wikitext_to_text(
+        wikitext, skip_namespaces=wikipedia.NON_ARTICLE_NAMESPACES | {"plik"}) == "前文。\n\n本文。"
+    site = wikipedia.etree.fromstring(
+        '<siteinfo xmlns="http://www.mediawiki.org/xml/export-0.11/"><namespaces>'
+        '<namespace key="6" case="first-letter">Plik</namespace>'
+        '<namespace key="14" case="first-letter">Kategoria</namespace>'
+        '<namespace key="4" case="first-letter">Wikipedia</namespace></namespaces></siteinfo>')
+    assert wikipedia.namespace_names(site) == {"plik", "kategoria"}

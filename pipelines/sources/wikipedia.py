@@ -52,7 +52,19 @@ _DROP_TAGS = {
     "syntaxhighlight", "source", "templatedata", "graph", "mapframe", "maplink", "noinclude",
     "includeonly", "onlyinclude", "nowiki", "pre", "hiero", "inputbox", "categorytree",
 }
-_NON_ARTICLE_LINK = re.compile(r"^\s*:?\s*(file|image|media|category|wikt|wiktionary)\s*:", re.I)
+# Links to the File (6), Media (-2) and Category (14) namespaces, and to Wiktionary, are not
+# prose. Each wiki names these namespaces in its own language, with aliases: the English
+# canonical names and aliases, and ja's and zh's, are built in; a dump's <siteinfo> adds its own
+# (`namespace_names`), so [[ファイル:...|thumb|...]] on jawiki or [[Plik:...]] on plwiki go too.
+NON_ARTICLE_NAMESPACES = frozenset({
+    "file", "image", "media", "category", "wikt", "wiktionary",
+    "ファイル", "画像", "メディア", "カテゴリ",
+    "文件", "檔案", "档案", "图像", "圖像", "媒体", "媒體", "分类", "分類",
+})
+_NON_ARTICLE_KEYS = frozenset({"-2", "6", "14"})
+# HTML comments go first, as MediaWiki's preprocessor removes them before anything else: an
+# unclosed one runs to the end of the page, and `<!--{|class=...` must not read as `-{`.
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _INTERWIKI = re.compile(r"^\s*:?\s*[a-z]{2,3}(-[a-z]+)*\s*:", re.I)
 _MAGIC_WORD = re.compile(r"__[A-Z]+__")
 # Disambiguation pages are not articles (Wikipedia:Disambiguation): lists of the articles a
@@ -68,9 +80,15 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 _REF = re.compile(r"<ref[^>/]*/>|<ref[^>]*>.*?(</ref>|$)", re.I | re.S | re.M)
 _TABLE_LINES = re.compile(r"^\s*\{\|.*?(^\s*\|\}.*?$|\Z)", re.S | re.M)
 _TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
-_FILE_LINK = re.compile(
-    r"\[\[\s*(?:file|image|media|category)\s*:[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*(\]\]|$)",
-    re.I | re.M)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_link(names: frozenset[str]) -> re.Pattern:
+    alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    return re.compile(rf"\[\[\s*:?\s*(?:{alternatives})\s*:[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*"
+                      r"(\]\]|$)", re.I | re.M)
+
+
 _LINK = re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]")
 _LEFTOVER = re.compile(r"\{\{|\}\}|\[\[|\]\]|'{2,}|</?[a-z]+[^>]*>", re.I)
 _NESTED_ITEM = re.compile(r"^((?:- )+)")  # "- - item" (a `**` list) -> indented "- item"
@@ -105,10 +123,19 @@ _VARIANT_RULE = re.compile(r"^\s*(zh(?:-[a-z]+)?)\s*:(.*)$", re.S)
 
 
 class TextOptions(NamedTuple):
-    """How article text is made: the Chinese variant, and an OpenCC converter (or None)."""
+    """How article text is made: the Chinese variant, an OpenCC converter (or None), and the
+    namespace names whose links are not prose (lower-cased)."""
 
     variant: str = VARIANT
     convert: Any = None
+    skip_namespaces: frozenset[str] = NON_ARTICLE_NAMESPACES
+
+
+def namespace_names(siteinfo: etree._Element) -> frozenset[str]:
+    """The File, Media and Category namespace names a dump's <siteinfo> declares."""
+    return frozenset(
+        (node.text or "").strip().lower() for node in siteinfo.iter("{*}namespace")
+        if node.get("key") in _NON_ARTICLE_KEYS and (node.text or "").strip())
 
 
 @functools.cache
@@ -287,14 +314,21 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 def read_pages(fh: IO[bytes], source: str, text: TextOptions | None = None
                ) -> Iterator[tuple[Document, str | None]]:
     parser = etree.iterparse(
-        fh, events=("start", "end"), tag=("{*}mediawiki", "{*}page"), resolve_entities=False,
+        fh, events=("start", "end"), tag=("{*}mediawiki", "{*}siteinfo", "{*}page"),
+        resolve_entities=False,
         no_network=True, load_dtd=False, huge_tree=True,
     )
     language = None
+    text = text or TextOptions()
     for event, page in parser:
-        if etree.QName(page).localname == "mediawiki":
+        name = etree.QName(page).localname
+        if name == "mediawiki":
             if event == "start":
                 language = page.get(_XML_LANG)
+            continue
+        if name == "siteinfo":
+            if event == "end":
+                text = text._replace(skip_namespaces=text.skip_namespaces | namespace_names(page))
             continue
         if event == "start":
             continue
@@ -344,7 +378,7 @@ def page_to_document(page: etree._Element, source: str, text: TextOptions | None
     if _DISAMBIGUATION.search(wikitext):
         meta["disambiguation"] = True
     options = text or TextOptions()
-    doc.text = wikitext_to_text(wikitext, options.variant)
+    doc.text = wikitext_to_text(wikitext, options.variant, options.skip_namespaces)
     if options.convert is not None:
         doc.text = options.convert.convert(doc.text)
     if not doc.text:
@@ -352,29 +386,37 @@ def page_to_document(page: etree._Element, source: str, text: TextOptions | None
     return doc, None
 
 
-def wikitext_to_text(wikitext: str, variant: str = VARIANT) -> str:
+def wikitext_to_text(wikitext: str, variant: str = VARIANT,
+                     skip_namespaces: frozenset[str] = NON_ARTICLE_NAMESPACES) -> str:
+    wikitext = _COMMENT.sub("", wikitext)
     if "-{" in wikitext:
         wikitext = resolve_variants(wikitext, variant)
-    text = _plain(mwparserfromhell.parse(wikitext))
-    text = _MAGIC_WORD.sub("", _residual_markup(text))
+    text = _plain(mwparserfromhell.parse(wikitext), skip_namespaces)
+    text = _MAGIC_WORD.sub("", _residual_markup(text, skip_namespaces))
     lines = [_SPACE_RUNS.sub(" ", line).strip() for line in text.split("\n")]
     lines = [_NESTED_ITEM.sub(lambda m: "  " * (len(m.group(1)) // 2 - 1) + "- ", line)
              for line in lines if line not in ("-", "*", "#", ":", ";")]
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
-def _residual_markup(text: str) -> str:
+def _residual_markup(text: str, skip_namespaces: frozenset[str]) -> str:
     text = _REF.sub("", text)
     text = _TABLE_LINES.sub("", text)
     previous = None
     while previous != text:  # innermost templates first
         previous, text = text, _TEMPLATE.sub("", text)
-    text = _FILE_LINK.sub("", text)
+    text = _file_link(skip_namespaces - {"wikt", "wiktionary"}).sub("", text)
     text = _LINK.sub(r"\1", text)
     return _LEFTOVER.sub("", text)
 
 
-def _plain(code: Wikicode) -> str:
+def _namespace(title: str) -> str:
+    """The lower-cased namespace part of a link target ("" if none): `:Category:X` too."""
+    head, colon, _ = title.strip().lstrip(":").partition(":")
+    return head.strip().lower() if colon else ""
+
+
+def _plain(code: Wikicode, skip: frozenset[str]) -> str:
     out: list[str] = []
     for node in code.nodes:
         if isinstance(node, Text):
@@ -383,23 +425,23 @@ def _plain(code: Wikicode) -> str:
             continue
         elif isinstance(node, Wikilink):
             title = str(node.title)
-            if _NON_ARTICLE_LINK.match(title) or _INTERWIKI.match(title):
+            if _namespace(title) in skip or _INTERWIKI.match(title):
                 continue
-            out.append(_plain(node.text) if node.text is not None else _plain(node.title))
+            out.append(_plain(node.text if node.text is not None else node.title, skip))
         elif isinstance(node, ExternalLink):
-            out.append(_plain(node.title) if node.title is not None else "")
+            out.append(_plain(node.title, skip) if node.title is not None else "")
         elif isinstance(node, Heading):
-            out.append("\n" + _plain(node.title).strip() + "\n")
+            out.append("\n" + _plain(node.title, skip).strip() + "\n")
         elif isinstance(node, HTMLEntity):
             out.append(node.normalize())
         elif isinstance(node, Tag):
-            out.append(_tag_text(node))
+            out.append(_tag_text(node, skip))
         else:  # anything mwparserfromhell adds later: keep its visible text
             out.append(str(node.__strip__(normalize=True, collapse=True) or ""))
     return "".join(out)
 
 
-def _tag_text(node: Tag) -> str:
+def _tag_text(node: Tag, skip: frozenset[str]) -> str:
     tag = str(node.tag).strip().lower()
     if tag in _DROP_TAGS:
         return ""
@@ -409,4 +451,4 @@ def _tag_text(node: Tag) -> str:
         return "\n"
     if tag == "hr":
         return "\n"
-    return _plain(node.contents) if node.contents is not None else ""
+    return _plain(node.contents, skip) if node.contents is not None else ""
