@@ -8,9 +8,10 @@ Word splitters (FineWeb-2's choices, datatrove's `utils/word_tokenizers.py`):
 - ja: SudachiPy, core dictionary, mode A, in chunks of at most 40,000 UTF-8 bytes (it refuses
   inputs over 49,149 bytes); chunks end at a line break or sentence end where one is near;
 - ko: Kiwi (kiwipiepy), surface forms sliced from the text, in a child process of its own
-  (`ChildSplitter`): Kiwi holds about 530 MB from its first text on and keeps about 290 MB
-  after it is deleted and the heap trimmed (measured), which the build's one process would
-  otherwise carry through every later stage;
+  (`ChildSplitter`): Kiwi holds about 530 MB from its first text on (320 MB without its
+  multi-word dictionary, which the child leaves out) and keeps about 290 MB after it is deleted
+  and the heap trimmed (measured), which the build's one process would otherwise carry through
+  every later stage;
 - th: PyThaiNLP's newmm-safe;
 - every other language: the spaCy-like regular expression of `quality.words`.
 
