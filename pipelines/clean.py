@@ -49,7 +49,9 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 13  # 13: FineWeb's line punctuation reads a bulleted list as one line, and a line of
+VERSION = 14  # 14: C4's page minimum 3 sentences (TFDS's; the paper's 5 dropped news briefs),
+# FineWeb's list ratio counts line breaks, not newlines (a blank line is one break);
+# 13: FineWeb's line punctuation reads a bulleted list as one line, and a line of
 # three or more sentences as ended (quality.line_punct_ratio);
 # 12: c4:mostly_removed (a page whose lines C4 removed for most of its text),
 # bad_words:too_many (LDNOOBW v2 at word boundaries, zh/ja/ko/th);

@@ -1374,7 +1374,7 @@ def _fineweb(c, lo, hi, n_tok, params, flags, ps, pe, tgen, thash, tstart, tlen,
     dup_ratio = chars / max(1, (hi - lo) - newlines)
     if dup_ratio > params[P_FW_DUP]:
         return R_FW_DUP, dup_ratio, params[P_FW_DUP], gen
-    list_ratio = newlines / max(1, n_tok)
+    list_ratio = (m - 1) / max(1, n_tok)  # line breaks between non-empty lines
     if list_ratio > params[P_FW_NEWLINE]:
         return R_FW_LIST, list_ratio, params[P_FW_NEWLINE], gen
     return -1, 0.0, 0.0, gen

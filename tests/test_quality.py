@@ -198,6 +198,9 @@ def test_c4_too_few_sentences():
     assert quality.c4_clean("One sentence here. And a second one.", C4())[1] == \
         "c4:too_few_sentences"
     assert quality.c4_clean(GOOD, C4())[1] is None
+    brief = "The council met today. It approved the budget. The vote was close."
+    assert quality.c4_clean(brief, C4()) == (brief, None)  # 3 sentences: a news brief
+    assert quality.c4_clean(brief, C4(min_num_sentences=5))[1] == "c4:too_few_sentences"
 
 
 def test_c4_mostly_removed_drops_the_remnant_of_a_navigation_page():
@@ -237,7 +240,8 @@ def test_c4_variants_differ_in_their_constants():
     assert quality.c4_clean(page, C4())[0].endswith(line)
     assert not quality.c4_clean(page, C4(variant="tfds"))[0].endswith(line)
     assert C4(variant="tfds").resolved() == (5, 3, (".", "?", "!", '"'))
-    assert C4().resolved() == (3, 5, (".", "?", "!", '"', "'"))
+    assert C4(min_num_sentences=None).resolved() == (3, 5, (".", "?", "!", '"', "'"))
+    assert C4().resolved() == (3, 3, (".", "?", "!", '"', "'"))  # Sieve's: TFDS's 3 sentences
 
 
 # --- FineWeb ---------------------------------------------------------------------------------
@@ -317,6 +321,14 @@ def test_fineweb_list_ratio():
     lines = [f"{a}{b}{a} {b}{a}{b}." for a, b in zip(WORDS, reversed(WORDS), strict=True)]
     assert fw("\n".join(lines)) == "fineweb:list_ratio"  # 2 words and a mark per line
     assert fw(GOOD) is None
+    # A break between paragraphs counts once, one newline or a blank line: 10 paragraphs of
+    # 3 words and a mark are 9 breaks over 40 tokens, under 0.3 either way.
+    paragraphs = [f"{a} {b} {a}{b}." for a, b in zip(WORDS[:10], reversed(WORDS[:10]),
+                                                       strict=True)]
+    cfg = FineWeb(line_punct_thr=0, short_line_thr=1)
+    assert fw("\n".join(paragraphs), cfg) is None and fw("\n\n".join(paragraphs), cfg) is None
+    assert quality.explain("fineweb:list_ratio", "\n\n".join(paragraphs),
+                           type("S", (), {"fineweb": cfg})) == (9 / 40, 0.3)
 
 
 def test_fineweb_empty():
