@@ -35,6 +35,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -606,16 +607,32 @@ def _longest_word(words: frozenset[str]) -> int:
     return max(map(len, words))
 
 
+@functools.cache
+def _word_starts(words: frozenset[str]) -> re.Pattern:
+    """Every position where a listed word begins (overlapping: a lookahead)."""
+    return re.compile(f"(?=(?:{bad_word_pattern(words)}))")
+
+
 def bad_word_hits(text: str, starts: np.ndarray, ends: np.ndarray, words: frozenset[str]
                   ) -> list[str]:
     """Every occurrence of a listed word that runs from a word's start to a word's end (one
-    word, or several the splitter made of it: 他妈 and 的), lower-cased, in text order."""
+    word, or several the splitter made of it: 他妈 and 的), lower-cased, in text order. Only
+    the words where a listed word begins (found in the lower-cased text) are looked at."""
     if not words:
         return []
     longest = _longest_word(words)
-    found = []
+    lowered = text.lower()
     starts_, ends_ = starts.tolist(), ends.tolist()
-    for i, a in enumerate(starts_):
+    # The offsets agree, and so do a slice's lower case and the text's (İ lowers to two code
+    # points; Σ lowers by its neighbours).
+    if len(lowered) == len(text) and "Σ" not in text:
+        begins = {m.start() for m in _word_starts(words).finditer(lowered)}
+        candidates = [i for i, a in enumerate(starts_) if a in begins]
+    else:
+        candidates = range(len(starts_))
+    found = []
+    for i in candidates:
+        a = starts_[i]
         for b in ends_[i:]:
             if b - a > longest:
                 break

@@ -289,6 +289,11 @@ def test_bad_words_count_on_word_boundaries_only():
     en = languages.bad_word_list("en")
     text = "The class passed a law against porn."
     assert languages.bad_word_hits(text, *languages.word_spans(text, "en"), en) == ["porn"]
+    # Texts whose lower case moves offsets (İ) or depends on neighbours (Σ) are read word by
+    # word instead of through the screen of where listed words begin: the same hits.
+    for text in ("İstanbul: PORN, porn.", "ΣΑΣ porn Porn"):
+        assert languages.bad_word_hits(text, *languages.word_spans(text, "en"), en) == \
+            ["porn", "porn"]
 
 
 def test_bad_words_drop_the_adult_page_and_keep_verified_chinese_and_japanese(corpora):
