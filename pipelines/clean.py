@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -437,7 +438,8 @@ def cleaning_meta(removed: list[list], spans: list[quality.Redaction], pii: tupl
         lines = []
         for at, line in removed:
             shift = sum(b - a - (e - s) for s, e, a, b, _ in spans if e <= at)
-            lines.append([at + shift, quality.redact_pii(line, pii)[0] if pii else line])
+            lines.append([at + shift, quality.redact_pii(line, pii)[0]
+                          if pii and _MAY_HOLD_PII.search(line) else line])
         out["removed_lines"] = lines
     if spans:
         out["redacted"] = [[a, b, kind] for _, _, a, b, kind in spans]
@@ -445,6 +447,9 @@ def cleaning_meta(removed: list[list], spans: list[quality.Redaction], pii: tupl
 
 
 _PII_HINTS = {"email": 1, "ip": 2 | 4, "phone": 8}  # quality_kernels._pii_hints bits
+# Every PII pattern needs one of these (an e-mail's @, an IPv6 address's colon, the digits of
+# the rest): a removed line without any is left as it is, without running the patterns.
+_MAY_HOLD_PII = re.compile(r"[@:\d]")
 _RULE_SETS = frozenset(quality_kernels.RULE_CODES)
 BAD_WORDS_REASON = "bad_words:too_many"
 
