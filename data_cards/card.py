@@ -21,12 +21,13 @@ from pipelines.manifest import RunOptions, read_manifest
 from pipelines.recipe import CardConfig
 
 NAME = "card"
-VERSION = 13  # 8: reason rows with equal counts in name order (they followed set order);
+VERSION = 14  # 8: reason rows with equal counts in name order (they followed set order);
 #             9: the web-text limitation names the new main-text extractor;
 #             10: Wikipedia markup left per source, limitations of every kind;
 #             11: raw arms (cleaning or dedup off), the neutral held-out set;
 #             12: tokens per source and split, the mixture plan (table and plot);
-#             13: the bad words each language is checked for, in the per-language table
+#             13: the bad words each language is checked for, in the per-language table;
+#             14: C4's page minimum stated without calling it the variant's
 # limitations; 5, 6: language tags from the data (confident identifications only); 7: cleaning
 # table per source
 
@@ -257,8 +258,8 @@ def clean_section(manifest: dict[str, Any]) -> list[str]:
                      f"{', '.join(rules.languages) or 'all'} |")
     lines += language_table(cfg, manifest["counters"])
     min_words, min_sentences, _ = cfg.c4.resolved()
-    lines += ["", f"C4 follows the {cfg.c4.variant} variant: lines of at least {min_words} words "
-              f"ending in terminal punctuation, pages of at least {min_sentences} sentences. "
+    lines += ["", f"C4: lines of at least {min_words} words ending in terminal punctuation "
+              f"({cfg.c4.variant} variant), pages of at least {min_sentences} sentences. "
               "Thresholds of every rule set are in the clean stage's manifest.", ""]
     return lines
 
