@@ -57,8 +57,9 @@ def test_gz_and_xz_dumps_read_like_the_xml(tmp_path, corpora):
 
 
 def test_local_file_links_and_comments_leave_no_markup(corpora):
-    # jawiki writes File links as [[ファイル:...|thumb|right|250px|caption]] and keeps a commented-out
-    # table (`<!--{|class="wikitable" ...|}-->`) whose `-{` once read as variant markup.
+    # jawiki writes File links as [[ファイル:...|thumb|right|250px|caption]] and keeps a
+    # commented-out table (`<!--{|class="wikitable" ...|}-->`) whose `-{` once read as variant
+    # markup.
     path = str(corpora / "wikipedia_xml_ja" / "jawiki-truncated-100k.xml.xz")
     articles = {row["id"]: row["text"] for row, reason in
                 read_source_file("wikipedia", "jawiki", path, {}) if reason is None}
