@@ -358,6 +358,19 @@ _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "u
            "use cookies")
 
 
+def c4_line_ends(line: str, marks: tuple[str, ...]) -> bool:
+    """C4's "ended in a terminal punctuation mark (a period, exclamation mark, question mark,
+    or end quotation mark)": one of `marks`, or (Sieve's reading of the end quotation mark)
+    a period, exclamation or question mark followed by closing quotes and brackets: `.”`,
+    `?»`, `.)`. C4's code and datatrove look for ASCII marks only, so a line of quoted speech
+    in curly quotes was removed: 202 lines, 6.9% of the characters of the Scrapinghub
+    benchmark's article bodies."""
+    if line.endswith(marks):
+        return True
+    bare = line.rstrip(CLOSING_MARKS)
+    return len(bare) < len(line) and bare.endswith((".", "?", "!"))
+
+
 def _c4_pass(text: str, cfg: C4) -> tuple[list[str], int, int, str | None]:
     """(the lines C4 keeps, the sentences counted in them (counting stops at the minimum), the
     characters of every stripped line, and the reason found on a kept line, if any)."""
@@ -372,7 +385,8 @@ def _c4_pass(text: str, cfg: C4) -> tuple[list[str], int, int, str | None]:
             continue
         if cfg.remove_citations:
             line = _CITATION.sub("", line)
-        if cfg.filter_no_terminal_punct and (not line.endswith(marks) or line.endswith("...")):
+        if cfg.filter_no_terminal_punct and (not c4_line_ends(line, marks)
+                                             or line.endswith("...")):
             continue
         if len(line_words) < min_words:
             continue

@@ -194,6 +194,16 @@ def test_c4_line_rules_keep_only_sentences():
     assert text == GOOD
 
 
+def test_c4_keeps_lines_that_end_in_a_mark_inside_closing_quotes():
+    quoted = "“We will rebuild the bridge before winter,” the mayor said. “It will be done.”"
+    assert quality.c4_line_ends(quoted, C4().resolved()[2])
+    assert quality.c4_line_ends("See the map (page 3.)", C4().resolved()[2])
+    assert not quality.c4_line_ends("A film called “Heat”", C4().resolved()[2])  # no mark
+    assert quality.c4_line_ends('A film called "Heat"', C4().resolved()[2])  # C4's own rule
+    text, reason = quality.c4_clean(GOOD + "\n" + quoted, C4())
+    assert reason is None and text.endswith(quoted)
+
+
 def test_c4_too_few_sentences():
     assert quality.c4_clean("One sentence here. And a second one.", C4())[1] == \
         "c4:too_few_sentences"
