@@ -597,8 +597,6 @@ def bad_word_list(lang: str) -> frozenset[str]:
 def bad_word_pattern(words: frozenset[str]) -> str:
     """A regular expression (RE2 and Python) matching any of `words` anywhere: the screen that
     finds the documents worth a word-by-word look."""
-    import re
-
     return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
 
 

@@ -78,11 +78,11 @@ TERMINAL_PUNCTUATION = frozenset(
 CLOSING_MARKS = "\"'”’»›」』）)]】〕〉》｣〛〙〗｝}"
 
 
-def ends_in_terminal(line: str) -> bool:
-    """Whether a line ends in terminal punctuation, closing quotes and brackets after it
-    aside."""
+def ends_in_terminal(line: str, marks: str | frozenset[str] = TERMINAL_PUNCTUATION) -> bool:
+    """Whether a line ends in one of `marks` (terminal punctuation), closing quotes and brackets
+    after it aside."""
     bare = line.rstrip(CLOSING_MARKS)
-    return bool(bare) and bare[-1] in TERMINAL_PUNCTUATION
+    return bool(bare) and bare[-1] in marks
 
 
 _BARE_WORDS = frozenset(
@@ -365,10 +365,7 @@ def c4_line_ends(line: str, marks: tuple[str, ...]) -> bool:
     `?»`, `.)`. C4's code and datatrove look for ASCII marks only, so a line of quoted speech
     in curly quotes was removed: 202 lines, 6.9% of the characters of the Scrapinghub
     benchmark's article bodies."""
-    if line.endswith(marks):
-        return True
-    bare = line.rstrip(CLOSING_MARKS)
-    return len(bare) < len(line) and bare.endswith((".", "?", "!"))
+    return line.endswith(marks) or ends_in_terminal(line, ".?!")
 
 
 def _c4_pass(text: str, cfg: C4) -> tuple[list[str], int, int, str | None]:

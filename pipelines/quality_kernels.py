@@ -1268,8 +1268,7 @@ def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e, 
                 j = w1 - 1
                 while j >= w0 and (flags[out[j]] & F_CLOSING) != 0:
                     j -= 1
-                ends = j < w1 - 1 and j >= w0 and (out[j] == 46 or out[j] == 63
-                                                   or out[j] == 33)
+                ends = j >= w0 and (out[j] == 46 or out[j] == 63 or out[j] == 33)
             if not ends or (w1 - w0 >= 3 and out[w1 - 1] == 46 and out[w1 - 2] == 46
                             and out[w1 - 3] == 46):
                 continue
