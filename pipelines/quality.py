@@ -85,6 +85,13 @@ def ends_in_terminal(line: str, marks: str | frozenset[str] = TERMINAL_PUNCTUATI
     return bool(bare) and bare[-1] in marks
 
 
+def ends_in_ellipsis(line: str) -> bool:
+    """Whether a line ends in an ellipsis ("…", "⋯", or two or more periods), closing quotes
+    and brackets after it aside: text cut off (a teaser, a shortened headline), not a finished
+    sentence."""
+    return line.rstrip(CLOSING_MARKS).endswith(("..", "…", "⋯"))
+
+
 _BARE_WORDS = frozenset(
     ["cant", "wont", "dont", "didnt", "doesnt", "isnt", "arent", "wasnt", "werent", "havent",
      "hasnt", "hadnt", "couldnt", "shouldnt", "wouldnt", "aint", "cannot", "im", "ive", "id",
@@ -460,12 +467,16 @@ def line_punct_ratio(lines: list[str]) -> float:
       how much of a page lists may be. A Wikipedia article with a works list or a list of
       related articles no longer reads as a menu;
     - a line holding three or more sentences counts as ended even when its last one lacks
-      the mark: one paragraph of prose whose last sentence the page left unfinished."""
+      the mark: one paragraph of prose whose last sentence the page left unfinished;
+    - a line that ends in an ellipsis (`ends_in_ellipsis`: "..", "...") is not ended: lists of
+      cut-off headlines ("고루했던 KBS 예능국의 아..", "Leia mais...") read as sentences
+      otherwise, and kept three navigation pages of bench/multilingual.py."""
     units = ended = 0
     last = in_list = False  # the current unit's verdict; whether it is a list
     for line in lines:
         bullet = line.lstrip().startswith(("•", "-"))
-        done = ends_in_terminal(line) or sentence_ends_inside(line) >= 2
+        done = (ends_in_terminal(line) and not ends_in_ellipsis(line)) \
+            or sentence_ends_inside(line) >= 2
         if bullet and in_list:  # the list's verdict is its latest item's
             ended += done - last
         else:

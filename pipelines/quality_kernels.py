@@ -1357,6 +1357,8 @@ def _fineweb(c, lo, hi, n_tok, params, flags, ps, pe, tgen, thash, tstart, tlen,
         while j > ps[i] and (flags[c[j]] & F_CLOSING) != 0:  # quality.ends_in_terminal
             j -= 1
         done = (flags[c[j]] & F_TERMINAL) != 0
+        if done and c[j] == 46 and j > ps[i] and c[j - 1] == 46:  # quality.ends_in_ellipsis
+            done = False
         if not done:
             done = _sentence_ends_inside(c, s, e, flags) >= 2
         bullet = c[s] == 0x2022 or c[s] == 45

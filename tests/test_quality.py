@@ -308,6 +308,39 @@ def test_line_punct_ratio_counts_a_paragraph_whose_last_sentence_is_cut():
     assert quality.sentence_ends_inside("Done. ") == 0  # the end of the line is not inside
 
 
+def test_line_punct_ratio_reads_a_line_ending_in_an_ellipsis_as_cut_off():
+    headlines = ["‘스탠딩 업’, 고루했던 KBS 예능국의 아..", "송가인, ‘미스트롯’ 출신 꼬리표 점점 ..",
+                 "Veja também: o calendário completo...", "Read more…”"]
+    assert not any(map(quality.ends_in_terminal, headlines[3:]))  # "…" was never an end
+    assert all(map(quality.ends_in_ellipsis, headlines))
+    assert quality.line_punct_ratio(headlines) == 0.0
+    assert quality.line_punct_ratio(["He waited. Then he left. And then..."]) == 1.0  # inside
+    assert not quality.ends_in_ellipsis("It ended.") and not quality.ends_in_ellipsis("U.S.")
+
+
+def test_fineweb_drops_real_pages_of_cut_off_headlines(corpora):
+    # Two Korean news sites' page text outside the article (menus, "most read" lists of
+    # headlines cut off with ".."): FineWeb's line-punctuation rule read every ".." as a
+    # sentence end and kept both; the Korean article bodies of the benchmark are kept.
+    from bench.multilingual import scrapinghub
+    from pipelines import langid, languages
+    from pipelines.recipe import CleanConfig
+
+    bodies, navigation = scrapinghub()
+    ko = CleanConfig().rules_for_language("ko")
+    nav = [t for i, t in navigation if i in ("boilerplate/0ec95c7261d1",
+                                             "boilerplate/9da36ae4714b")]
+    assert len(nav) == 2
+    for text in nav:
+        lines = [line for line in text.split("\n") if line.strip()]
+        assert sum(map(quality.ends_in_ellipsis, lines)) >= 10
+        assert quality.fineweb(text, [], ko.fineweb) == "fineweb:line_punct_ratio"
+    korean = [t for (_, t), lang in zip(bodies, langid.identify([t for _, t in bodies])[0],
+                                        strict=True) if lang == "ko"]
+    assert korean and all(
+        quality.fineweb(t, languages.words(t, "ko"), ko.fineweb) is None for t in korean)
+
+
 def test_fineweb_keeps_real_article_text_with_lists(corpora):
     # jawiki's こどもの文化 (a list of games under each heading) and a Portuguese article body
     # of the Scrapinghub benchmark written as one line whose last sentence has no full stop:
