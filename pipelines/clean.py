@@ -50,7 +50,8 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 16  # 16: FineWeb's line punctuation reads a line ending in ".." as cut off, not ended;
+VERSION = 17  # 17: Gopher's end-ellipsis share needs at least 2 such lines (min_ellipsis_lines);
+# 16: FineWeb's line punctuation reads a line ending in ".." as cut off, not ended;
 # 15: C4 reads a mark before closing quotes and brackets as a line's end (.” ?» .));
 # 14: C4's page minimum 3 sentences (TFDS's; the paper's 5 dropped news briefs),
 # FineWeb's list ratio counts line breaks, not newlines (a blank line is one break);

@@ -767,8 +767,9 @@ R_FW_EMPTY, R_FW_PUNCT, R_FW_SHORT, R_FW_DUP, R_FW_LIST = (
  P_MIN_STOP,
  P_C4_MIN_WORDS, P_C4_MIN_SENTENCES, P_C4_MAX_WORD, P_C4_PUNCT, P_C4_CITATIONS, P_C4_LOREM,
  P_C4_JS, P_C4_CURLY, P_C4_POLICY, P_C4_APOSTROPHE, P_C4_MIN_KEPT,
- P_FW_PUNCT, P_FW_EXCLUDE_ZERO, P_FW_SHORT, P_FW_SHORT_LEN, P_FW_DUP, P_FW_NEWLINE) = range(30)
-N_PARAMS = 30
+ P_FW_PUNCT, P_FW_EXCLUDE_ZERO, P_FW_SHORT, P_FW_SHORT_LEN, P_FW_DUP, P_FW_NEWLINE,
+ P_MIN_END_ELL) = range(31)
+N_PARAMS = 31
 
 
 def parameters(settings: Any) -> dict[str, np.ndarray]:
@@ -793,6 +794,7 @@ def parameters(settings: Any) -> dict[str, np.ndarray]:
     p[[P_FW_PUNCT, P_FW_EXCLUDE_ZERO, P_FW_SHORT, P_FW_SHORT_LEN, P_FW_DUP, P_FW_NEWLINE]] = (
         fw.line_punct_thr, fw.line_punct_exclude_zero, fw.short_line_thr, fw.short_line_length,
         fw.char_duplicates_ratio, fw.new_line_ratio)
+    p[P_MIN_END_ELL] = gq.min_ellipsis_lines
     if "'" in marks and marks != (".", "?", "!", '"', "'") or "'" not in marks and marks != (
             ".", "?", "!", '"'):
         raise ValueError(f"C4 terminal marks {marks} are not ones the kernel knows")
@@ -1178,7 +1180,8 @@ def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
         lines = 1
     if params[P_BULLET] != 0 and bullets / lines > params[P_BULLET]:
         return R_BULLET, bullets / lines, params[P_BULLET]
-    if params[P_END_ELL] != 0 and end_ellipsis / lines > params[P_END_ELL]:
+    if params[P_END_ELL] != 0 and end_ellipsis >= params[P_MIN_END_ELL] \
+            and end_ellipsis / lines > params[P_END_ELL]:
         return R_END_ELL, end_ellipsis / lines, params[P_END_ELL]
     ratio = alpha / n_words if n_words else 0.0
     if params[P_ALPHA] != 0 and ratio < params[P_ALPHA]:

@@ -2,6 +2,8 @@
 example and the exact reason string. Each rule set's function is called with its published
 defaults unless the test narrows the thresholds to isolate one rule."""
 
+import dataclasses
+
 import pytest
 
 from pipelines import filters, quality
@@ -162,6 +164,34 @@ def test_too_many_end_ellipsis():
     cut = [s + "..." if i % 2 else s + "." for i, s in enumerate(sentences)]  # 3 of 7
     assert qual("\n".join(cut)) == "gopher_quality:too_many_end_ellipsis"
     assert qual("\n".join(s + "." for s in sentences)) is None
+    # one cut-off line is a teaser's end, whatever its share: two paragraphs, the second cut
+    teaser = f"{' '.join(sentences[:4])}.\n\n{' '.join(sentences[4:])}..."
+    assert qual(teaser) is None
+    assert qual(teaser.replace(".\n\n", "...\n\n")) == "gopher_quality:too_many_end_ellipsis"
+
+
+def test_gopher_keeps_real_paywall_teasers(corpora):
+    # A Japanese and an English article opening of the extraction benchmarks' verified bodies,
+    # 3 lines each, the last cut off with an ellipsis: 1 of 3 lines is over Gopher's 0.3.
+    import json
+
+    from pipelines import languages
+    from pipelines.recipe import CleanConfig
+
+    ja = (corpora / "html_extraction_zh_ja" / "japanese.txt").read_text(
+        encoding="utf-8")
+    truth = json.loads((corpora / "html_extraction_scrapinghub" / "ground-truth.json")
+                       .read_text(encoding="utf-8"))
+    en = next(v["articleBody"] for v in truth.values()
+              if v["articleBody"].endswith("may receive further discipline...."))
+    for text, lang in ((ja, "ja"), (en, "en")):
+        lines = text.splitlines()
+        assert len(lines) == 3 and sum(map(quality.ends_in_ellipsis, lines)) == 1
+        cfg = CleanConfig().rules_for_language(lang).gopher_quality
+        assert quality.gopher_quality(text, languages.words(text, lang), cfg) is None
+        strict = dataclasses.replace(cfg, min_ellipsis_lines=1)
+        assert quality.gopher_quality(text, languages.words(text, lang), strict) \
+            == "gopher_quality:too_many_end_ellipsis"
 
 
 def test_below_alpha_ratio():
