@@ -41,12 +41,13 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 from pipelines.sources import classification, commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
-VERSION = 10  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync;
+VERSION = 11  # 2: WET crawl_language; 3: jsonl, parquet; 4: trafilatura fast; 5: WARC resync;
 #             6: main text by pipelines/sources/html_text.py instead of trafilatura;
 #             7: streamed into files per input split (no shuffle of rows);
 #             8: classification and conll kinds, wiki variant/OpenCC, IOB tags with dots;
 #             9: Wikipedia disambiguation pages marked (meta.disambiguation);
-#             10: Wikipedia comments removed first, local File/Category namespace names
+#             10: Wikipedia comments removed first, local File/Category namespace names;
+#             11: Wikipedia headings of empty sections dropped (References, 脚注)
 
 READERS: dict[str, ModuleType | SimpleNamespace] = {
     "wikipedia": wikipedia, "commoncrawl": commoncrawl, "imdb": imdb, "conll2003": conll2003,

@@ -81,3 +81,26 @@ def test_local_file_links_and_comments_leave_no_markup(corpora):
         '<namespace key="14" case="first-letter">Kategoria</namespace>'
         '<namespace key="4" case="first-letter">Wikipedia</namespace></namespaces></siteinfo>')
     assert wikipedia.namespace_names(site) == {"plik", "kategoria"}
+
+
+def test_headings_of_empty_sections_are_dropped():
+    text = wikipedia.wikitext_to_text(
+        "Lead.\n== History ==\nSome history.\n=== Early ===\nEarly text.\n=== Late ===\n"
+        "{{Main|Late period}}\n== Parts ==\n=== North ===\n* Town\n== References ==\n"
+        "<references/>\n== External links ==\n{{Commons}}\n")
+    assert text == ("Lead.\n\nHistory\n\nSome history.\n\nEarly\n\nEarly text.\n\nParts\n\n"
+                    "North\n\n- Town")
+
+
+def test_real_articles_keep_no_heading_of_an_empty_section(corpora):
+    # jawiki's 脚注/注釈/出典 and enwiki's References/Notes sections hold only <references/>:
+    # as headings with nothing under them they were 661 lines of the 183 jawiki articles.
+    path = str(corpora / "wikipedia_xml_ja" / "jawiki-truncated-100k.xml.xz")
+    articles = [row["text"] for row, reason in read_source_file("wikipedia", "jawiki", path, {})
+                if reason is None]
+    notes = ("脚注", "注釈", "出典")
+    for text in articles:
+        lines = [line for line in text.split("\n") if line.strip()]
+        assert lines[-1] not in notes and "\ue000" not in text
+    # the 4 left head a section with a source list under them
+    assert sum(line in notes for t in articles for line in t.split("\n")) == 4

@@ -12,7 +12,8 @@ memory stays flat whatever the dump size. Namespace-0, non-redirect, non-empty p
 redirects, other namespaces and empty pages come back with their reason; disambiguation pages are
 kept with `meta.disambiguation` set (they are lists of links, not articles). Wikitext becomes plain
 text by walking mwparserfromhell's tree (templates, references, tables, files, categories and
-interwiki links removed; headings, paragraphs and list items kept).
+interwiki links removed; headings, paragraphs and list items kept, headings of sections left
+empty dropped).
 Reference: https://www.mediawiki.org/wiki/Help:Export (schema 0.10).
 """
 
@@ -93,6 +94,10 @@ _LINK = re.compile(r"\[\[(?:[^\[\]|]*\|)?([^\[\]]*)\]\]")
 _LEFTOVER = re.compile(r"\{\{|\}\}|\[\[|\]\]|'{2,}|</?[a-z]+[^>]*>", re.I)
 _NESTED_ITEM = re.compile(r"^((?:- )+)")  # "- - item" (a `**` list) -> indented "- item"
 _SPACE_RUNS = re.compile(r"[ \t]{2,}")
+# A heading leaves `_plain` as its own line, "\ue000<level>\ue000<title>", so that the headings
+# of sections left empty (references, tables and templates removed) can be dropped.
+_HEADING = "\ue000"
+_HEADING_LINE = re.compile(f"{_HEADING}(\\d){_HEADING}(.*)")
 
 
 def open_dump(path: str) -> IO[bytes]:
@@ -396,7 +401,30 @@ def wikitext_to_text(wikitext: str, variant: str = VARIANT,
     lines = [_SPACE_RUNS.sub(" ", line).strip() for line in text.split("\n")]
     lines = [_NESTED_ITEM.sub(lambda m: "  " * (len(m.group(1)) // 2 - 1) + "- ", line)
              for line in lines if line not in ("-", "*", "#", ":", ";")]
-    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
+    return _BLANK_RUNS.sub("\n\n", "\n".join(_drop_empty_sections(lines))).strip()
+
+
+def _drop_empty_sections(lines: list[str]) -> list[str]:
+    """The lines with each heading kept only where text follows it before the next heading of
+    its level or above, as WikiExtractor does: a "References" or "脚注" section is empty once
+    its <references/> is removed, and a section of one table once the table is. Subheadings
+    with text under them keep their parents."""
+    out: list[str] = []
+    pending: list[tuple[int, str]] = []  # headings with no text under them yet, outermost first
+    for line in lines:
+        heading = _HEADING_LINE.match(line)
+        if heading is not None:
+            level = int(heading.group(1))
+            while pending and pending[-1][0] >= level:
+                pending.pop()  # a section that ended empty
+            pending.append((level, heading.group(2).strip()))
+        elif line:
+            out += [part for _, title in pending if title for part in ("", title, "")]
+            pending = []
+            out.append(line)
+        else:
+            out.append(line)
+    return out
 
 
 def _residual_markup(text: str, skip_namespaces: frozenset[str]) -> str:
@@ -431,7 +459,8 @@ def _plain(code: Wikicode, skip: frozenset[str]) -> str:
         elif isinstance(node, ExternalLink):
             out.append(_plain(node.title, skip) if node.title is not None else "")
         elif isinstance(node, Heading):
-            out.append("\n" + _plain(node.title, skip).strip() + "\n")
+            out.append(f"\n{_HEADING}{min(node.level, 9)}{_HEADING}"
+                       + _plain(node.title, skip).strip() + "\n")
         elif isinstance(node, HTMLEntity):
             out.append(node.normalize())
         elif isinstance(node, Tag):
