@@ -80,3 +80,41 @@ def test_documents_are_followed_by_eos():
     ids = np.array([5, 6, 7, 8, 9], np.uint32)
     out = with_eos(ids, np.array([0, 3]), np.array([2, 2]), 2)
     assert out.tolist() == [5, 6, 2, 8, 9, 2]
+
+
+def test_double_array_gives_each_node_the_lowest_free_base(models):
+    # The compiled placement jumps over taken slots; a direct reading of the rule (every base
+    # from the lowest tried, breadth first) must give the same arrays.
+    import sentencepiece
+
+    from tokenizer.unigram import _double_array
+
+    sp = sentencepiece.SentencePieceProcessor(model_file=models["default"])
+    pieces = [(sp.id_to_piece(i).encode(), i) for i in range(sp.get_piece_size())]
+    base, check, value = _double_array(pieces)
+    children: dict[int, dict[int, int]] = {0: {}}
+    ends = {}
+    for piece, pid in pieces:
+        node = 0
+        for byte in piece:
+            node = children[node].setdefault(byte, len(children))
+            children.setdefault(node, {})
+        ends[node] = pid
+    ref_base, ref_check = {}, {0: 0}
+    slot = {0: 0}
+    queue = [0]
+    for node in queue:
+        kids = sorted(children[node])
+        if not kids:
+            continue
+        b = 1
+        while any(b + c in ref_check for c in kids):
+            b += 1
+        ref_base[slot[node]] = b
+        for c in kids:
+            ref_check[b + c] = slot[node]
+            slot[children[node][c]] = b + c
+            queue.append(children[node][c])
+    assert {s: int(base[s]) for s in ref_base} == ref_base
+    assert {int(t): int(check[t]) for t in np.flatnonzero(check >= 0)} == ref_check
+    assert all(value[slot[n]] == pid for n, pid in ends.items())

@@ -138,44 +138,57 @@ def _double_array(pieces: list[tuple[bytes, int]]) -> tuple[np.ndarray, ...]:
 
 
 @numba.njit(cache=True)
+def _next_free(nxt, i):  # pragma: no cover (compiled)
+    """The first free slot at or after i: `nxt` points past taken slots (path halving)."""
+    while nxt[i] != i:
+        nxt[i] = nxt[nxt[i]]
+        i = nxt[i]
+    return i
+
+
+@numba.njit(cache=True)
 def _place(first, child_bytes, child_nodes, node_value, base, check,
            value):  # pragma: no cover (compiled)
-    """Give every node a base where all its children's slots are free, breadth first; False
-    when the arrays are too short."""
+    """Give every node the lowest base where all its children's slots are free, breadth first;
+    False when the arrays are too short. Only bases that put the first child on a free slot are
+    tried, found by jumping over taken slots (`_next_free`): trying every base scanned the
+    filled part of the array once per node, 5 s for a 32k vocabulary."""
     n = len(first) - 1
+    nxt = np.arange(len(check) + 1)  # nxt[i] == i: slot i is free (len(check): the end)
     slot_of = np.full(n, -1, np.int64)
     slot_of[0] = 0
     check[0] = 0  # the root's slot is taken (by itself)
+    nxt[0] = 1
     value[0] = node_value[0]
     queue = np.empty(n, np.int64)
     queue[0] = 0
     head, tail = 0, 1
-    free_from = 1
     while head < tail:
         node = queue[head]
         head += 1
         lo, hi = first[node], first[node + 1]
         if lo == hi:
             continue
-        while free_from < len(check) - 257 and check[free_from] >= 0:
-            free_from += 1
-        b = max(1, free_from - child_bytes[lo])
+        c0 = child_bytes[lo]
+        q = _next_free(nxt, max(_next_free(nxt, 1), 1 + c0))  # b = q - c0 >= 1
         while True:
+            b = q - c0
             if b + 256 >= len(check):
                 return False
             ok = True
-            for k in range(lo, hi):
+            for k in range(lo + 1, hi):
                 if check[b + child_bytes[k]] >= 0:
                     ok = False
                     break
             if ok:
                 break
-            b += 1
+            q = _next_free(nxt, q + 1)
         s = slot_of[node]
         base[s] = b
         for k in range(lo, hi):
             t = b + child_bytes[k]
             check[t] = s
+            nxt[t] = t + 1
             child = child_nodes[k]
             slot_of[child] = t
             value[t] = node_value[child]
