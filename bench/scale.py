@@ -1,7 +1,7 @@
 """The whole build at the sizes users run: `sieve build --until shard` on 100k, 300k and 1M
 documents of real text, with 1 and 2 workers, against a bare read-and-parse pass of the same files.
 
-    python bench/scale.py [--sizes 100000 300000 1000000] [--workers 1 2] [--seed 0]
+    python bench/scale.py [--sizes 100000 300000 1000000] [--workers 1 2] [--seed 0] [--repeats 1]
 
 The corpus is bench/scale_corpus.py's (real paragraphs from ../shared/corpora, with exact and
 near copies; JSONL.gz shards of 10,000 documents), made once per size under bench/.scale/.
@@ -34,6 +34,7 @@ import gzip  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -140,6 +141,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="build each size this many times, the worker counts interleaved "
+                             "(1, 2, 1, 2, ...): the speedup is the median of adjacent pairs, "
+                             "so the VM's drift between runs cancels")
     parser.add_argument("--work", type=Path, default=REPO / "bench" / ".scale")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     args = parser.parse_args()
@@ -150,16 +155,18 @@ def main() -> None:
         reference = read_and_parse(files)
         recipe = args.work / f"scale-{size}.toml"
         recipe.write_text(RECIPE.format(docs=size, corpus=corpus))
-        for workers in args.workers:
-            root = args.work / f"root-{size}-{workers}"
-            shutil.rmtree(root, ignore_errors=True)
-            print(f"building {size:,} documents with {workers} worker(s) ...", flush=True)
-            result = run_build(recipe, root, workers)
-            shutil.rmtree(root, ignore_errors=True)
-            result.update({"docs": size, "workers": workers, "reference": reference,
-                           "corpus_mb_gzip": round(sum(f.stat().st_size for f in files) / 1e6)})
-            runs.append(result)
-            print_run(result)
+        for repeat in range(args.repeats):
+            for workers in args.workers:
+                root = args.work / f"root-{size}-{workers}"
+                shutil.rmtree(root, ignore_errors=True)
+                print(f"building {size:,} documents with {workers} worker(s) ...", flush=True)
+                result = run_build(recipe, root, workers)
+                shutil.rmtree(root, ignore_errors=True)
+                result.update({"docs": size, "workers": workers, "repeat": repeat,
+                               "reference": reference, "corpus_mb_gzip": round(
+                                   sum(f.stat().st_size for f in files) / 1e6)})
+                runs.append(result)
+                print_run(result)
     report = {"bench": "scale", "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                          f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
@@ -184,7 +191,7 @@ def print_run(run: dict) -> None:
 
 
 def goals(runs: list[dict]) -> dict:
-    by = {(r["docs"], r["workers"]): r for r in runs}
+    by = {(r["docs"], r["workers"]): r for r in runs}  # with repeats: the last of each
     sizes = sorted({r["docs"] for r in runs})
     out: dict = {}
     for (docs, workers), r in sorted(by.items()):
@@ -207,11 +214,19 @@ def goals(runs: list[dict]) -> dict:
             "peak_rss_ratio_per_stage": {
                 s: round(large["stages"][s]["peak_rss_mb"]
                          / max(small["stages"][s]["peak_rss_mb"], 1), 2) for s in STAGES}}
+    def seconds(run: dict) -> float:
+        return sum(s["seconds"] for s in run["stages"].values())
+
     for docs in sizes:
-        if (docs, 1) in by and (docs, 2) in by:
-            one = sum(s["seconds"] for s in by[(docs, 1)]["stages"].values())
-            two = sum(s["seconds"] for s in by[(docs, 2)]["stages"].values())
-            out.setdefault("speedup_2_workers", {})[str(docs)] = round(one / two, 2)
+        pairs = [seconds(one) / seconds(two) for one in runs for two in runs
+                 if one["docs"] == two["docs"] == docs and one["workers"] == 1
+                 and two["workers"] == 2 and one.get("repeat", 0) == two.get("repeat", 0)]
+        if pairs:
+            out.setdefault("speedup_2_workers", {})[str(docs)] = round(
+                statistics.median(pairs), 2)
+            if len(pairs) > 1:
+                out.setdefault("speedup_2_workers_each_pair", {})[str(docs)] = [
+                    round(p, 2) for p in pairs]
     return out
 
 
