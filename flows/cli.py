@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--workers", type=int, default=1)
     train.add_argument("--json", action="store_true",
                        help="print one JSON object: metrics and output paths")
+    train.add_argument("--quiet", action="store_true",
+                       help="no progress and no stage lines: only the summary")
     train.add_argument("--report-out", help="also copy report.md and its plots to this folder")
     compare = sub.add_parser(
         "compare", help="build two recipes (arms), train the same model on each with N seeds, "
@@ -266,7 +268,7 @@ def _train(args: argparse.Namespace) -> int:
 
     summary = _run_training(args, lambda: train_model(
         args.recipe, root=args.root, device=args.device, runner=args.runner,
-        workers=args.workers, beam_args=args.beam_args))
+        workers=args.workers, quiet=args.quiet, beam_args=args.beam_args))
     if summary is None:
         return 2
     report_dir = summary["report"]["path"]

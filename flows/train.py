@@ -137,12 +137,13 @@ def train_stages(train, finetune, evaluation, built: dict[str, StageOutput], roo
 def train_model(recipe_path: str, root: str = "out", device: str = "cpu",
                 runner: str = "direct", workers: int = 1,
                 build_flow_run: str | None = None,
-                beam_args: list[str] | None = None) -> dict[str, Any]:
-    """`build_flow_run`: the build that triggered this run (a serve deployment), for lineage."""
+                beam_args: list[str] | None = None, quiet: bool = False) -> dict[str, Any]:
+    """`build_flow_run`: the build that triggered this run (a serve deployment), for lineage;
+    `quiet`: no progress and no stage lines (`sieve train --quiet`)."""
     recipe = load_recipe(recipe_path)
     root = str(Path(root).resolve())
     options = RunOptions(runner=runner, workers=workers, device=device,
-                         beam_args=tuple(beam_args or ()))
+                         show_progress=not quiet, beam_args=tuple(beam_args or ()))
     built = run_stages(recipe, root, options, run_stage=stage_task)
     pre, lm, fine = train_stages(recipe.train, recipe.finetune, recipe.evaluation, built, root,
                                  options)

@@ -151,9 +151,10 @@ def test_sieve_train_prints_metrics_and_paths_as_json(demo_build, tmp_path):
     try:
         from .conftest import run_sieve
 
-        proc = run_sieve("train", str(recipe), "--root", str(root), "--json")
+        proc = run_sieve("train", str(recipe), "--root", str(root), "--json", "--quiet")
     finally:
         recipe.unlink()
+    assert "[sieve]" not in proc.stderr  # --quiet: no stage lines, no progress
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["shard"]["cached"]  # the build was reused
     metrics = summary["report"]["metrics"]
