@@ -155,6 +155,7 @@ def main() -> None:
         reference = read_and_parse(files)
         recipe = args.work / f"scale-{size}.toml"
         recipe.write_text(RECIPE.format(docs=size, corpus=corpus))
+        corpus_mb_gzip = round(sum(f.stat().st_size for f in files) / 1e6)
         for repeat in range(args.repeats):
             for workers in args.workers:
                 root = args.work / f"root-{size}-{workers}"
@@ -163,8 +164,7 @@ def main() -> None:
                 result = run_build(recipe, root, workers)
                 shutil.rmtree(root, ignore_errors=True)
                 result.update({"docs": size, "workers": workers, "repeat": repeat,
-                               "reference": reference, "corpus_mb_gzip": round(
-                                   sum(f.stat().st_size for f in files) / 1e6)})
+                               "reference": reference, "corpus_mb_gzip": corpus_mb_gzip})
                 runs.append(result)
                 print_run(result)
     report = {"bench": "scale", "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
@@ -190,12 +190,17 @@ def print_run(run: dict) -> None:
         print("  ERROR/WARNING lines:", *run["error_or_warning_lines"][:5], sep="\n    ")
 
 
+def build_seconds(run: dict) -> float:
+    """The build's time: the sum of its stages' seconds (the manifests')."""
+    return sum(s["seconds"] for s in run["stages"].values())
+
+
 def goals(runs: list[dict]) -> dict:
     by = {(r["docs"], r["workers"]): r for r in runs}  # with repeats: the last of each
     sizes = sorted({r["docs"] for r in runs})
     out: dict = {}
     for (docs, workers), r in sorted(by.items()):
-        seconds = sum(s["seconds"] for s in r["stages"].values())
+        seconds = build_seconds(r)
         text_mb = r["reference"]["text_mb"]
         out[f"{docs}/{workers}"] = {
             "build_seconds": round(seconds, 1),
@@ -209,16 +214,12 @@ def goals(runs: list[dict]) -> dict:
         ratio = sizes[-1] / sizes[0]
         out["growth_1_worker"] = {
             "size_ratio": ratio,
-            "time_ratio": round(sum(s["seconds"] for s in large["stages"].values())
-                                / sum(s["seconds"] for s in small["stages"].values()), 2),
+            "time_ratio": round(build_seconds(large) / build_seconds(small), 2),
             "peak_rss_ratio_per_stage": {
                 s: round(large["stages"][s]["peak_rss_mb"]
                          / max(small["stages"][s]["peak_rss_mb"], 1), 2) for s in STAGES}}
-    def seconds(run: dict) -> float:
-        return sum(s["seconds"] for s in run["stages"].values())
-
     for docs in sizes:
-        pairs = [seconds(one) / seconds(two) for one in runs for two in runs
+        pairs = [build_seconds(one) / build_seconds(two) for one in runs for two in runs
                  if one["docs"] == two["docs"] == docs and one["workers"] == 1
                  and two["workers"] == 2 and one.get("repeat", 0) == two.get("repeat", 0)]
         if pairs:
