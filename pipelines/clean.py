@@ -18,6 +18,7 @@ never a silent outcome.
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import os
 import re
@@ -407,21 +408,21 @@ def removed_lines(before: str, after: str) -> list[list]:
     """What C4's line rules took out of a kept document: [at, line] for each non-blank line of
     `before` that is not in `after` as it was (a line C4 rewrote, its citations removed, counts
     as removed, shown before its new form), `at` the code-point offset in `after` it stood at."""
-    old = before.splitlines()
     new = after.split("\n")
-    offsets = np.cumsum([0] + [len(line) + 1 for line in new]).tolist()
+    stripped = [line.strip() for line in before.splitlines()]
     out = []
-    stripped = [line.strip() for line in old]
     # Most kept documents lost whole lines only: their lines are an in-order subsequence of the
     # page's, found in one pass (difflib's alignment cost 9% of the clean stage's time).
-    j = 0
+    j, at, n_new, size = 0, 0, len(new), len(after)  # at: where new[j] starts in `after`
     for bare in stripped:
-        if j < len(new) and new[j] == bare:
+        if j < n_new and new[j] == bare:
+            at += len(bare) + 1
             j += 1
         elif bare:
-            out.append([min(offsets[j], len(after)), bare])
-    if j == len(new):
+            out.append([min(at, size), bare])
+    if j == n_new:
         return out
+    offsets = list(itertools.accumulate((len(line) + 1 for line in new), initial=0))
     out = []  # a line C4 rewrote (citations removed): align the lines
     matcher = difflib.SequenceMatcher(None, stripped, new, autojunk=False)
     for op, i1, i2, j1, _ in matcher.get_opcodes():
@@ -439,10 +440,13 @@ def cleaning_meta(removed: list[list], spans: list[quality.Redaction], pii: tupl
     out: dict[str, list] = {}
     if removed:
         lines = []
+        # One search over all the lines first: most removed lines (menus, dates) hold nothing
+        # any pattern could match. No screened form spans a line end.
+        screen = pii and _MAY_HOLD_PII.search("\n".join(line for _, line in removed))
         for at, line in removed:
-            shift = sum(b - a - (e - s) for s, e, a, b, _ in spans if e <= at)
+            shift = sum(b - a - (e - s) for s, e, a, b, _ in spans if e <= at) if spans else 0
             lines.append([at + shift, quality.redact_pii(line, pii)[0]
-                          if pii and _MAY_HOLD_PII.search(line) else line])
+                          if screen and _MAY_HOLD_PII.search(line) else line])
         out["removed_lines"] = lines
     if spans:
         out["redacted"] = [[a, b, kind] for _, _, a, b, kind in spans]
@@ -450,9 +454,14 @@ def cleaning_meta(removed: list[list], spans: list[quality.Redaction], pii: tupl
 
 
 _PII_HINTS = {"email": 1, "ip": 2 | 4, "phone": 8}  # quality_kernels._pii_hints bits
-# Every PII pattern needs one of these (an e-mail's @, an IPv6 address's colon, the digits of
-# the rest): a removed line without any is left as it is, without running the patterns.
-_MAY_HOLD_PII = re.compile(r"[@:\d]")
+# Every PII pattern in quality.py needs one of these, the hints of quality_kernels._pii_hints
+# as text: an e-mail's "@"; an IPv6 address's "::" or two colons between hex digits; an IPv4
+# address's four dotted numbers; a phone number's last two groups (3 digits, " .-", 4 digits)
+# or its leading "+" and digit. A removed line without any is left as it is, without running
+# the patterns.
+# (The lookahead of first characters lets the engine skip the rest: 2.5x faster on the lines.)
+_MAY_HOLD_PII = re.compile(r"(?=[@:+\d])(?:@|::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:"
+                           r"|\d\.\d{1,3}\.\d{1,3}\.\d|\d{3}[ .-]\d{4}|\+\d)")
 _RULE_SETS = frozenset(quality_kernels.RULE_CODES)
 BAD_WORDS_REASON = "bad_words:too_many"
 

@@ -9,10 +9,10 @@ import unicodedata
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipelines import filters, quality
+from pipelines import clean, filters, quality
 from pipelines import quality_kernels as qk
 from pipelines.clean import Cleaner
 from pipelines.ingest import read_source_file
@@ -195,6 +195,21 @@ def test_pii_hints_never_miss_a_match(text):
                           (8, [quality._PHONE])):
         if any(p.search(text) for p in patterns):
             assert hints & bit, (bit, text)
+
+
+@SETTINGS
+@given(st.lists(DIGITY, min_size=1, max_size=4))
+@example(["Call +33 1 42 68 53 00 today", "menu"])  # only the international form's "+"
+@example(["fe80::1 and 2001:db8:0:0:0:0:2:1", "a@b.co", "8.8.8.8", "(555) 123-4567"])
+def test_removed_lines_screen_never_misses_a_match(lines):
+    """clean._MAY_HOLD_PII decides which of C4's removed lines meta.cleaning redacts: a line
+    (or the lines joined) it finds nothing in must hold nothing a PII pattern matches."""
+    patterns = (quality._EMAIL, quality._IPV4, quality._IPV6, quality._PHONE)
+    lines = [ln for text in lines for ln in text.split("\n")]
+    for line in lines:
+        if any(p.search(line) for p in patterns):
+            assert clean._MAY_HOLD_PII.search(line), line
+            assert clean._MAY_HOLD_PII.search("\n".join(lines)), lines
 
 
 def test_character_tables_match_python():
