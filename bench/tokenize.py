@@ -10,6 +10,9 @@ fixed start-up costs do not dominate, then measures on one core:
           encodes (short-lived result lists stay in cache, so this ceiling is higher);
   shard : the whole shard stage (Beam DirectRunner, one worker: read Parquet, tokenize, group,
           pack, write Arrow, index), wall clock and CPU seconds.
+The compiled encoder remembers the pieces of words it has seen, so copies of the same documents
+flatter it: its own rows encode the documents once, with an empty memo, in the shard stage's
+chunks: one search over each whole text (as before the memo), then words remembered.
 Prints a table and writes bench/results/tokenize.json.
 """
 
@@ -22,6 +25,7 @@ import sys
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
@@ -38,6 +42,7 @@ from pipelines import shard  # noqa: E402
 from pipelines.manifest import RunOptions  # noqa: E402
 from pipelines.recipe import ShardConfig  # noqa: E402
 from tokenizer import spm  # noqa: E402
+from tokenizer.unigram import UnigramEncoder  # noqa: E402
 
 
 def newest(root: Path, stage: str) -> Path:
@@ -93,7 +98,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / "dedup"
             (src / "docs").mkdir(parents=True)
-            pq.write_table(docs, src / "docs" / "part-00000-of-00001.parquet")
+            pq.write_table(docs, src / "docs" / "bench-00000-000.parquet")  # as dedup names them
             out = Path(tmp) / "shard"
             out.mkdir()
             cpu0, start = cpu_seconds(), time.perf_counter()
@@ -101,15 +106,38 @@ def main() -> None:
                                       RunOptions(workers=1)))
             return time.perf_counter() - start, cpu_seconds() - cpu0
 
+    once = table.column("text").combine_chunks()
+    once_tokens: list[int] = []
+
+    def encoder(memo: bool) -> float:
+        enc = UnigramEncoder.load(str(tok_dir / "tokenizer.model"))
+        if not memo:  # one search over each whole text, as before the memo
+            enc = dataclasses.replace(enc, segmented=False)
+        start = time.perf_counter()
+        total = 0
+        for lo in range(0, len(once), shard._ENCODE_CHUNK):
+            total += len(enc.encode(once.slice(lo, shard._ENCODE_CHUNK))[0])
+        once_tokens.append(total)
+        if memo:
+            memo_words.append(int(enc.memo["state"][3]))
+        return time.perf_counter() - start
+
     # This machine's timings vary by 10% from run to run: each measurement runs --trials times,
     # interleaved, and the fastest counts (as timeit does).
     raw_tokens: list[int] = []
     counters: dict[str, int] = {}
-    raw_times, chunked_times, stage_times = [], [], []
+    raw_times, chunked_times, stage_times, search_times, memo_times = [], [], [], [], []
+    memo_words: list[int] = []
     for _ in range(args.trials):
         raw_times.append(raw())
         chunked_times.append(chunked())
         stage_times.append(stage())
+        search_times.append(encoder(memo=False))
+        memo_times.append(encoder(memo=True))
+    assert len(set(once_tokens)) == 1, once_tokens
+    n_once = len(once)
+    once_bytes = sum(len(t.encode("utf-8")) for t in once.to_pylist())
+    search_s, memo_s = min(search_times), min(memo_times)
     raw_s, chunked_s = min(raw_times), min(chunked_times)
     shard_s, shard_cpu = min(stage_times)
     raw_tokens = raw_tokens[0]
@@ -126,6 +154,12 @@ def main() -> None:
         {"what": "sieve shard stage, per CPU-second", "seconds": round(shard_cpu, 3),
          "tokens_per_s": round(shard_tokens / shard_cpu)},
     ]
+    rows += [
+        {"what": f"compiled encoder, every word searched ({n_once:,} docs once)",
+         "seconds": round(search_s, 3), "tokens_per_s": round(once_tokens[0] / search_s)},
+        {"what": f"compiled encoder, words remembered ({n_once:,} docs once)",
+         "seconds": round(memo_s, 3), "tokens_per_s": round(once_tokens[0] / memo_s)},
+    ]
     ratio_wall = (shard_tokens / shard_s) / (raw_tokens / raw_s)
     ratio_chunked = chunked_s / shard_s
     print(f"{len(texts):,} documents, {n_bytes / 1e6:.1f} MB, {raw_tokens:,} tokens "
@@ -135,11 +169,17 @@ def main() -> None:
         print(f"{row['what']:<52} {row['seconds']:>9.2f} {row['tokens_per_s']:>12,}")
     print(f"\nshard stage / raw batch encode: {ratio_wall:.0%} (wall clock, one worker); "
           f"/ raw encode in chunks: {ratio_chunked:.0%}")
+    print(f"compiled encoder on the documents once ({once_bytes / 1e6:.1f} MB): words remembered "
+          f"{search_s / memo_s:.2f}x every word searched; {memo_words[0]:,} distinct words held")
     result = {"bench": "tokenize", "machine": platform.machine(), "cpus": os.cpu_count(),
               "documents": len(texts), "bytes": n_bytes, "tokens": raw_tokens,
               "repeat": args.repeat, "trials": args.trials, "rows": rows,
               "ratio_wall": round(ratio_wall, 3),
               "ratio_to_chunked_raw": round(ratio_chunked, 3),
+              "encoder_once": {"documents": n_once, "bytes": once_bytes,
+                               "tokens": once_tokens[0], "search_seconds": search_times,
+                               "memo_seconds": memo_times, "words_held": memo_words[0],
+                               "memo_speedup": round(search_s / memo_s, 2)},
               "all_seconds": {"raw": raw_times, "chunked": chunked_times,
                               "stage": [t for t, _ in stage_times]},
               "command": f"python bench/tokenize.py --repeat {args.repeat} "

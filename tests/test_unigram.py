@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipelines import filters
 from pipelines.recipe import TokenizerConfig
 from tokenizer import spm
-from tokenizer.unigram import UnigramEncoder, with_eos
+from tokenizer.unigram import USER_DEFINED, UnigramEncoder, with_eos
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,63 @@ def test_double_array_gives_each_node_the_lowest_free_base(models):
     assert {s: int(base[s]) for s in ref_base} == ref_base
     assert {int(t): int(check[t]) for t in np.flatnonzero(check >= 0)} == ref_check
     assert all(value[slot[n]] == pid for n, pid in ends.items())
+
+
+def test_words_are_searched_once_and_looked_up_after(models, texts):
+    # The trained models have no piece with a "▁" inside: each word is searched alone, and a
+    # word seen before takes its remembered pieces; the same ids as searching every word.
+    spm_ids = spm.load(models["default"]).encode(texts)
+    encoder = UnigramEncoder.load(models["default"])
+    assert encoder.segmented
+    assert ids_of(encoder, texts) == spm_ids
+    held = int(encoder.memo["state"][3])
+    assert held > 1000  # the distinct words of the texts (up to MEMO_BYTES long)
+    assert ids_of(encoder, texts) == spm_ids  # now nearly every word is looked up
+    assert int(encoder.memo["state"][3]) == held
+    searching = UnigramEncoder.load(models["default"])
+    searching._memo()["state"][4] = 1  # never take a remembered word
+    assert ids_of(searching, texts) == spm_ids
+
+
+
+def test_a_piece_with_a_space_inside_is_searched_over_the_whole_text(models, tmp_path):
+    # A piece holding "▁" after its start can cross a word bound: then one search per text.
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(open(models["default"], "rb").read())
+    piece = proto.pieces.add()
+    piece.piece, piece.score, piece.type = "a\u2581b", 0.0, USER_DEFINED
+    path = tmp_path / "spaced.model"
+    path.write_bytes(proto.SerializeToString())
+    encoder = UnigramEncoder.load(str(path))
+    assert not encoder.segmented
+    texts = ["a b c a b", "the a bird a b", "xa by"]
+    ids = ids_of(encoder, texts)
+    assert ids == spm.load(str(path)).encode(texts)
+    assert len(proto.pieces) - 1 in ids[0]  # the piece is used
+
+
+def test_near_ties_are_settled_as_sentencepiece_settles_them(models, tmp_path):
+    # SentencePiece keeps each node's best score in float, so whether "▁th" + "e" beats "▁the"
+    # when the two differ by 1e-4 depends on the score of the text before the word (its float
+    # rounding). A remembered word whose choices are that close is searched again in place.
+    from sentencepiece import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(open(models["default"], "rb").read())
+    index = {p.piece: i for i, p in enumerate(proto.pieces)}
+    word, left, right = next((w, w[:k], w[k:]) for w in index if w.startswith("\u2581")
+                             and len(w) >= 4 for k in range(2, len(w))
+                             if w[:k] in index and w[k:] in index)
+    proto.pieces[index[word]].score = -4.0
+    proto.pieces[index[left]].score = -1.9998
+    proto.pieces[index[right]].score = -2.0001
+    path = tmp_path / "ties.model"
+    path.write_bytes(proto.SerializeToString())
+    text = [" ".join([word[1:]] * 3000)]
+    expected = spm.load(str(path)).encode(text)
+    assert ids_of(UnigramEncoder.load(str(path)), text) == expected
+    careless = UnigramEncoder.load(str(path))
+    careless._memo()["state"][4] = 2  # take remembered pieces however close their choices
+    assert ids_of(careless, text) != expected  # so the check above is what keeps them equal
