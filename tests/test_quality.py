@@ -339,7 +339,8 @@ def test_line_punct_ratio_counts_a_paragraph_whose_last_sentence_is_cut():
 
 
 def test_line_punct_ratio_reads_a_line_ending_in_an_ellipsis_as_cut_off():
-    headlines = ["‘스탠딩 업’, 고루했던 KBS 예능국의 아..", "송가인, ‘미스트롯’ 출신 꼬리표 점점 ..",
+    headlines = ["‘스탠딩 업’, 고루했던 KBS 예능국의 아..",
+                 "송가인, ‘미스트롯’ 출신 꼬리표 점점 ..",
                  "Veja também: o calendário completo...", "Read more…”"]
     assert not any(map(quality.ends_in_terminal, headlines[3:]))  # "…" was never an end
     assert all(map(quality.ends_in_ellipsis, headlines))

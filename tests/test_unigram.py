@@ -3,6 +3,7 @@ models Sieve trains, on real text and on generated Unicode; other models are lef
 SentencePiece."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -142,7 +143,7 @@ def test_a_piece_with_a_space_inside_is_searched_over_the_whole_text(models, tmp
     from sentencepiece import sentencepiece_model_pb2
 
     proto = sentencepiece_model_pb2.ModelProto()
-    proto.ParseFromString(open(models["default"], "rb").read())
+    proto.ParseFromString(Path(models["default"]).read_bytes())
     piece = proto.pieces.add()
     piece.piece, piece.score, piece.type = "a\u2581b", 0.0, USER_DEFINED
     path = tmp_path / "spaced.model"
@@ -162,7 +163,7 @@ def test_near_ties_are_settled_as_sentencepiece_settles_them(models, tmp_path):
     from sentencepiece import sentencepiece_model_pb2
 
     proto = sentencepiece_model_pb2.ModelProto()
-    proto.ParseFromString(open(models["default"], "rb").read())
+    proto.ParseFromString(Path(models["default"]).read_bytes())
     index = {p.piece: i for i, p in enumerate(proto.pieces)}
     word, left, right = next((w, w[:k], w[k:]) for w in index if w.startswith("\u2581")
                              and len(w) >= 4 for k in range(2, len(w))

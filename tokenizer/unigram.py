@@ -411,11 +411,10 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
         bounds[0] = 0
         for k in range(lo, hi):
             x = data[k]
-            if x == 32 or (x == 0xE2 and k + 2 < hi and data[k + 1] == 0x96
-                           and data[k + 2] == 0x81):
-                if segmented:
-                    bounds[n_bounds] = size
-                    n_bounds += 1
+            if segmented and (x == 32 or (x == 0xE2 and k + 2 < hi and data[k + 1] == 0x96
+                                          and data[k + 2] == 0x81)):
+                bounds[n_bounds] = size
+                n_bounds += 1
             if x == 32:
                 norm[size] = 0xE2
                 norm[size + 1] = 0x96
