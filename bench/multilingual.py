@@ -114,6 +114,7 @@ def wikipedia_articles() -> tuple[dict[str, list[tuple[str, str]]], dict[str, in
                                                           {}) if reason is None]
         out[lang] = [(row["id"], row["text"]) for row in pages
                      if not json.loads(row["meta"]).get("disambiguation")]
+        TITLES.update((row["id"], json.loads(row["meta"])["title"]) for row in pages)
         left_out[lang] = len(pages) - len(out[lang])
     return out, left_out
 
@@ -189,8 +190,16 @@ def judge(docs: list[tuple[str, str]]) -> dict[str, tuple[str | None, str]]:
     for row in kept.to_pylist():
         out[row["id"]] = (None, json.loads(row["meta"])["language"])
     for row in rejected.to_pylist():
-        out[row["id"]] = (row["reason"], json.loads(row["meta"]).get("language", ""))
+        meta = json.loads(row["meta"])
+        out[row["id"]] = (row["reason"], meta.get("language", ""))
+        VALUES[row["id"]] = (meta.get("rule_value"), meta.get("rule_threshold"))
     return out
+
+
+VALUES: dict[str, tuple] = {}  # a dropped document's (rule value, threshold), from `judge`
+TITLES: dict[str, str] = {}  # a Wikipedia article's title, from `wikipedia_articles`
+# List articles ("List of ...", "...の一覧", "...列表"): lines of names and links, not prose.
+LIST_TITLE = re.compile(r"^Lists? of |一覧|列表$")
 
 
 def datatrove_reasons(docs: list[tuple[str, str]]) -> dict[str, str | None] | None:
@@ -283,7 +292,16 @@ def main() -> None:
                    "kept_share" if kind == "good" else "dropped_share": round(
                        (kept if kind == "good" else len(docs) - kept) / len(docs), 4),
                    "words_per_doc_whitespace": before, "words_per_doc_language": after,
-                   "reasons": dict(Counter(r for r in reasons if r).most_common())}
+                   "reasons": dict(Counter(r for r in reasons if r).most_common()),
+                   # each document decided against its label, with the rule and its values
+                   "misses": [{"id": i, "title": TITLES.get(i), "reason": decisions[i][0],
+                               "value_threshold": VALUES.get(i), "language": langs[i],
+                               "text": text[:120]} for i, text in docs
+                              if (decisions[i][0] is None) == (kind == "junk")]}
+            if name.startswith("Wikipedia"):
+                lists = [i for i, _ in docs if LIST_TITLE.search(TITLES.get(i, ""))]
+                row["list_articles"] = {"documents": len(lists), "kept": sum(
+                    decisions[i][0] is None for i in lists)}
             if theirs is not None:
                 agree = sum((theirs[i] is None) == (decisions[i][0] is None) for i, _ in docs)
                 row["agreement_with_datatrove"] = round(agree / len(docs), 4)
@@ -305,6 +323,13 @@ def main() -> None:
         agree = f"{r['agreement_with_datatrove']:.1%}" if "agreement_with_datatrove" in r else "-"
         print(f"{r['group']:<26} {r['documents']:>5} {good:>9} {junk:>9} {agree:>9} "
               f"{r['words_per_doc_whitespace']:>8.0f} {r['words_per_doc_language']:>10.0f}")
+    for r in rows:
+        if r.get("list_articles", {}).get("documents"):
+            lists = r["list_articles"]
+            others = r["documents"] - lists["documents"]
+            kept_others = r["documents"] - len(r["misses"]) - lists["kept"]
+            print(f"{r['group']}: {lists['kept']} of {lists['documents']} list articles kept, "
+                  f"{kept_others} of the {others} others ({kept_others / others:.1%})")
     if dedup:
         best = dedup["rows"][0]
         print(f"\nCJK near-duplicates ({dedup['documents']:,} zh/ja documents, J >= 0.8): "
