@@ -242,70 +242,28 @@ def _edge_score(pid, length, kind, score, max_score):  # pragma: no cover (compi
 
 
 @numba.njit(cache=True, nogil=True)
-def _viterbi(norm, lo, hi, prefix, base, check, value, score, kind, unk_id, unk_score,
-             max_score, best, start, piece):  # pragma: no cover (compiled)
-    """SentencePiece's Viterbi over norm[lo:hi] from best[lo] = prefix, in its arithmetic
-    (candidates in double, kept in float): fills best/start/piece for the nodes of (lo, hi].
-    The caller makes sure no piece crosses hi."""
+def _search(norm, lo, hi, prefix, exact, base, check, value, score, kind, unk_id, unk_score,
+            max_score, best, rbest, rsecond, start, piece):  # pragma: no cover (compiled)
+    """The Viterbi search over norm[lo:hi]; the caller makes sure no piece crosses hi.
+
+    Not `exact`: SentencePiece's, from best[lo] = prefix, in its arithmetic (candidates in
+    double, kept in float): fills best/start/piece for the nodes of (lo, hi]; returns (0, 0).
+    `exact`: from 0 in double, keeping at each node the best candidate (rbest) and the best of
+    the others (rsecond); returns (the least margin between them on the best path, the largest
+    |value| of a node). A margin of 0 is a tie, which SentencePiece settles by order."""
     size_da = len(check)
     for k in range(lo, hi + 1):
-        best[k] = 0.0
         start[k] = -1
         piece[k] = -1
-    best[lo] = prefix
+    if exact:
+        rbest[lo:hi + 1] = 0.0
+        rsecond[lo:hi + 1] = -np.inf
+    else:
+        best[lo:hi + 1] = 0.0
+        best[lo] = prefix
     s = lo
     while s < hi:
-        till = best[s]
-        lead = norm[s] >> 4
-        mblen = 1 if lead < 12 else (2 if lead < 14 else (3 if lead == 14 else 4))
-        mblen = min(mblen, hi - s)
-        single = False
-        node = 0
-        k = s
-        while k < hi:
-            child = np.int64(base[node]) + np.int64(norm[k])
-            if child >= size_da or check[child] != node:
-                break
-            node = child
-            k += 1
-            pid = value[node]
-            if pid >= 0:
-                if kind[pid] == UNUSED:
-                    continue
-                length = k - s
-                candidate = _edge_score(pid, length, kind, score, max_score) + np.float64(till)
-                if start[k] == -1 or candidate > np.float64(best[k]):
-                    best[k] = np.float32(candidate)
-                    start[k] = s
-                    piece[k] = pid
-                if length == mblen:
-                    single = True
-        if not single:
-            t = s + mblen
-            candidate32 = np.float32(unk_score + till)
-            if start[t] == -1 or candidate32 > best[t]:
-                best[t] = candidate32
-                start[t] = s
-                piece[t] = unk_id
-        s += mblen
-
-
-@numba.njit(cache=True, nogil=True)
-def _relative(norm, lo, hi, base, check, value, score, kind, unk_id, unk_score, max_score,
-              rbest, rsecond, start, piece):  # pragma: no cover (compiled)
-    """The same search over norm[lo:hi] in exact arithmetic (double) from 0, keeping at each
-    node the best candidate and the best of the others: (the least margin between them on the
-    best path, the largest |value| of a node). A margin of 0 is a tie, which SentencePiece
-    settles by order."""
-    size_da = len(check)
-    for k in range(lo, hi + 1):
-        rbest[k] = 0.0
-        rsecond[k] = -np.inf
-        start[k] = -1
-        piece[k] = -1
-    s = lo
-    while s < hi:
-        till = rbest[s]
+        till = np.float64(best[s]) if not exact else rbest[s]
         lead = norm[s] >> 4
         mblen = 1 if lead < 12 else (2 if lead < 14 else (3 if lead == 14 else 4))
         mblen = min(mblen, hi - s)
@@ -324,12 +282,13 @@ def _relative(norm, lo, hi, base, check, value, score, kind, unk_id, unk_score, 
                     continue
                 length = k - s
                 candidate = _edge_score(pid, length, kind, score, max_score) + till
-                if start[k] == -1:
-                    rbest[k] = candidate
-                    start[k] = s
-                    piece[k] = pid
-                elif candidate > rbest[k]:
-                    rsecond[k] = rbest[k]
+                if not exact:
+                    if start[k] == -1 or candidate > np.float64(best[k]):
+                        best[k] = np.float32(candidate)
+                        start[k] = s
+                        piece[k] = pid
+                elif start[k] == -1 or candidate > rbest[k]:
+                    rsecond[k] = rbest[k] if start[k] != -1 else -np.inf
                     rbest[k] = candidate
                     start[k] = s
                     piece[k] = pid
@@ -339,19 +298,24 @@ def _relative(norm, lo, hi, base, check, value, score, kind, unk_id, unk_score, 
                     single = True
         if not single:
             t = s + mblen
-            candidate = np.float64(unk_score) + till
-            if start[t] == -1:
-                rbest[t] = candidate
-                start[t] = s
-                piece[t] = unk_id
-            elif candidate > rbest[t]:
-                rsecond[t] = rbest[t]
-                rbest[t] = candidate
-                start[t] = s
-                piece[t] = unk_id
-            elif candidate > rsecond[t]:
-                rsecond[t] = candidate
+            if not exact:
+                candidate32 = np.float32(unk_score + best[s])
+                if start[t] == -1 or candidate32 > best[t]:
+                    best[t] = candidate32
+                    start[t] = s
+                    piece[t] = unk_id
+            else:
+                candidate = np.float64(unk_score) + till
+                if start[t] == -1 or candidate > rbest[t]:
+                    rsecond[t] = rbest[t] if start[t] != -1 else -np.inf
+                    rbest[t] = candidate
+                    start[t] = s
+                    piece[t] = unk_id
+                elif candidate > rsecond[t]:
+                    rsecond[t] = candidate
         s += mblen
+    if not exact:
+        return 0.0, 0.0
     margin = np.inf
     e = hi
     while e > lo:
@@ -453,9 +417,9 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
                             break
                     slot = (slot + 1) & cmask
                 if not found:  # search it once in exact arithmetic and remember it
-                    margin, largest = _relative(norm, s0, s1, base, check, value, score, kind,
-                                                unk_id, unk_score, max_score, rbest, rsecond,
-                                                start, piece)
+                    margin, largest = _search(norm, s0, s1, prefix, True, base, check, value,
+                                              score, kind, unk_id, unk_score, max_score, best,
+                                              rbest, rsecond, start, piece)
                     m = 0
                     e = s1
                     while e > s0:
@@ -506,8 +470,8 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
                             pid, memo_e[at + j] - memo_b0[at + j], kind, score, max_score)
                             + np.float64(prefix))
                 continue
-            _viterbi(norm, s0, s1, prefix, base, check, value, score, kind, unk_id, unk_score,
-                     max_score, best, start, piece)
+            _search(norm, s0, s1, prefix, False, base, check, value, score, kind, unk_id,
+                    unk_score, max_score, best, rbest, rsecond, start, piece)
             m = 0
             e = s1
             while e > s0:
