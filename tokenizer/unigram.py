@@ -304,8 +304,8 @@ def _search(norm, lo, hi, prefix, exact, base, check, value, score, kind, unk_id
                     best[t] = candidate32
                     start[t] = s
                     piece[t] = unk_id
-            else:  # as a piece's candidate above (written out: a helper made the memo's
-                # misses 10% slower on the 100k scale text, measured)
+            else:  # as a piece's candidate above (written out: a helper made encoding with
+                # the memo 10% slower on the 100k scale text, measured)
                 candidate = np.float64(unk_score) + till
                 if start[t] == -1 or candidate > rbest[t]:
                     rsecond[t] = rbest[t] if start[t] != -1 else -np.inf
