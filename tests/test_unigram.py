@@ -137,7 +137,6 @@ def test_words_are_searched_once_and_looked_up_after(models, texts):
     assert ids_of(searching, texts) == spm_ids
 
 
-
 def test_a_piece_with_a_space_inside_is_searched_over_the_whole_text(models, tmp_path):
     # A piece holding "▁" after its start can cross a word bound: then one search per text.
     from sentencepiece import sentencepiece_model_pb2
