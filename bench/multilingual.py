@@ -174,8 +174,9 @@ def generated_junk(spam: list[tuple[str, str]], seed: int = 0) -> dict[str, list
 
 # ---- judging --------------------------------------------------------------------------------
 
-def judge(docs: list[tuple[str, str]]) -> dict[str, tuple[str | None, str]]:
-    """id -> (reason or None, language) under the default web rules."""
+def judge(docs: list[tuple[str, str]]) -> dict[str, tuple[str | None, str, tuple | None]]:
+    """id -> (reason or None, language, the failed rule's (value, threshold) or None) under the
+    default web rules."""
     import pyarrow as pa
 
     from pipelines.clean import Cleaner
@@ -188,15 +189,14 @@ def judge(docs: list[tuple[str, str]]) -> dict[str, tuple[str | None, str]]:
     kept, rejected, _ = Cleaner(cfg, None).judge(table)
     out = {}
     for row in kept.to_pylist():
-        out[row["id"]] = (None, json.loads(row["meta"])["language"])
+        out[row["id"]] = (None, json.loads(row["meta"])["language"], None)
     for row in rejected.to_pylist():
         meta = json.loads(row["meta"])
-        out[row["id"]] = (row["reason"], meta.get("language", ""))
-        VALUES[row["id"]] = (meta.get("rule_value"), meta.get("rule_threshold"))
+        out[row["id"]] = (row["reason"], meta.get("language", ""),
+                          (meta.get("rule_value"), meta.get("rule_threshold")))
     return out
 
 
-VALUES: dict[str, tuple] = {}  # a dropped document's (rule value, threshold), from `judge`
 TITLES: dict[str, str] = {}  # a Wikipedia article's title, from `wikipedia_articles`
 # List articles ("List of ...", "...の一覧", "...列表"): lines of names and links, not prose.
 LIST_TITLE = re.compile(r"^Lists? of |一覧|列表$")
@@ -274,7 +274,7 @@ def main() -> None:
     everything = [d for g in (*good_groups.values(), *junk_groups.values()) for d in g]
     decisions = judge(everything)
     theirs = datatrove_reasons(everything)
-    langs = {i: lang for i, (_, lang) in decisions.items()}
+    langs = {i: lang for i, (_, lang, _) in decisions.items()}
     # The Scrapinghub bodies split by language: English, and every other language.
     en = [d for d in gold_sh if langs[d[0]] == "en"]
     other = [d for d in gold_sh if langs[d[0]] != "en"]
@@ -295,7 +295,7 @@ def main() -> None:
                    "reasons": dict(Counter(r for r in reasons if r).most_common()),
                    # each document decided against its label, with the rule and its values
                    "misses": [{"id": i, "title": TITLES.get(i), "reason": decisions[i][0],
-                               "value_threshold": VALUES.get(i), "language": langs[i],
+                               "value_threshold": decisions[i][2], "language": langs[i],
                                "text": text[:120]} for i, text in docs
                               if (decisions[i][0] is None) == (kind == "junk")]}
             if name.startswith("Wikipedia"):

@@ -136,7 +136,7 @@ def main() -> None:
         memo_times.append(encoder(memo=True))
     assert len(set(once_tokens)) == 1, once_tokens
     n_once = len(once)
-    once_bytes = sum(len(t.encode("utf-8")) for t in once.to_pylist())
+    once_bytes = pa.compute.sum(pa.compute.binary_length(once)).as_py()
     search_s, memo_s = min(search_times), min(memo_times)
     raw_s, chunked_s = min(raw_times), min(chunked_times)
     shard_s, shard_cpu = min(stage_times)
