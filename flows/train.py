@@ -113,8 +113,9 @@ def _run_evaluate(cfg, inputs: dict[str, os.PathLike], out: os.PathLike,
 # 2: resumable; 3: a mixture plan, validation loss per source and on the neutral set; 4: the
 # validation sequences scored spread over the split (the first ones were one source's)
 PRETRAIN = SimpleNamespace(NAME="pretrain", VERSION=4, run=_run_pretrain)
-# finetune 2: baselines, intervals; 3: seeds
-FINETUNE = SimpleNamespace(NAME="finetune", VERSION=3, run=_run_finetune)
+# finetune 2: baselines, intervals; 3: seeds; 4: a causal decoder's NER targets on each word's
+# last piece
+FINETUNE = SimpleNamespace(NAME="finetune", VERSION=4, run=_run_finetune)
 EVALUATE = SimpleNamespace(NAME="evaluate", VERSION=1, run=_run_evaluate,  # bits per byte
                            fingerprint=lambda cfg: held_out_fingerprint(cfg.held_out))
 REPORT = SimpleNamespace(NAME="report", VERSION=report.VERSION, run=report.run)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+import sentencepiece as spm
 
 from pipelines.ingest import read_source_file
 from pipelines.recipe import RecipeError, load_recipe
@@ -156,6 +157,24 @@ def test_zh_recipe_builds_task_datasets_and_chinese_text(zh_build):
     example = weibo["train"][0]
     labelled = [lab for lab in example["labels"] if lab != -100]
     assert labelled == example["ner_tags"][:len(labelled)]
+    # Each character is encoded alone, so its first piece is often a bare "▁" that a causal
+    # decoder reads before the character: fine-tuning moves every tag to its word's last
+    # piece, which is never "▁", in the same word order.
+    from training.finetune import word_targets
+
+    sp = spm.SentencePieceProcessor(model_file=str(Path(zh_build["tokenizer"]["path"])
+                                                   / "tokenizer.model"))
+    bare = sp.piece_to_id("▁")
+    first = last = 0
+    for row in weibo["train"].select(range(200)):
+        targets = word_targets(row["labels"], row["word_ids"], 96, causal=True)
+        at = [k for k, t in enumerate(targets) if t != -100]
+        assert [targets[k] for k in at] == row["ner_tags"][:len(at)]
+        assert all(row["input_ids"][k] != bare for k in at[:-1])  # the last may be cut
+        first += sum(row["input_ids"][k] == bare for k, lab in enumerate(row["labels"][:96])
+                     if lab != -100)
+        last += len(at)
+    assert first > last / 2  # most characters' first piece is the bare "▁"
     # zhwiki: variant markup resolved, converted to Simplified characters (OpenCC t2s).
     docs = pq.read_table(Path(zh_build["dedup"]["path"]) / "docs").to_pylist()
     wiki = [d["text"] for d in docs if d["source"] == "zhwiki"]
@@ -190,3 +209,16 @@ def test_chinese_tasks_fine_tune_and_score(zh_build, tmp_path):
                      tmp_path / "ft")
     assert {"precision", "recall", "f1", "per_type"} <= set(weibo["test"])
     assert weibo["loss"][-1] < weibo["loss"][0]
+
+
+def test_a_causal_decoder_is_fine_tuned_and_scored_at_each_words_last_piece():
+    from training.finetune import word_targets
+
+    # <s> | "▁", "张" | "▁三" | "▁", "说", "了" | </s>: three words, tags on their first pieces
+    labels = [-100, 3, -100, 4, 0, -100, -100, -100]
+    words = [-1, 0, 0, 1, 2, 2, 2, -1]
+    assert word_targets(labels, words, 8, causal=False) == labels
+    assert word_targets(labels, words, 8, causal=True) == [-100, -100, 3, 4, -100, -100, 0, -100]
+    # A word cut by the width: its tag on its last piece that fits; an encoder's are cut.
+    assert word_targets(labels, words, 6, causal=True) == [-100, -100, 3, 4, -100, 0]
+    assert word_targets(labels, words, 6, causal=False) == labels[:6]

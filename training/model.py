@@ -81,6 +81,16 @@ def for_token_classification(path: str, num_labels: int) -> PreTrainedModel:
         path, num_labels=num_labels, attn_implementation="sdpa")
 
 
+# The model types `build` makes: a Llama decoder (causal) or a BERT encoder (masked).
+CAUSAL_MODEL_TYPES = {"llama"}
+
+
+def is_causal(config: Any) -> bool:
+    """Whether a model (its transformers config) is `build`'s causal decoder, where each
+    position sees only the positions before it."""
+    return config.model_type in CAUSAL_MODEL_TYPES
+
+
 def num_params(model: torch.nn.Module, exclude_embeddings: bool = True) -> int:
     total = sum(p.numel() for p in model.parameters())
     if exclude_embeddings:
