@@ -7,7 +7,9 @@ The corpus is bench/scale_corpus.py's (real paragraphs from ../shared/corpora, w
 near copies; JSONL.gz shards of 10,000 documents), made once per size under bench/.scale/.
 Each build runs as the CLI runs (a subprocess, a fresh root), and is sampled every 0.25 s:
 the resident memory of the `sieve` process and all its children (the Beam workers included),
-attributed to the stage that was running (from the build's own stage lines on stderr). Per
+attributed to the stage that was running (from the build's own stage lines on stderr), in
+total and per kind of process (the build's own, Prefect's local API server, child word
+splitters: each kind's own peak, so they need not add up to the total's). Per
 stage: seconds (the manifest's), documents in, documents/s, text MB/s (the stage's
 `text_bytes` counter) and peak RSS. The reference, in the same run: one Python process reading
 and JSON-parsing every line of the same files; the build is reported as a multiple of it.
@@ -77,11 +79,23 @@ def read_and_parse(files: list[Path]) -> dict:
             "text_mb": round(text_bytes / 1e6, 1)}
 
 
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
+def process_kind(process: psutil.Process) -> str:
+    """Which part of a build a process is: a child word splitter (Kiwi's, started by the first
+    Korean text), Prefect's local API server, or the build itself (the CLI and Beam workers)."""
+    command = " ".join(process.cmdline())
+    if "pipelines.splitter_child" in command:
+        return "splitters"
+    if "uvicorn" in command or "prefect.server" in command:
+        return "prefect_server"
+    return "build"
+
+
+def tree_rss(process: psutil.Process) -> dict[str, int]:
+    """Resident bytes of the process and all its children, summed per `process_kind`."""
+    total = {"build": 0, "prefect_server": 0, "splitters": 0}
     for p in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += p.memory_info().rss
+            total[process_kind(p)] += p.memory_info().rss
     return total
 
 
@@ -94,6 +108,7 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
                             env=env, cwd=REPO)
     current = {"stage": None}
     peaks = {s: 0 for s in STAGES}
+    kind_peaks: dict[str, dict[str, int]] = {s: {} for s in STAGES}
     log: list[str] = []
 
     def read_stderr() -> None:
@@ -110,9 +125,12 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
         stage = current["stage"]
         if stage is not None:
             try:
-                peaks[stage] = max(peaks[stage], tree_rss(handle))
+                by_kind = tree_rss(handle)
             except psutil.NoSuchProcess:
                 break
+            peaks[stage] = max(peaks[stage], sum(by_kind.values()))
+            for kind, rss in by_kind.items():
+                kind_peaks[stage][kind] = max(kind_peaks[stage].get(kind, 0), rss)
         time.sleep(0.25)
     stdout = proc.stdout.read()
     reader.join(timeout=10)
@@ -130,7 +148,9 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
             "docs_per_s": round(counters["in"] / seconds),
             "mb_per_s": round(counters.get("text_bytes", 0) / 1e6 / seconds, 2),
             "text_mb": round(counters.get("text_bytes", 0) / 1e6, 1),
-            "peak_rss_mb": round(peaks[stage] / 2**20)}
+            "peak_rss_mb": round(peaks[stage] / 2**20),
+            "peak_rss_mb_by_process": {k: round(v / 2**20)
+                                       for k, v in kind_peaks[stage].items()}}
     return {"wall_seconds": round(wall, 1), "stages": stages, "error_or_warning_lines": warnings,
             "kept_after_dedup": summary["dedup"]["counters"]["out"],
             "tokens": summary["shard"]["counters"].get("tokens_packed")}
@@ -182,10 +202,12 @@ def print_run(run: dict) -> None:
     print(f"\n{run['docs']:,} documents, {run['workers']} worker(s): {run['wall_seconds']} s "
           f"wall; read-and-parse {ref['seconds']} s ({ref['text_mb']:,} MB of text)")
     print(f"  {'stage':<10} {'seconds':>8} {'docs in':>10} {'docs/s':>8} {'MB/s':>7} "
-          f"{'peak RSS':>9}")
+          f"{'peak RSS':>9} {'build':>7} {'prefect':>8} {'splitters':>10}")
     for stage, s in run["stages"].items():
+        kinds = s["peak_rss_mb_by_process"]
         print(f"  {stage:<10} {s['seconds']:>8.1f} {s['docs_in']:>10,} {s['docs_per_s']:>8,} "
-              f"{s['mb_per_s']:>7.2f} {s['peak_rss_mb']:>6,} MB")
+              f"{s['mb_per_s']:>7.2f} {s['peak_rss_mb']:>6,} MB {kinds.get('build', 0):>7,} "
+              f"{kinds.get('prefect_server', 0):>8,} {kinds.get('splitters', 0):>10,}")
     if run["error_or_warning_lines"]:
         print("  ERROR/WARNING lines:", *run["error_or_warning_lines"][:5], sep="\n    ")
 
@@ -217,7 +239,14 @@ def goals(runs: list[dict]) -> dict:
             "time_ratio": round(build_seconds(large) / build_seconds(small), 2),
             "peak_rss_ratio_per_stage": {
                 s: round(large["stages"][s]["peak_rss_mb"]
-                         / max(small["stages"][s]["peak_rss_mb"], 1), 2) for s in STAGES}}
+                         / max(small["stages"][s]["peak_rss_mb"], 1), 2) for s in STAGES},
+            # The build's own processes alone: without Prefect's server and the splitter
+            # processes, which a stage starts only for text that needs them (Kiwi's, for the
+            # first Korean document: a larger corpus holds more rare languages).
+            "build_process_peak_rss_ratio_per_stage": {
+                s: round(large["stages"][s]["peak_rss_mb_by_process"]["build"]
+                         / max(small["stages"][s]["peak_rss_mb_by_process"]["build"], 1), 2)
+                for s in STAGES}}
     for docs in sizes:
         pairs = [build_seconds(one) / build_seconds(two) for one in runs for two in runs
                  if one["docs"] == two["docs"] == docs and one["workers"] == 1
