@@ -212,7 +212,12 @@ def test_chinese_tasks_fine_tune_and_score(zh_build, tmp_path):
 
 
 def test_a_causal_decoder_is_fine_tuned_and_scored_at_each_words_last_piece():
+    from transformers import BertConfig, LlamaConfig
+
     from training.finetune import word_targets
+    from training.model import is_causal
+
+    assert is_causal(LlamaConfig()) and not is_causal(BertConfig())
 
     # <s> | "▁", "张" | "▁三" | "▁", "说", "了" | </s>: three words, tags on their first pieces
     labels = [-100, 3, -100, 4, 0, -100, -100, -100]
