@@ -1141,6 +1141,8 @@ def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
                 symbol = False
             if (f & F_ALPHA) != 0:
                 has_alpha = True
+                if not symbol:
+                    break  # a word with a letter, whatever the characters after this one
         if alnum or not symbol:
             n_words += 1
             total += e - s
@@ -1733,16 +1735,24 @@ def _utf8_sizes(c, starts, ends, sizes):  # pragma: no cover
         sizes[d] = _utf8_size(c, starts[d], ends[d])
 
 
-def encode_utf8(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Any:
-    """Segments chars[starts[i]:ends[i]] -> a pyarrow string array, no Python strings."""
-    import pyarrow as pa
-
+def utf8_bytes(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Segments chars[starts[i]:ends[i]] -> their UTF-8 as (data, offsets: int64, one more than
+    the segments), as str.encode("utf-8", "surrogatepass") gives it."""
     sizes = np.zeros(len(starts), dtype=np.int64)
     _utf8_sizes(chars, starts, ends, sizes)
     offsets = np.zeros(len(starts) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     data = np.empty(max(int(offsets[-1]), 1), dtype=np.uint8)
     _utf8_encode(chars, starts, ends, data, offsets)
+    return data, offsets
+
+
+def encode_utf8(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Any:
+    """Segments chars[starts[i]:ends[i]] -> a pyarrow string array, no Python strings."""
+    import pyarrow as pa
+
+    data, offsets = utf8_bytes(chars, starts, ends)
     if offsets[-1] < 2**31:
         return pa.Array.from_buffers(pa.string(), len(starts),
                                      [None, pa.py_buffer(offsets.astype(np.int32)),
