@@ -153,9 +153,7 @@ class Cleaner:
                 replaced[d] = finished
         text, starts, ends = _replace(text, starts, ends, replaced)
 
-        languages_, scores = langid.identify([
-            quality_kernels.decode(text, a, min(b, a + langid.PREFIX_CHARS))
-            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+        languages_, scores = langid.identify_code_points(text, starts, ends)
         lengths = (ends - starts).tolist()
         reasons: list[str | None] = [None] * n
         lists = np.full(n, -1, dtype=np.int64)

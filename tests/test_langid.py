@@ -44,6 +44,20 @@ def test_compiled_lid176_equals_fasttext_on_real_text(texts, reference):
     assert {"en", "zh", "ja"} <= set(languages)
 
 
+def test_code_points_are_classified_as_their_strings(texts):
+    """The clean stage classifies its code point arrays straight: the same bytes, so the same
+    answers, with no Python string per text (newlines, a lone surrogate, a text past the
+    prefix, an empty one)."""
+    import numpy as np
+
+    texts = [*texts, "line one\nline two\n", "lone \ud800 surrogate", "é" * 3000, ""]
+    cps = [np.frombuffer(t.encode("utf-32-le", "surrogatepass"), np.uint32) for t in texts]
+    lengths = np.fromiter(map(len, cps), np.int64, len(cps))
+    ends = np.cumsum(lengths)
+    chars = np.concatenate(cps)
+    assert langid.identify_code_points(chars, ends - lengths, ends) == langid.identify(texts)
+
+
 EDGE = ["", " ", "\n\n", "a", "THE COMMITTEE APPROVED THE BUDGET", "__label__en __label__de hi",
         "naïve café über straße", "😀😀 ok", "x" * 5000, "\u3000全角\u3000スペース", "1 2 3 4",
         "</s> </s>", "\t\x0b\x0c mixed\rseparators\x00here"]
