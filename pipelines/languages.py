@@ -155,11 +155,38 @@ def dominant_script(text: str | np.ndarray) -> str:
 UNSPACED = {"Hani": "zh", "Jpan": "ja", "Thai": "th"}
 
 
+@numba.njit(cache=True, _nrt=False)
+def _has_letters_of(c, starts, ends, table, limit, wanted, out):  # pragma: no cover (compiled)
+    """out[d]: a letter of a `wanted` script (by table value) in the first `limit` characters
+    of segment d. Every script of UNSPACED lies at or above U+0E00, so most characters of
+    other text take one comparison."""
+    for d in range(len(starts)):
+        for k in range(starts[d], min(ends[d], starts[d] + limit)):
+            x = c[k]
+            if x >= 0x0E00 and wanted[table[x]]:
+                out[d] = True
+                break
+
+
 def unspaced_languages(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray
                        ) -> list[str | None]:
     """Per segment: the splitter language of its dominant script where that script is
-    written without spaces (UNSPACED), else None."""
-    return [UNSPACED.get(s) for s in dominant_scripts(script_count_matrix(chars, starts, ends))]
+    written without spaces (UNSPACED), else None. Only segments with a Han, kana or Thai
+    letter can have such a dominant script ("Jpan" needs kana), so only theirs are counted."""
+    starts = np.asarray(starts, np.int64)
+    ends = np.asarray(ends, np.int64)
+    wanted = np.zeros(len(SCRIPT_NAMES) + 1, dtype=np.bool_)
+    for name in ("Hani", "Hira", "Kana", "Thai"):
+        wanted[SCRIPT_NAMES.index(name) + 1] = True
+    some = np.zeros(len(starts), dtype=np.bool_)
+    if len(starts):
+        _has_letters_of(chars, starts, ends, _script_table(), SCRIPT_PREFIX, wanted, some)
+    out: list[str | None] = [None] * len(starts)
+    idx = np.flatnonzero(some)
+    for d, script in zip(idx.tolist(), dominant_scripts(
+            script_count_matrix(chars, starts[idx], ends[idx])), strict=True):
+        out[d] = UNSPACED.get(script)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,29 @@ def test_scripts():
     assert languages.dominant_script("1234 !!") == "Zyyy"
 
 
+def test_unspaced_languages_count_only_texts_with_han_kana_or_thai(ccnet, corpora):
+    """The screen before the count decides as counting every text: real zh, ja and English
+    pages, then mixes and texts where the unspaced script loses or ties."""
+    import numpy as np
+
+    ja = (corpora / "html_extraction_zh_ja" / "japanese.txt").read_text(encoding="utf-8")
+    truth = json.loads((corpora / "html_extraction_scrapinghub" / "ground-truth.json")
+                       .read_text())
+    texts = [*ccnet[:30], ja, *[v["articleBody"] for _, v in sorted(truth.items())[:60]],
+             "ภาษาไทยเป็นภาษาที่สวยงาม", "한국어 문장 数学", "abc 数学 def", "ab 数学", "カ abc",
+             "x" * 5000 + "数学数学", "", "1234 !!", "ｶﾀｶﾅ and 𠀀𠀁 text"]
+    cps = [languages.code_points(t) for t in texts]
+    lengths = np.fromiter(map(len, cps), np.int64, len(cps))
+    ends = np.cumsum(lengths)
+    chars = np.concatenate(cps)
+    counted = [languages.UNSPACED.get(s) for s in languages.dominant_scripts(
+        languages.script_count_matrix(chars, ends - lengths, ends))]
+    got = languages.unspaced_languages(chars, ends - lengths, ends)
+    assert got == counted
+    assert {"zh", "ja", "th", None} <= set(got)
+    assert got[-9] == "th" and got[-4] is None  # its Han lies past the counted prefix
+
+
 def _f1(gold: list[list[str]], predicted: list[list[str]]) -> float:
     """Word-segmentation F1 (SIGHAN's scoring: words as character spans)."""
     def spans(words_):
