@@ -633,9 +633,9 @@ def _longest_word(words: frozenset[str]) -> int:
 
 
 @functools.cache
-def _word_starts(words: frozenset[str]) -> re.Pattern:
-    """Every position where a listed word begins (overlapping: a lookahead)."""
-    return re.compile(f"(?=(?:{bad_word_pattern(words)}))")
+def _word_at(words: frozenset[str]) -> tuple[frozenset[str], Callable[..., Any]]:
+    """(the listed words' first characters, a match of any listed word at a given position)."""
+    return frozenset(w[0] for w in words), re.compile(bad_word_pattern(words)).match
 
 
 def bad_word_hits(text: str, starts: np.ndarray, ends: np.ndarray, words: frozenset[str]
@@ -651,8 +651,11 @@ def bad_word_hits(text: str, starts: np.ndarray, ends: np.ndarray, words: frozen
     # The offsets agree, and so do a slice's lower case and the text's (İ lowers to two code
     # points; Σ lowers by its neighbours).
     if len(lowered) == len(text) and "Σ" not in text:
-        begins = {m.start() for m in _word_starts(words).finditer(lowered)}
-        candidates = [i for i, a in enumerate(starts_) if a in begins]
+        # At each word's start: a listed word's first character, then a match of one there
+        # (a search for every position where one begins cost 0.7 us per character).
+        first, match = _word_at(words)
+        candidates = [i for i, a in enumerate(starts_)
+                      if lowered[a] in first and match(lowered, a)]
     else:
         candidates = range(len(starts_))
     found = []
