@@ -245,7 +245,7 @@ class Cleaner:
                 counts["c4_lines_removed"] += before.count("\n") - after.count("\n")
                 cleaned[d] = after
                 removed[d] = removed_lines(before, after)
-            lists[d] = -1  # no kernel hints: PII below runs every regular expression
+            lists[d] = -1  # no kernel hints: PII below screens the final text itself
         final, f_starts, f_ends = _replace(final, f_starts, f_ends, cleaned)
         self._judge_bad_words([d for d in bad_words if reasons[d] is None], final, f_starts,
                               f_ends, doc_rules, spans, reasons, metas)
@@ -260,18 +260,21 @@ class Cleaner:
                         quality_kernels.decode(text, starts[d], ends[d]),
                         quality_kernels.decode(final, f_starts[d], f_ends[d]))
 
-        # PII in the kept texts, by regular expression where the kernel saw a possible match.
+        # PII in the kept texts, by regular expression where the hints (the kernel's, or for
+        # the texts it did not judge, the same screen's on the final text) allow a match.
+        hints = judged.pii_hints.copy()
+        unjudged = np.flatnonzero((lists < 0) & np.array([r is None for r in reasons], bool))
+        hints[unjudged] = quality_kernels.pii_hints(final, f_starts[unjudged], f_ends[unjudged])
         redacted: dict[int, str] = {}
         spans: dict[int, list[quality.Redaction]] = {}
         for d in range(n):
             if reasons[d] is not None or not rules[d].pii:
                 continue
-            kinds = [k for k in rules[d].pii if judged.pii_hints[d] & _PII_HINTS[k]]
-            if not kinds and lists[d] >= 0:
+            kinds = [k for k in rules[d].pii if hints[d] & _PII_HINTS[k]]
+            if not kinds:
                 continue
             before = quality_kernels.decode(final, f_starts[d], f_ends[d])
-            after, found, spans[d] = quality.redact_pii_spans(
-                before, kinds if lists[d] >= 0 else rules[d].pii)
+            after, found, spans[d] = quality.redact_pii_spans(before, kinds)
             for kind, value in found.items():
                 counts[f"pii:{kind}"] += value
                 counts[f"source:{sources[d]}:pii:{kind}"] += value

@@ -1438,6 +1438,22 @@ def _pii_hints(c, lo, hi, flags):  # pragma: no cover
     return hints
 
 
+@numba.njit(cache=True, _nrt=False)
+def _pii_hints_of(c, starts, ends, flags, out):  # pragma: no cover
+    for d in range(len(starts)):
+        out[d] = _pii_hints(c, starts[d], ends[d], flags)
+
+
+def pii_hints(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`_pii_hints` of each segment chars[starts[i]:ends[i]] (for texts the rule kernel did
+    not judge)."""
+    out = np.zeros(len(starts), dtype=np.int64)
+    if len(starts):
+        _pii_hints_of(chars, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
+                      char_flags(), out)
+    return out
+
+
 @numba.njit(cache=True)
 def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n_dup, stop_w,
            stop_l,
