@@ -339,6 +339,18 @@ def _safe(margin, largest, prefix, n_bytes):  # pragma: no cover (compiled)
     return margin > 2.0 * (n_bytes + 2) * ulp
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _backtrack(start, s0, s1, back):  # pragma: no cover (compiled)
+    """The best path's node ends from s1 back to s0 into back[:m]; returns m."""
+    m = 0
+    e = s1
+    while e > s0:
+        back[m] = e
+        m += 1
+        e = start[e]
+    return m
+
+
 @numba.njit(cache=True, nogil=True)
 def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_ids, unk_id,
             unk_score, max_score, byte_fallback, ids, lengths, segmented, cache_gen, cache_hash,
@@ -421,12 +433,7 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
                     margin, largest = _search(norm, s0, s1, prefix, True, base, check, value,
                                               score, kind, unk_id, unk_score, max_score, best,
                                               rbest, rsecond, start, piece)
-                    m = 0
-                    e = s1
-                    while e > s0:
-                        back[m] = e
-                        m += 1
-                        e = start[e]
+                    m = _backtrack(start, s0, s1, back)
                     if (state[1] + n_bytes > len(keys) or state[2] + m > len(memo_pid)
                             or 2 * (state[3] + 1) > len(cache_gen)):
                         state[0] += 1  # full: start afresh (a new generation empties it)
@@ -473,12 +480,7 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
                 continue
             _search(norm, s0, s1, prefix, False, base, check, value, score, kind, unk_id,
                     unk_score, max_score, best, rbest, rsecond, start, piece)
-            m = 0
-            e = s1
-            while e > s0:
-                back[m] = e
-                m += 1
-                e = start[e]
+            m = _backtrack(start, s0, s1, back)
             for j in range(m):
                 e = back[m - 1 - j]
                 path_pid[n_path] = piece[e]
