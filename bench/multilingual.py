@@ -101,12 +101,13 @@ def zh_ja_gold() -> list[tuple[str, str]]:
     return docs
 
 
-def wikipedia_articles() -> tuple[dict[str, list[tuple[str, str]]], dict[str, int]]:
+def wikipedia_articles() -> tuple[dict[str, list[tuple[str, str]]], dict[str, int],
+                                  dict[str, str]]:
     """(language -> its complete articles, language -> disambiguation pages left out: lists of
-    links, which Wikipedia itself does not count as articles)."""
+    links, which Wikipedia itself does not count as articles, article id -> title)."""
     from pipelines.ingest import read_source_file
 
-    out, left_out = {}, {}
+    out, left_out, titles = {}, {}, {}
     for lang, path in (("en", next((CORPORA / "wikipedia_xml").glob("*.bz2"))),
                        ("zh", CORPORA / "wikipedia_xml_zh" / "zhwiki-test-pages.xml"),
                        ("ja", next((CORPORA / "wikipedia_xml_ja").glob("*.xz")))):
@@ -114,9 +115,9 @@ def wikipedia_articles() -> tuple[dict[str, list[tuple[str, str]]], dict[str, in
                                                           {}) if reason is None]
         out[lang] = [(row["id"], row["text"]) for row in pages
                      if not json.loads(row["meta"]).get("disambiguation")]
-        TITLES.update((row["id"], json.loads(row["meta"])["title"]) for row in pages)
+        titles.update((row["id"], json.loads(row["meta"])["title"]) for row in pages)
         left_out[lang] = len(pages) - len(out[lang])
-    return out, left_out
+    return out, left_out, titles
 
 
 # The 16 pages of warcfile.warc.gz, read one by one: 13 are junk, 3 are ordinary business
@@ -197,7 +198,6 @@ def judge(docs: list[tuple[str, str]]) -> dict[str, tuple[str | None, str, tuple
     return out
 
 
-TITLES: dict[str, str] = {}  # a Wikipedia article's title, from `wikipedia_articles`
 # List articles ("List of ...", "...の一覧", "...列表"): lines of names and links, not prose.
 LIST_TITLE = re.compile(r"^Lists? of |一覧|列表$")
 
@@ -264,7 +264,7 @@ def main() -> None:
     gold_sh, boiler = scrapinghub()
     warcfile = warcfile_pages()
     spam = warcfile["junk"]
-    wiki, disambiguation = wikipedia_articles()
+    wiki, disambiguation, titles = wikipedia_articles()
     good_groups = {"Scrapinghub gold": gold_sh, "zh/ja gold": zh_ja_gold(),
                    "Wikipedia en": wiki["en"], "Wikipedia zh": wiki["zh"],
                    "Wikipedia ja": wiki["ja"],
@@ -294,12 +294,12 @@ def main() -> None:
                    "words_per_doc_whitespace": before, "words_per_doc_language": after,
                    "reasons": dict(Counter(r for r in reasons if r).most_common()),
                    # each document decided against its label, with the rule and its values
-                   "misses": [{"id": i, "title": TITLES.get(i), "reason": decisions[i][0],
+                   "misses": [{"id": i, "title": titles.get(i), "reason": decisions[i][0],
                                "value_threshold": decisions[i][2], "language": langs[i],
                                "text": text[:120]} for i, text in docs
                               if (decisions[i][0] is None) == (kind == "junk")]}
             if name.startswith("Wikipedia"):
-                lists = [i for i, _ in docs if LIST_TITLE.search(TITLES.get(i, ""))]
+                lists = [i for i, _ in docs if LIST_TITLE.search(titles.get(i, ""))]
                 row["list_articles"] = {"documents": len(lists), "kept": sum(
                     decisions[i][0] is None for i in lists)}
             if theirs is not None:
