@@ -51,7 +51,9 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 17  # 17: Gopher's end-ellipsis share needs at least 2 such lines (min_ellipsis_lines);
+VERSION = 18  # 18: C4's removed lines in meta.cleaning are screened for an IPv6 address that
+# starts with a hex letter too (abcd:ef01:...: the screen missed it, and it was left unredacted);
+# 17: Gopher's end-ellipsis share needs at least 2 such lines (min_ellipsis_lines);
 # 16: FineWeb's line punctuation reads a line ending in ".." as cut off, not ended;
 # 15: C4 reads a mark before closing quotes and brackets as a line's end (.” ?» .));
 # 14: C4's page minimum 3 sentences (TFDS's; the paper's 5 dropped news briefs),
@@ -459,9 +461,10 @@ _PII_HINTS = {"email": 1, "ip": 2 | 4, "phone": 8}  # quality_kernels._pii_hints
 # as text: an e-mail's "@"; an IPv6 address's "::" or two colons between hex digits; an IPv4
 # address's four dotted numbers; a phone number's last two groups (3 digits, " .-", 4 digits)
 # or its leading "+" and digit. A removed line without any is left as it is, without running
-# the patterns.
+# the patterns. Each form starts with one of @ : + or a digit (IPv6's two groups "h:h:" hold
+# ":h:"; the form once began at the hex digit before it, which a letter skipped past).
 # (The lookahead of first characters lets the engine skip the rest: 2.5x faster on the lines.)
-_MAY_HOLD_PII = re.compile(r"(?=[@:+\d])(?:@|::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:"
+_MAY_HOLD_PII = re.compile(r"(?=[@:+\d])(?:@|::|:[0-9A-Fa-f]{1,4}:"
                            r"|\d\.\d{1,3}\.\d{1,3}\.\d|\d{3}[ .-]\d{4}|\+\d)")
 _RULE_SETS = frozenset(quality_kernels.RULE_CODES)
 BAD_WORDS_REASON = "bad_words:too_many"

@@ -201,6 +201,7 @@ def test_pii_hints_never_miss_a_match(text):
 @given(st.lists(DIGITY, min_size=1, max_size=4))
 @example(["Call +33 1 42 68 53 00 today", "menu"])  # only the international form's "+"
 @example(["fe80::1 and 2001:db8:0:0:0:0:2:1", "a@b.co", "8.8.8.8", "(555) 123-4567"])
+@example(["a:0:", "abcd:ef01:2345:6789:abcd:ef01:2345:6789"])  # IPv6 starting with a letter
 def test_removed_lines_screen_never_misses_a_match(lines):
     """clean._MAY_HOLD_PII decides which of C4's removed lines meta.cleaning redacts: a line
     (or the lines joined) it finds nothing in must hold nothing a PII pattern matches."""
