@@ -197,6 +197,55 @@ def test_pii_hints_never_miss_a_match(text):
             assert hints & bit, (bit, text)
 
 
+def pii_hints_reference(text: str) -> int:
+    """The per-character loop quality_kernels._pii_hints replaced (the same bits, 6x slower
+    compiled): the state of all four patterns kept at every character."""
+    hints = dots = colons = digits = before = 0
+    for k, ch in enumerate(text):
+        is_digit = ch.isdecimal()
+        if ch == "@":
+            hints |= 1
+        if is_digit:
+            if k >= 2 and text[k - 1] == "." and text[k - 2].isdecimal():
+                dots += 1
+                if dots >= 3:
+                    hints |= 2
+        elif ch != ".":
+            dots = 0
+        if ch == ":" or ch in "0123456789abcdefABCDEF":
+            if ch == ":":
+                colons += 1
+                if colons >= 2:
+                    hints |= 4
+        else:
+            colons = 0
+        if is_digit:
+            digits += 1
+            if digits >= 4 and before >= 3:
+                hints |= 8
+            if k > 0 and text[k - 1] == "+":
+                hints |= 8
+        else:
+            before = digits if ch in " .-" else 0
+            digits = 0
+    return hints
+
+
+@SETTINGS
+@given(DIGITY)
+@example("1.2..3.4.5 fe80::1 +1 555-1234 ٣٣٣ ٣٣٣٣ a@b")
+def test_pii_hints_equal_the_reference_loop(text):
+    chars, _ = qk.encode([text])
+    assert qk._pii_hints(chars, 0, len(chars), qk.char_flags()) == pii_hints_reference(text)
+
+
+def test_pii_hints_equal_the_reference_loop_on_real_text(real_texts):
+    chars, offsets = qk.encode(real_texts)
+    hints = qk.pii_hints(chars, offsets[:-1], offsets[1:])
+    assert hints.tolist() == [pii_hints_reference(t) for t in real_texts]
+    assert set(hints.tolist()) >= {0, 1, 8}  # the real texts exercise the screen
+
+
 @SETTINGS
 @given(st.lists(DIGITY, min_size=1, max_size=4))
 @example(["Call +33 1 42 68 53 00 today", "menu"])  # only the international form's "+"
