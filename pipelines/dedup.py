@@ -15,11 +15,14 @@ through untouched and are what the pretraining documents are decontaminated agai
    batches (`pipelines.minhash`, identical to datasketch); each document goes to one bucket per
    band; within a bucket every document is linked to the better-ranked members whose estimated
    Jaccard reaches `threshold` (to the best-ranked member when `verify` is off), at most
-   `max_links_per_doc` of them. A document is dropped as `duplicate_minhash` only for a linked
-   document that has no better-ranked link itself (a root, which is certainly kept), so chains of
-   weak links cannot remove content whose only similar survivor is gone: every removed document
-   has a kept document it directly resembles. Documents whose better neighbours are all removed
-   themselves are kept (a few duplicates left rather than content lost).
+   `max_links_per_doc` of them, the first in rank order (compared one by one until that many
+   pass: a bucket of s near copies costs about s x max_links_per_doc comparisons, not the
+   s(s-1)/2 pairs, 128 million at 16,000 copies, bench/dedup_runaway.py). A document is
+   dropped as `duplicate_minhash` only for a linked document that has no better-ranked link
+   itself (a root, which is certainly kept), so chains of weak links cannot remove content
+   whose only similar survivor is gone: every removed document has a kept document it directly
+   resembles. Documents whose better neighbours are all removed themselves are kept (a few
+   duplicates left rather than content lost).
 4. Rank (the keep rule): earlier build first (incremental), then `source_priority`, then longer
    text, then id; deterministic whatever the number of workers.
 
@@ -57,6 +60,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import apache_beam as beam
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -412,18 +416,62 @@ def _runs(*columns: np.ndarray) -> np.ndarray:
     return new
 
 
-def _pairs(starts: np.ndarray, sizes: np.ndarray, all_better: bool) -> tuple[np.ndarray, ...]:
-    """Groups of rows [start, start + size) -> (better, worse) row pairs: every earlier row of
-    the group, or only its first row, for each row after the first."""
+def _first_pairs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Groups of rows [start, start + size) -> (better, worse) row pairs: the group's first row
+    with each row after it."""
     position = _positions(sizes)
     first = np.repeat(starts, sizes)
-    worse = first + position
-    if not all_better:
-        return first[position > 0], worse[position > 0]
-    per = position  # a row at position p has p better rows
-    worse = np.repeat(worse, per)
-    offset = np.arange(len(worse)) - np.repeat(np.cumsum(per) - per, per)
-    return np.repeat(first, per) + offset, worse
+    return first[position > 0], first[position > 0] + position[position > 0]
+
+
+def _pass_count(threshold: float, permutations: int) -> int:
+    """The fewest equal permutations whose share (a float64 division, as the estimate is
+    computed) reaches `threshold`; permutations + 1 when none does."""
+    return next((m for m in range(permutations + 1) if m / permutations >= threshold),
+                permutations + 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _verified_links(starts, sizes, rows, movable, table, needed, max_links, out_better,
+                    out_worse):  # pragma: no cover (compiled)
+    """For each bucket's rows after the first (whose document may move), its better rows in
+    order whose signatures agree in at least `needed` permutations, at most `max_links` of
+    them: the pairs into out_*, a row at a time, stopping at `max_links` passes, so a bucket of
+    s near-duplicates costs about s x max_links comparisons and holds no s^2/2 pairs.
+    Returns (pairs, rows with a candidate, rows none passed)."""
+    n = 0
+    candidates = 0
+    rejected = 0
+    perms = table.shape[1]
+    for g in range(len(starts)):
+        s0 = starts[g]
+        for p in range(1, sizes[g]):
+            w = s0 + p
+            dw = rows[w]
+            if not movable[dw]:
+                continue
+            candidates += 1
+            hits = 0
+            for q in range(p):
+                db = rows[s0 + q]
+                same = 0
+                for k in range(perms):
+                    if table[db, k] == table[dw, k]:
+                        same += 1
+                        if same >= needed:
+                            break
+                    elif same + perms - 1 - k < needed:
+                        break
+                if same >= needed:
+                    out_better[n] = s0 + q
+                    out_worse[n] = w
+                    n += 1
+                    hits += 1
+                    if hits == max_links:
+                        break
+            if hits == 0:
+                rejected += 1
+    return n, candidates, rejected
 
 
 class Buckets(beam.DoFn):
@@ -571,28 +619,24 @@ def link_groups(groups: Groups, sigs: dict[bytes, np.ndarray] | None, cfg: Dedup
     members whose estimated Jaccard (from full signatures) reaches `threshold`, at most
     `max_links_per_doc` of them in rank order; to the bucket's best member without `sigs`."""
     starts = (np.cumsum(groups.sizes) - groups.sizes).astype(np.int64)
-    better, worse = _pairs(starts, groups.sizes, sigs is not None)  # rows, not documents
     doc = groups.rows
-    generation = groups.of.generation
     # A document of the earlier build is final: never linked away.
-    movable = generation[doc[worse]] != 0 if len(worse) else np.zeros(0, bool)
-    better, worse = better[movable], worse[movable]
-    if sigs is not None and len(worse):
-        table = np.stack([sigs[k] for k in key_bytes(groups.of.exact)])
-        passed = np.zeros(len(worse), dtype=bool)
-        for lo in range(0, len(worse), 65536):  # bounded memory: pairs x permutations
-            equal = table[doc[better[lo: lo + 65536]]] == table[doc[worse[lo: lo + 65536]]]
-            passed[lo: lo + 65536] = equal.mean(axis=1) >= cfg.threshold
-        # Per (bucket, worse member), its passing better members in rank order, at most
-        # max_links_per_doc of them; a member with none was a rejected candidate.
-        segment = _runs(worse)
-        seg_id = np.cumsum(segment) - 1
-        hits = np.bincount(seg_id, weights=passed)
-        count(NAME, "lsh_candidates_rejected_by_verification", int((hits == 0).sum()))
-        passes = np.cumsum(passed)
-        before = (passes - passed)[segment]  # passes before each segment
-        keep = passed & (passes - before[seg_id] <= cfg.max_links_per_doc)
+    movable = groups.of.generation != 0
+    if sigs is None:
+        better, worse = _first_pairs(starts, groups.sizes)  # rows, not documents
+        keep = movable[doc[worse]] if len(worse) else np.zeros(0, bool)
         better, worse = better[keep], worse[keep]
+    else:
+        table = np.stack([sigs[k] for k in key_bytes(groups.of.exact)]) if len(groups.of.ids) \
+            else np.zeros((0, 1), np.uint32)
+        size = int(((groups.sizes - 1) * cfg.max_links_per_doc).sum())
+        better, worse = np.empty(size, np.int64), np.empty(size, np.int64)
+        n, candidates, rejected = _verified_links(
+            starts, groups.sizes.astype(np.int64), doc.astype(np.int64), movable, table,
+            _pass_count(cfg.threshold, table.shape[1]), cfg.max_links_per_doc, better, worse)
+        better, worse = better[:n], worse[:n]
+        if candidates:
+            count(NAME, "lsh_candidates_rejected_by_verification", rejected)
     ids, files = groups.of.ids, groups.of.file
     return sorted({(ids[w], int(files[w]), groups.of.rank(b), ids[b])
                    for b, w in zip(doc[better], doc[worse], strict=True)

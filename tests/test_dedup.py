@@ -297,3 +297,97 @@ def test_chinese_near_duplicate_is_removed_and_decontamination_sees_chinese_word
     shows_matching_ngram(rejected["web/quotes"], quoted[:400])
     assert set(kept) == {"web/orig", "web/other", "web/test"}
     assert counters["in"] == 5 and counters["out"] == 3
+
+
+def link_groups_reference(groups: dedup.Groups, sigs: dict, cfg: DedupConfig) -> tuple[list, int]:
+    """The vectorised form `dedup.link_groups` replaced: every (better, worse) pair of every
+    bucket at once (s^2/2 pairs per bucket of s), then the first max_links_per_doc passing ones
+    per worse member. Returns the links and the members with no passing pair."""
+    sizes = groups.sizes
+    starts = (np.cumsum(sizes) - sizes).astype(np.int64)
+    position = dedup._positions(sizes)
+    first = np.repeat(starts, sizes)
+    per = position
+    worse = np.repeat(first + position, per)
+    better = np.repeat(first, per) + np.arange(len(worse)) - np.repeat(np.cumsum(per) - per, per)
+    doc = groups.rows
+    movable = groups.of.generation[doc[worse]] != 0
+    better, worse = better[movable], worse[movable]
+    table = np.stack([sigs[k] for k in dedup.key_bytes(groups.of.exact)])
+    passed = (table[doc[better]] == table[doc[worse]]).mean(axis=1) >= cfg.threshold
+    segment = dedup._runs(worse)
+    seg_id = np.cumsum(segment) - 1
+    rejected = int((np.bincount(seg_id, weights=passed) == 0).sum()) if len(worse) else 0
+    passes = np.cumsum(passed)
+    before = (passes - passed)[segment]
+    keep = passed & (passes - before[seg_id] <= cfg.max_links_per_doc)
+    ids = groups.of.ids
+    links = sorted({(ids[w], int(groups.of.file[w]), groups.of.rank(b), ids[b])
+                    for b, w in zip(doc[better[keep]], doc[worse[keep]], strict=True)
+                    if ids[b] != ids[w]})
+    return links, rejected
+
+
+def random_groups(rng: np.random.Generator, docs: int, buckets: int, perms: int):
+    """Buckets over documents whose signatures come in families of near copies (each copy
+    differs from its family's signature in a random share of permutations)."""
+    family = rng.integers(0, max(docs // 6, 1), docs)
+    base = rng.integers(0, 2**32, (family.max() + 1, perms), dtype=np.uint32)
+    sigs = base[family].copy()
+    noise = rng.random((docs, perms)) < rng.uniform(0.0, 0.4, (docs, 1))
+    sigs[noise] = rng.integers(0, 2**32, int(noise.sum()), dtype=np.uint32)
+    of = dedup.Docs([f"d{i:05d}" if i % 17 else "d00000" for i in range(docs)],
+                    (rng.random(docs) < 0.85).astype(np.int8), rng.integers(0, 2, docs, np.int32),
+                    -rng.integers(100, 200, docs), np.arange(2 * docs, dtype=np.uint64).reshape(
+                        docs, 2), rng.integers(0, 4, docs, np.int32))
+    rows, sizes = [], []
+    for _ in range(buckets):  # members of a family (and strangers), best-ranked first
+        f = rng.integers(0, family.max() + 1)
+        members = np.flatnonzero(family == f)
+        members = np.union1d(members, rng.choice(docs, rng.integers(0, 3)))
+        if len(members) >= 2:
+            members = members[np.argsort(of.positions()[members], kind="stable")]
+            rows.append(members)
+            sizes.append(len(members))
+    groups = dedup.Groups(np.concatenate(rows).astype(np.int32), np.array(sizes, np.int64), of)
+    return groups, dict(zip(dedup.key_bytes(of.exact), sigs, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_verified_links_equal_the_all_pairs_reference(seed):
+    rng = np.random.default_rng(seed)
+    perms = int(rng.choice([16, 112, 256]))
+    groups, sigs = random_groups(rng, 400, 120, perms)
+    seen = []
+    for threshold, max_links in ((0.8, 4), (0.5, 1), (0.95, 2), (0.3, 1000)):
+        cfg = DedupConfig(threshold=threshold, max_links_per_doc=max_links)
+        links, rejected = link_groups_reference(groups, sigs, cfg)
+        assert dedup.link_groups(groups, sigs, cfg) == links
+        size = int(((groups.sizes - 1) * max_links).sum())
+        starts = (np.cumsum(groups.sizes) - groups.sizes).astype(np.int64)
+        n, candidates, rejected_k = dedup._verified_links(
+            starts, groups.sizes, groups.rows.astype(np.int64), groups.of.generation != 0,
+            np.stack([sigs[k] for k in dedup.key_bytes(groups.of.exact)]),
+            dedup._pass_count(threshold, perms), max_links, np.empty(size, np.int64),
+            np.empty(size, np.int64))
+        assert rejected_k == rejected and candidates >= rejected
+        seen.append((len(links), rejected))
+    assert min(seen)[0] > 0 and max(r for _, r in seen) > 0  # links made, candidates refused
+
+
+def test_a_bucket_of_many_near_copies_links_each_to_a_few_better_ones():
+    """A template page in 4,000 variants: one LSH bucket. Every pair would be 8 million pairs
+    (and four 64 MB arrays of them); each member stops at its first max_links passes."""
+    docs, perms = 4000, 112
+    rng = np.random.default_rng(0)
+    sigs = np.repeat(rng.integers(0, 2**32, (1, perms), dtype=np.uint32), docs, axis=0)
+    sigs[:, :5] = rng.integers(0, 2**32, (docs, 5), dtype=np.uint32)  # J about 0.95
+    of = dedup.Docs([f"t{i:05d}" for i in range(docs)], np.ones(docs, np.int8),
+                    np.zeros(docs, np.int32), -np.full(docs, 500), np.arange(
+                        2 * docs, dtype=np.uint64).reshape(docs, 2), np.zeros(docs, np.int32))
+    groups = dedup.Groups(np.arange(docs, dtype=np.int32), np.array([docs]), of)
+    cfg = DedupConfig(max_links_per_doc=4)
+    links = dedup.link_groups(groups, dict(zip(dedup.key_bytes(of.exact), sigs, strict=True)),
+                              cfg)
+    assert len(links) == 1 + 2 + 3 + 4 * (docs - 4)
+    assert {b for *_, b in links} == {"t00000", "t00001", "t00002", "t00003"}
