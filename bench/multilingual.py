@@ -260,6 +260,14 @@ def cjk_extraction() -> dict:
 
 # ---- the table ------------------------------------------------------------------------------
 
+def interval(hits: int, n: int) -> list[float]:
+    """The Wilson score 95% interval of a share of n documents."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(hits, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+
+
 def main() -> None:
     gold_sh, boiler = scrapinghub()
     warcfile = warcfile_pages()
@@ -287,10 +295,13 @@ def main() -> None:
             reasons = [decisions[i][0] for i, _ in docs]
             kept = sum(r is None for r in reasons)
             before, after = words_per_doc(docs, langs)
+            hits = kept if kind == "good" else len(docs) - kept
+            share = "kept_share" if kind == "good" else "dropped_share"
             row = {"group": name, "kind": kind, "documents": len(docs),
                    "languages": dict(Counter(langs[i] for i, _ in docs).most_common(4)),
-                   "kept_share" if kind == "good" else "dropped_share": round(
-                       (kept if kind == "good" else len(docs) - kept) / len(docs), 4),
+                   share: round(hits / len(docs), 4),
+                   # how sure a share of so few documents is: the Wilson 95% interval
+                   f"{share}_95ci": interval(hits, len(docs)),
                    "words_per_doc_whitespace": before, "words_per_doc_language": after,
                    "reasons": dict(Counter(r for r in reasons if r).most_common()),
                    # each document decided against its label, with the rule and its values
@@ -315,13 +326,15 @@ def main() -> None:
     dedup = json.loads(dedup_path.read_text()) if dedup_path.exists() else None
     extraction = cjk_extraction()
 
-    print(f"{'group':<26} {'docs':>5} {'good kept':>9} {'junk drop':>9} {'datatrove':>9} "
-          f"{'words ws':>8} {'words lang':>10}")
+    print(f"{'group':<26} {'docs':>5} {'good kept':>9} {'junk drop':>9} {'95% interval':>13} "
+          f"{'datatrove':>9} {'words ws':>8} {'words lang':>10}")
     for r in rows:
         good = f"{r['kept_share']:.1%}" if "kept_share" in r else ""
         junk = f"{r['dropped_share']:.1%}" if "dropped_share" in r else ""
+        low, high = r.get("kept_share_95ci") or r["dropped_share_95ci"]
         agree = f"{r['agreement_with_datatrove']:.1%}" if "agreement_with_datatrove" in r else "-"
-        print(f"{r['group']:<26} {r['documents']:>5} {good:>9} {junk:>9} {agree:>9} "
+        print(f"{r['group']:<26} {r['documents']:>5} {good:>9} {junk:>9} "
+              f"{f'{low:.0%}-{high:.0%}':>13} {agree:>9} "
               f"{r['words_per_doc_whitespace']:>8.0f} {r['words_per_doc_language']:>10.0f}")
     for r in rows:
         if r.get("list_articles", {}).get("documents"):
