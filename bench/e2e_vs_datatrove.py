@@ -46,7 +46,7 @@ def run_datatrove(corpus: Path, work: Path, tokenizer_json: Path) -> dict:
     handle, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
         try:
-            peak = max(peak, tree_rss(handle))
+            peak = max(peak, sum(tree_rss(handle)[0].values()))
         except psutil.NoSuchProcess:
             break
         time.sleep(0.25)

@@ -90,13 +90,17 @@ def process_kind(process: psutil.Process) -> str:
     return "build"
 
 
-def tree_rss(process: psutil.Process) -> dict[str, int]:
-    """Resident bytes of the process and all its children, summed per `process_kind`."""
+def tree_rss(process: psutil.Process) -> tuple[dict[str, int], list[list]]:
+    """Resident bytes of the process and all its children, summed per `process_kind`, and
+    each process: [kind, the start of its command line, MB]."""
     total = {"build": 0, "prefect_server": 0, "splitters": 0}
+    each = []
     for p in [process, *process.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total[process_kind(p)] += p.memory_info().rss
-    return total
+            kind, rss = process_kind(p), p.memory_info().rss
+            total[kind] += rss
+            each.append([kind, " ".join(p.cmdline())[:100], round(rss / 2**20)])
+    return total, each
 
 
 def run_build(recipe: Path, root: Path, workers: int) -> dict:
@@ -109,6 +113,7 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
     current = {"stage": None}
     peaks = {s: 0 for s in STAGES}
     kind_peaks: dict[str, dict[str, int]] = {s: {} for s in STAGES}
+    at_peak: dict[str, list] = {s: [] for s in STAGES}  # the processes when the peak was taken
     log: list[str] = []
 
     def read_stderr() -> None:
@@ -125,10 +130,11 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
         stage = current["stage"]
         if stage is not None:
             try:
-                by_kind = tree_rss(handle)
+                by_kind, each = tree_rss(handle)
             except psutil.NoSuchProcess:
                 break
-            peaks[stage] = max(peaks[stage], sum(by_kind.values()))
+            if sum(by_kind.values()) > peaks[stage]:
+                peaks[stage], at_peak[stage] = sum(by_kind.values()), each
             for kind, rss in by_kind.items():
                 kind_peaks[stage][kind] = max(kind_peaks[stage].get(kind, 0), rss)
         time.sleep(0.25)
@@ -150,7 +156,8 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
             "text_mb": round(counters.get("text_bytes", 0) / 1e6, 1),
             "peak_rss_mb": round(peaks[stage] / 2**20),
             "peak_rss_mb_by_process": {k: round(v / 2**20)
-                                       for k, v in kind_peaks[stage].items()}}
+                                       for k, v in kind_peaks[stage].items()},
+            "processes_at_peak": at_peak[stage]}
     return {"wall_seconds": round(wall, 1), "stages": stages, "error_or_warning_lines": warnings,
             "kept_after_dedup": summary["dedup"]["counters"]["out"],
             "tokens": summary["shard"]["counters"].get("tokens_packed")}
