@@ -391,3 +391,24 @@ def test_a_bucket_of_many_near_copies_links_each_to_a_few_better_ones():
                               cfg)
     assert len(links) == 1 + 2 + 3 + 4 * (docs - 4)
     assert {b for *_, b in links} == {"t00000", "t00001", "t00002", "t00003"}
+
+
+def test_a_template_page_in_thousands_of_near_copies_is_one_cluster_over_the_limit(
+        reviews, tmp_path, caplog):
+    """Runaway clusters: 2,500 near copies of one page (a product page that differs by a
+    number and a name) make one LSH bucket per band. The stage keeps one of them, links every
+    copy to a kept neighbour, and reports the cluster over max_cluster_size."""
+    page = reviews[5]
+    copies = [doc(f"p{i:05d}", f"Item {i} by seller {i * 7919 % 10007}. {page}")
+              for i in range(2500)]
+    others = [doc(f"r{i}", text) for i, text in enumerate(reviews[6:16])]
+    with caplog.at_level("WARNING"):
+        counters, kept, rejected, out = run_dedup(tmp_path, copies + others,
+                                                  max_cluster_size=1000)
+    assert {f"web/r{i}" for i in range(10)} <= set(kept)
+    assert len(kept) - 10 <= 3  # the template: (nearly) one survivor
+    assert counters["in"] == counters["out"] + len(rejected) == 2510
+    assert all(r["reason"] == "duplicate_minhash" for r in rejected.values())
+    clusters = json.loads((out / "clusters.json").read_text())
+    assert clusters["over_limit"] == 1 and clusters["largest"][0]["size"] >= 2497
+    assert "exceed max_cluster_size=1000" in caplog.text
