@@ -409,6 +409,7 @@ def test_a_template_page_in_thousands_of_near_copies_is_one_cluster_over_the_lim
     assert len(kept) - 10 <= 3  # the template: (nearly) one survivor
     assert counters["in"] == counters["out"] + len(rejected) == 2510
     assert all(r["reason"] == "duplicate_minhash" for r in rejected.values())
+    assert {json.loads(r["meta"])["duplicate_of"] for r in rejected.values()} <= set(kept)
     clusters = json.loads((out / "clusters.json").read_text())
     assert clusters["over_limit"] == 1 and clusters["largest"][0]["size"] >= 2497
     assert "exceed max_cluster_size=1000" in caplog.text
