@@ -198,8 +198,8 @@ def test_pii_hints_never_miss_a_match(text):
 
 
 def pii_hints_reference(text: str) -> int:
-    """The per-character loop quality_kernels._pii_hints replaced (the same bits, 6x slower
-    compiled): the state of all four patterns kept at every character."""
+    """The per-character loop quality_kernels._pii_hints replaced (compiled, it took 6 times
+    as long): the state of all four patterns updated at every character."""
     hints = dots = colons = digits = before = 0
     for k, ch in enumerate(text):
         is_digit = ch.isdecimal()
