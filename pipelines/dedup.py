@@ -431,6 +431,14 @@ def _pass_count(threshold: float, permutations: int) -> int:
                 permutations + 1)
 
 
+def _link_capacity(sizes: np.ndarray, max_links: int) -> int:
+    """The most links `_verified_links` can make: the row at position p of a bucket links to
+    at most min(p, max_links) better rows."""
+    k = sizes.astype(np.int64) - 1
+    full = np.minimum(k, max_links)
+    return int((full * (full + 1) // 2 + (k - full) * max_links).sum())
+
+
 @numba.njit(cache=True, nogil=True)
 def _verified_links(starts, sizes, rows, movable, table, needed, max_links, out_better,
                     out_worse):  # pragma: no cover (compiled)
@@ -463,6 +471,8 @@ def _verified_links(starts, sizes, rows, movable, table, needed, max_links, out_
                     elif same + perms - 1 - k < needed:
                         break
                 if same >= needed:
+                    if n == len(out_better):
+                        raise IndexError("_verified_links: more links than _link_capacity")
                     out_better[n] = s0 + q
                     out_worse[n] = w
                     n += 1
@@ -629,7 +639,7 @@ def link_groups(groups: Groups, sigs: dict[bytes, np.ndarray] | None, cfg: Dedup
     else:
         table = np.stack([sigs[k] for k in key_bytes(groups.of.exact)]) if len(groups.of.ids) \
             else np.zeros((0, 1), np.uint32)
-        size = int(((groups.sizes - 1) * cfg.max_links_per_doc).sum())
+        size = _link_capacity(groups.sizes, cfg.max_links_per_doc)
         better, worse = np.empty(size, np.int64), np.empty(size, np.int64)
         n, candidates, rejected = _verified_links(
             starts, groups.sizes.astype(np.int64), doc.astype(np.int64), movable, table,

@@ -363,7 +363,8 @@ def test_verified_links_equal_the_all_pairs_reference(seed):
         cfg = DedupConfig(threshold=threshold, max_links_per_doc=max_links)
         links, rejected = link_groups_reference(groups, sigs, cfg)
         assert dedup.link_groups(groups, sigs, cfg) == links
-        size = int(((groups.sizes - 1) * max_links).sum())
+        size = dedup._link_capacity(groups.sizes, max_links)
+        assert size == sum(min(p, max_links) for s in groups.sizes.tolist() for p in range(s))
         starts = (np.cumsum(groups.sizes) - groups.sizes).astype(np.int64)
         n, candidates, rejected_k = dedup._verified_links(
             starts, groups.sizes, groups.rows.astype(np.int64), groups.of.generation != 0,
