@@ -133,8 +133,9 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
                 by_kind, each = tree_rss(handle)
             except psutil.NoSuchProcess:
                 break
-            if sum(by_kind.values()) > peaks[stage]:
-                peaks[stage], at_peak[stage] = sum(by_kind.values()), each
+            total = sum(by_kind.values())
+            if total > peaks[stage]:
+                peaks[stage], at_peak[stage] = total, each
             for kind, rss in by_kind.items():
                 kind_peaks[stage][kind] = max(kind_peaks[stage].get(kind, 0), rss)
         time.sleep(0.25)

@@ -420,8 +420,9 @@ def _first_pairs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.
     """Groups of rows [start, start + size) -> (better, worse) row pairs: the group's first row
     with each row after it."""
     position = _positions(sizes)
-    first = np.repeat(starts, sizes)
-    return first[position > 0], first[position > 0] + position[position > 0]
+    later = position > 0
+    first = np.repeat(starts, sizes)[later]
+    return first, first + position[later]
 
 
 def _pass_count(threshold: float, permutations: int) -> int:
