@@ -33,6 +33,7 @@ from pipelines.io import (
     count_all,
     run_pipeline,
     source_stem,
+    text_bytes,
 )
 from pipelines.manifest import RunOptions
 from pipelines.progress import Reporter
@@ -168,24 +169,21 @@ class IngestTask(beam.DoFn):
         kept: list[dict] = []
         rejected: list[dict] = []
         counts: Counter = Counter()
-        text_bytes = 0
 
         def flush() -> None:
-            nonlocal text_bytes
-            sinks.write(pa.Table.from_pylist(kept, ARROW_SCHEMA) if kept else None,
-                        pa.Table.from_pylist(rejected, REJECTED_SCHEMA) if rejected else None)
-            counts["text_bytes"] = text_bytes
+            tables = (pa.Table.from_pylist(kept, ARROW_SCHEMA) if kept else None,
+                      pa.Table.from_pylist(rejected, REJECTED_SCHEMA) if rejected else None)
+            sinks.write(*tables)
+            counts["text_bytes"] = sum(text_bytes(t) for t in tables if t is not None)
             count_all(NAME, counts)
-            self.progress.advance(docs=len(kept) + len(rejected), nbytes=text_bytes)
+            self.progress.advance(docs=len(kept) + len(rejected), nbytes=counts["text_bytes"])
             kept.clear()
             rejected.clear()
             counts.clear()
-            text_bytes = 0
 
         for path in task.paths:
             for row, reason in read_source_file(task.kind, task.source, path, task.fields):
                 counts["in"] += 1
-                text_bytes += len(row["text"].encode("utf-8", errors="surrogatepass"))
                 if reason is None:
                     counts["out"] += 1
                     kept.append(row)
