@@ -49,7 +49,8 @@ clean-out:
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet --upgrade pip
 	.venv-bench/bin/python -m pip install --quiet 'datatrove[processing]==0.10.1' orjson spacy \
-	    resiliparse==2.0.1 fasttext-predict==0.9.2.4
+	    resiliparse==2.0.1 fasttext-predict==0.9.2.4 \
+	    jieba==0.42.1 sudachipy==0.7.0 sudachidict-core==20261015 kiwipiepy==0.24.1 kiwipiepy_model==0.24.0
 	touch .venv-bench/.installed
 
 bench-env: .venv-bench/.installed

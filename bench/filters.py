@@ -128,14 +128,18 @@ def run_sieve_compiled(corpus: list[tuple[str, str]]) -> tuple[float, dict[str, 
     return time.process_time() - start, reasons
 
 
-def run_datatrove(corpus: list[tuple[str, str]]) -> dict:
+def run_datatrove(corpus: list[tuple[str, str]], fineweb2: dict | None = None) -> dict:
     """datatrove's four filters over (id, text) pairs in the bench environment
-    (`bench/_datatrove_filters.py`): {"seconds", "reasons": id -> reason or None}."""
+    (`bench/_datatrove_filters.py`): {"seconds", "reasons": id -> reason or None}. `fineweb2`:
+    id -> a language's FineWeb-2 values (language_rules.json), for FineWeb-2's filters."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.jsonl.gz"
         with gzip.open(path, "wt", encoding="utf-8") as fh:
             for doc_id, text in corpus:
-                fh.write(json.dumps({"id": doc_id, "text": text}) + "\n")
+                record = {"id": doc_id, "text": text}
+                if fineweb2 and fineweb2.get(doc_id):
+                    record["fineweb2"] = fineweb2[doc_id]
+                fh.write(json.dumps(record) + "\n")
         proc = subprocess.run([str(BENCH_PYTHON), str(REPO / "bench" / "_datatrove_filters.py"),
                                str(path)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:

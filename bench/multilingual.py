@@ -23,7 +23,11 @@ Known junk (the rules should drop it):
 Every text goes through the clean stage's decisions as a Common Crawl page (`Cleaner.judge`: C4,
 Gopher repetition and quality, FineWeb, each language's thresholds). The datatrove column runs
 datatrove's four filters with their published defaults (`bench/_datatrove_filters.py`) and
-gives the share of documents where both keep or both drop.
+gives the share of documents where both keep or both drop. The FineWeb-2 column runs datatrove
+as FineWeb-2's filtering step runs it (huggingface/fineweb-2, fineweb-2-pipeline.py): each
+document's language's word tokenizer and FineWeb-2 values, no C4, and the English defaults where
+a language has no values (as Sieve does); "FW-2 share" is what those filters keep of the good
+text or drop of the junk, beside Sieve's share.
 
 Also: CJK near-duplicate detection (bench/results/dedup_quality_cjk.json, run
 `python bench/dedup_quality.py --corpus cjk`) and main-text extraction on the zh/ja pages against
@@ -44,13 +48,14 @@ import json  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
-from collections import Counter, defaultdict  # noqa: E402
+from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CORPORA = REPO.parent / "shared" / "corpora"
 BENCH_PYTHON = REPO / ".venv-bench" / "bin" / "python"
 ZH_JA = CORPORA / "html_extraction_zh_ja"
+RULES = REPO / "pipelines" / "data" / "language_rules.json"
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _CJK_TOKEN = re.compile(f"[{CJK}]|[^\\W{CJK}]+")
 
@@ -202,12 +207,31 @@ def judge(docs: list[tuple[str, str]]) -> dict[str, tuple[str | None, str, tuple
 LIST_TITLE = re.compile(r"^Lists? of |一覧|列表$")
 
 
-def datatrove_reasons(docs: list[tuple[str, str]]) -> dict[str, str | None] | None:
+def datatrove_reasons(docs: list[tuple[str, str]], langs: dict[str, str] | None = None
+                      ) -> dict[str, str | None] | None:
+    """datatrove's decisions: with its published (English) defaults, or with `langs` (id ->
+    Sieve's language), FineWeb-2's filtering step for each document whose language has
+    FineWeb-2 values, the values Sieve applies (`languages.rules_language`), and the English
+    defaults for the rest, as Sieve does."""
     if not BENCH_PYTHON.exists():
         return None
     from bench.filters import run_datatrove
+    from pipelines import languages
 
-    return run_datatrove(docs)["reasons"]
+    if langs is None:
+        return run_datatrove(docs)["reasons"]
+    table = json.loads(RULES.read_text(encoding="utf-8"))["languages"]
+    values = {i: table.get(languages.rules_language(langs[i], text)) for i, text in docs}
+    return run_datatrove(docs, values)["reasons"]
+
+
+def compare(docs: list[tuple[str, str]], ours: dict, theirs: dict, langs: dict[str, str]
+            ) -> tuple[float, list[dict]]:
+    """The share of documents where both keep or both drop, and the others."""
+    agree = sum((theirs[i] is None) == (ours[i][0] is None) for i, _ in docs)
+    return round(agree / len(docs), 4), [
+        {"id": i, "language": langs[i], "sieve": ours[i][0], "datatrove": theirs[i],
+         "text": text[:160]} for i, text in docs if (ours[i][0] is None) != (theirs[i] is None)]
 
 
 def words_per_doc(docs: list[tuple[str, str]], langs: dict[str, str]) -> tuple[float, float]:
@@ -283,13 +307,15 @@ def main() -> None:
     decisions = judge(everything)
     theirs = datatrove_reasons(everything)
     langs = {i: lang for i, (_, lang, _) in decisions.items()}
+    fineweb2 = datatrove_reasons(everything, langs)
     # The Scrapinghub bodies split by language: English, and every other language.
     en = [d for d in gold_sh if langs[d[0]] == "en"]
     other = [d for d in gold_sh if langs[d[0]] != "en"]
     good_groups = {"Scrapinghub gold, en": en, "Scrapinghub gold, other": other,
                    **{k: v for k, v in good_groups.items() if k != "Scrapinghub gold"}}
     rows = []
-    departures: dict[str, list] = defaultdict(list)
+    departures: dict[str, list] = {}  # from datatrove's English defaults
+    departures_fw2: dict[str, list] = {}  # from FineWeb-2's filters per language
     for kind, groups in (("good", good_groups), ("junk", junk_groups)):
         for name, docs in groups.items():
             reasons = [decisions[i][0] for i, _ in docs]
@@ -314,27 +340,31 @@ def main() -> None:
                 row["list_articles"] = {"documents": len(lists), "kept": sum(
                     decisions[i][0] is None for i in lists)}
             if theirs is not None:
-                agree = sum((theirs[i] is None) == (decisions[i][0] is None) for i, _ in docs)
-                row["agreement_with_datatrove"] = round(agree / len(docs), 4)
-                for i, text in docs:
-                    ours, dt = decisions[i][0], theirs[i]
-                    if (ours is None) != (dt is None):
-                        departures[name].append({"id": i, "language": langs[i], "sieve": ours,
-                                                 "datatrove": dt, "text": text[:160]})
+                row["agreement_with_datatrove"], departures[name] = compare(
+                    docs, decisions, theirs, langs)
+                row["agreement_with_fineweb2"], departures_fw2[name] = compare(
+                    docs, decisions, fineweb2, langs)
+                # what FineWeb-2's own filters keep of the good text, or drop of the junk
+                peer = sum((fineweb2[i] is None) == (kind == "good") for i, _ in docs)
+                row[f"fineweb2_{share}"] = round(peer / len(docs), 4)
             rows.append(row)
     dedup_path = REPO / "bench" / "results" / "dedup_quality_cjk.json"
     dedup = json.loads(dedup_path.read_text()) if dedup_path.exists() else None
     extraction = cjk_extraction()
 
     print(f"{'group':<26} {'docs':>5} {'good kept':>9} {'junk drop':>9} {'95% interval':>13} "
-          f"{'datatrove':>9} {'words ws':>8} {'words lang':>10}")
+          f"{'datatrove':>9} {'FineWeb-2':>9} {'FW-2 share':>10} {'words ws':>8} "
+          f"{'words lang':>10}")
     for r in rows:
         good = f"{r['kept_share']:.1%}" if "kept_share" in r else ""
         junk = f"{r['dropped_share']:.1%}" if "dropped_share" in r else ""
         low, high = r.get("kept_share_95ci") or r["dropped_share_95ci"]
-        agree = f"{r['agreement_with_datatrove']:.1%}" if "agreement_with_datatrove" in r else "-"
+        agree, fw2 = (f"{r[k]:.1%}" if k in r else "-" for k in (
+            "agreement_with_datatrove", "agreement_with_fineweb2"))
+        peer = r.get("fineweb2_kept_share", r.get("fineweb2_dropped_share"))
+        peer = "-" if peer is None else f"{peer:.1%}"
         print(f"{r['group']:<26} {r['documents']:>5} {good:>9} {junk:>9} "
-              f"{f'{low:.0%}-{high:.0%}':>13} {agree:>9} "
+              f"{f'{low:.0%}-{high:.0%}':>13} {agree:>9} {fw2:>9} {peer:>10} "
               f"{r['words_per_doc_whitespace']:>8.0f} {r['words_per_doc_language']:>10.0f}")
     for r in rows:
         if r.get("list_articles", {}).get("documents"):
@@ -350,10 +380,13 @@ def main() -> None:
               f"orphans {best['orphans']}")
     print(f"CJK extraction ({extraction['pages']} zh/ja pages): " + ", ".join(
         f"{k} F1 {v['f1']}" for k, v in extraction["rows"].items()))
-    for name, items in departures.items():
-        by_class = Counter((d["sieve"] or "kept", d["datatrove"] or "kept") for d in items)
-        print(f"\n{name}: {len(items)} departures from datatrove: " + "; ".join(
-            f"sieve {a} / datatrove {b}: {n}" for (a, b), n in by_class.most_common(6)))
+    for label, found in (("datatrove", departures), ("FineWeb-2", departures_fw2)):
+        for name, items in found.items():
+            if not items:
+                continue
+            by_class = Counter((d["sieve"] or "kept", d["datatrove"] or "kept") for d in items)
+            print(f"\n{name}: {len(items)} departures from {label}: " + "; ".join(
+                f"sieve {a} / {label} {b}: {n}" for (a, b), n in by_class.most_common(6)))
     result = {"bench": "multilingual", "command": "python bench/multilingual.py",
               "rules": "the default web rules (a Common Crawl source), each language's "
                        "thresholds (pipelines/data/language_rules.json)",
@@ -364,7 +397,13 @@ def main() -> None:
               "datatrove": "datatrove's Gopher repetition, Gopher quality, C4 and FineWeb "
                            "filters with their published (English) defaults"
               if theirs is not None else "not run (make bench-env)",
+              "fineweb2": "datatrove running FineWeb-2's filtering step (fineweb-2-pipeline.py: "
+                          "Gopher repetition, FineWeb quality, Gopher quality, no C4) with the "
+                          "values of each document's language in language_rules.json, and the "
+                          "English defaults above where a language has none, as Sieve does"
+              if fineweb2 is not None else "not run (make bench-env)",
               "departures": {k: v[:40] for k, v in departures.items()},
+              "departures_from_fineweb2": {k: v[:40] for k, v in departures_fw2.items()},
               "left_out": {"wikipedia_disambiguation_pages": disambiguation},
               "warcfile_pages": {k: {"label": v[0], "why": v[1]}
                                  for k, v in WARCFILE_PAGES.items()}}
