@@ -144,31 +144,24 @@ def encode(texts: Sequence[str], lower: bool = True) -> tuple[np.ndarray, np.nda
 
 def encode_array(array, lower: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """`encode(array.to_pylist(), lower)` for a pyarrow string array, without Python strings:
-    its UTF-8 decoded by a kernel and lower-cased by str.lower()'s table (U+0130, the one code
-    point whose lower case is two, becomes "i" and U+0307 as there). A text with a capital
-    sigma goes through str.lower() itself: its lower case depends on the letters around it
-    (final sigma)."""
-    from pipelines.quality_kernels import decode_utf8, lower_table
+    its UTF-8 decoded and lower-cased by str.lower()'s table in one compiled pass (U+0130, the
+    one code point whose lower case is two, becomes "i" and U+0307 as there). A text with a
+    capital sigma goes through str.lower() itself: its lower case depends on the letters
+    around it (final sigma)."""
+    from pipelines.quality_kernels import lower_table, utf8_buffers
 
-    chars, offsets = decode_utf8(array)
+    data, offsets = utf8_buffers(array)
     n = len(offsets) - 1
-    extra = np.zeros(n, np.int64)
+    sizes = np.empty(n, np.int64)
     sigma = np.zeros(n, np.bool_)
-    if lower:
-        _count_special(chars, offsets, extra, sigma)
-    sizes = np.diff(offsets) + extra + 1
+    _lowered_sizes(data, offsets, lower, sizes, sigma)
     out_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=out_offsets[1:])
     out = np.empty(max(int(out_offsets[-1]), 1), dtype=np.uint32)
-    _lowered(chars, offsets, lower_table(), lower, out, out_offsets)
-    if sigma.any():  # rebuild with those texts lowered by Python
-        texts = array.to_pylist()
-        parts = [out[out_offsets[d]: out_offsets[d + 1]] if not sigma[d]
-                 else encode([texts[d]])[0] for d in range(n)]
-        sizes = np.fromiter(map(len, parts), np.int64, n)
-        out_offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(sizes, out=out_offsets[1:])
-        out = np.concatenate(parts) if parts else out[:0]
+    _decode_lowered(data, offsets, lower_table(), lower, out, out_offsets)
+    for d in np.flatnonzero(sigma).tolist():  # those texts lowered by Python, in place: a
+        # sigma's lower case is one code point too
+        out[out_offsets[d]: out_offsets[d + 1]] = encode([array[d].as_py()])[0]
     return out[: out_offsets[-1]], out_offsets
 
 
@@ -217,21 +210,48 @@ def _join_spans(cps, starts, ends, out):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_special(chars, offsets, extra, sigma):  # pragma: no cover (compiled)
+def _lowered_sizes(data, offsets, lower, sizes, sigma):  # pragma: no cover (compiled)
+    """Code points per text of valid UTF-8 (Arrow's strings are) once lower-cased, plus its NUL;
+    sigma[d]: the text holds a capital sigma (U+03A3, bytes CE A3)."""
     for d in range(len(offsets) - 1):
+        n = 1
         for k in range(offsets[d], offsets[d + 1]):
-            if chars[k] == 0x130:
-                extra[d] += 1
-            elif chars[k] == 0x3A3:
-                sigma[d] = True
+            b = data[k]
+            if (b & 0xC0) != 0x80:
+                n += 1
+                if lower and (b == 0xC4 or b == 0xCE):
+                    if b == 0xC4 and data[k + 1] == 0xB0:  # U+0130 lowers to two
+                        n += 1
+                    elif b == 0xCE and data[k + 1] == 0xA3:
+                        sigma[d] = True
+        sizes[d] = n
 
 
 @numba.njit(cache=True, nogil=True)
-def _lowered(chars, offsets, table, lower, out, out_offsets):  # pragma: no cover (compiled)
+def _decode_lowered(data, offsets, table, lower, out, out_offsets):  # pragma: no cover
+    """UTF-8 -> code points through str.lower()'s table, a NUL after each text."""
     for d in range(len(offsets) - 1):
         w = out_offsets[d]
-        for k in range(offsets[d], offsets[d + 1]):
-            c = chars[k]
+        k = offsets[d]
+        end = offsets[d + 1]
+        while k < end:
+            b0 = np.uint32(data[k])
+            if b0 < 0x80:  # ASCII: most of the text, lowered without the table
+                out[w] = b0 + 32 if lower and 0x41 <= b0 <= 0x5A else b0
+                w += 1
+                k += 1
+                continue
+            if b0 < 0xE0:
+                c = ((b0 & 0x1F) << 6) | (np.uint32(data[k + 1]) & 0x3F)
+                k += 2
+            elif b0 < 0xF0:
+                c = (((b0 & 0x0F) << 12) | ((np.uint32(data[k + 1]) & 0x3F) << 6)
+                     | (np.uint32(data[k + 2]) & 0x3F))
+                k += 3
+            else:
+                c = (((b0 & 0x07) << 18) | ((np.uint32(data[k + 1]) & 0x3F) << 12)
+                     | ((np.uint32(data[k + 2]) & 0x3F) << 6) | (np.uint32(data[k + 3]) & 0x3F))
+                k += 4
             if lower:
                 if c == 0x130:
                     out[w] = 0x69

@@ -8,6 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines import dedup
 from pipelines.manifest import RunOptions, materialize
@@ -15,6 +17,8 @@ from pipelines.minhash import (
     _POSITION_MULTIPLIERS_64,
     MinHasher,
     detection_probability,
+    encode,
+    encode_array,
     exact_key,
     exact_keys,
     ngram_hashes64,
@@ -222,6 +226,33 @@ def test_character_tables_match_python():
     every = [chr(c) for c in range(0x110000)]
     assert word_table().tolist() == [c.isalnum() or c == "_" for c in every]
     assert space_table().tolist() == [c.isspace() for c in every]
+
+
+def _same_encoding(texts: list[str], lower: bool) -> None:
+    want_chars, want_offsets = encode(texts, lower)
+    for array in (pa.array(texts, pa.string()), pa.array(["x", *texts], pa.string())[1:],
+                  pa.chunked_array([pa.array(texts[:2], pa.string()),
+                                    pa.array(texts[2:], pa.string())]),
+                  pa.array(texts, pa.large_string())):
+        chars, offsets = encode_array(array, lower)
+        assert np.array_equal(offsets, want_offsets)
+        assert np.array_equal(chars, want_chars[: want_offsets[-1]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.one_of(
+    st.characters(blacklist_categories=("Cs",)),  # Arrow's strings are UTF-8: no surrogates
+    st.sampled_from("ΣσςİIıAZaz \n")), max_size=30), max_size=8), st.booleans())
+def test_compiled_encoding_equals_str_lower(texts, lower):
+    # One compiled pass from Arrow's UTF-8; a text with a capital sigma through str.lower().
+    _same_encoding(texts, lower)
+
+
+def test_compiled_encoding_of_real_text_equals_str_lower(reviews, chinese_pages):
+    texts = reviews[:20] + chinese_pages + ["ΟΔΥΣΣΕΥΣ ΚΑΙ ΣΙΣΥΦΟΣ", "İSTANBUL İzmir", "",
+                                            "Ǆemal ﬁne STRASSE 😀 東京タワー ΣΑΣ"]
+    for lower in (True, False):
+        _same_encoding(texts, lower)
 
 
 def test_compiled_exact_keys_equal_the_python_reference(reviews):
