@@ -3,8 +3,11 @@ example and the exact reason string. Each rule set's function is called with its
 defaults unless the test narrows the thresholds to isolate one rule."""
 
 import dataclasses
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines import filters, quality
 from pipelines.quality import C4, FineWeb, GopherQuality, GopherRepetition
@@ -498,3 +501,18 @@ def test_mojibake_is_repaired_and_clean_text_untouched():
     for clean in ("naïve café — “quoted”", "plain ASCII text", "Ελληνικά και русский"):
         assert filters.fix_mojibake(clean) == clean
     assert filters.normalize("doesnâ€™t  stop\r\n") == "doesn’t stop"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*"0123456789٣０ .-()+@:abcdefABCDEFx_\n", "555", "(555) ",
+                                  "555-1234", "+1 ", "+1 555 555-1234", "+44 20 7946 0958",
+                                  "8.8.8.8", "0.10.20.30", "2606:4700::1111", "fe80::", "::1",
+                                  "1."]),
+                max_size=40).map("".join))
+def test_pii_patterns_told_their_first_character_match_as_the_bare_patterns(text):
+    # quality._first adds a lookahead for the characters a match can start with; it must not
+    # change a match, whatever the pattern becomes.
+    for pattern in (quality._IPV4, quality._IPV6, quality._PHONE):
+        bare = re.fullmatch(r"\(\?=\[[^\]]*\]\)\(\?:(.*)\)", pattern.pattern, re.S).group(1)
+        assert ([m.span() for m in pattern.finditer(text)]
+                == [m.span() for m in re.finditer(bare, text)])
