@@ -42,6 +42,11 @@ def _document(record: dict[str, Any], source: str, path: str, number: int, text_
     return doc, None if text.strip() else "empty_text"
 
 
+_STDLIB = object()  # _parse's answer: parse this line with `json`
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+
 def _big_float(value: Any) -> bool:
     """Whether a parsed value holds a whole float of 2**63 or more: an integer orjson could
     not hold (it parses them as floats; every other number it parses exactly as `json`)."""
@@ -65,10 +70,6 @@ def _parse(line: bytes) -> Any:
     return _STDLIB if _big_float(record) else record
 
 
-_STDLIB = object()  # _parse's answer: parse this line with `json`
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _without_surrogates(value: Any) -> Any:
     """A parsed value with each lone surrogate (a JSON escape such as "\\ud800", which no UTF-8
     text can hold) replaced by U+FFFD, as the reader replaces invalid UTF-8 bytes."""
@@ -79,7 +80,6 @@ def _without_surrogates(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_surrogates(v) for v in value]
     return value
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
 def _raw_lines(path: str) -> Iterator[bytes]:
