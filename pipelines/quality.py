@@ -518,7 +518,8 @@ PII_PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP_ADDRESS>", "phone": "<PHONE>"
 def _first(chars: str, pattern: str) -> re.Pattern:
     """`pattern`, told first which characters a match can start with: the same matches, and a
     position that cannot start one fails at once, where the full pattern's lookbehind and
-    alternatives were tried at every character (2.5x faster on the scale corpus's pages)."""
+    alternatives were tried at every character (the phone pattern 2.5x faster, the IP patterns
+    1.5x, on the scale corpus's pages)."""
     return re.compile(f"(?=[{chars}])(?:{pattern})")
 
 
