@@ -246,11 +246,13 @@ class Cleaner:
             elif after != before:
                 counts["c4_lines_removed"] += before.count("\n") - after.count("\n")
                 cleaned[d] = after
-                removed[d] = removed_lines(before, after)
+                if lines := removed_lines(before, after):
+                    removed[d] = lines
             lists[d] = -1  # no kernel hints: PII below screens the final text itself
         final, f_starts, f_ends = _replace(final, f_starts, f_ends, cleaned)
         self._judge_bad_words([d for d in bad_words if reasons[d] is None], final, f_starts,
                               f_ends, doc_rules, spans, reasons, metas)
+        c4_kept = []  # kept documents that went through the kernel's C4
         for d in range(n):
             if reasons[d] is not None and reasons[d].split(":")[0] in _RULE_SETS:
                 metas[d]["thresholds"] = f"{doc_rules[d].language or 'default'}:" \
@@ -258,9 +260,17 @@ class Cleaner:
             elif reasons[d] is None:
                 counts[f"lang:{languages_[d]}:out"] += 1
                 if judged.out_starts[d] >= 0:
-                    removed[d] = removed_lines(
-                        quality_kernels.decode(text, starts[d], ends[d]),
-                        quality_kernels.decode(final, f_starts[d], f_ends[d]))
+                    c4_kept.append(d)
+        # Their removed lines, found without decoding the texts; where C4 rewrote a line,
+        # aligned by `removed_lines` (difflib).
+        for d, lines in zip(c4_kept, quality_kernels.removed_lines(
+                text, starts[c4_kept], ends[c4_kept], final, f_starts[c4_kept],
+                f_ends[c4_kept]), strict=True):
+            if lines is None:
+                lines = removed_lines(quality_kernels.decode(text, starts[d], ends[d]),
+                                      quality_kernels.decode(final, f_starts[d], f_ends[d]))
+            if lines:
+                removed[d] = lines
 
         # PII in the kept texts, by regular expression where the hints (the kernel's, or for
         # the texts it did not judge, the same screen's on the final text) allow a match.

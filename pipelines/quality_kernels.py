@@ -1486,6 +1486,84 @@ def pii_hints(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nda
 
 
 @numba.njit(cache=True)
+def _removed_lines(c, starts, ends, o, o_starts, o_ends, flags):  # pragma: no cover
+    """clean.removed_lines' one pass, per document c[starts:ends] (before C4) against
+    o[o_starts:o_ends] (after): (count per document, whether every line after C4 was found
+    whole (else the caller aligns with difflib, as there), each removed line's `at`, and the
+    removed lines' code points, one "\n" after each)."""
+    n_docs = len(starts)
+    counts = np.zeros(n_docs, np.int64)
+    whole = np.zeros(n_docs, np.bool_)
+    at = np.empty(64, np.int64)
+    buf = np.empty(1024, np.uint32)
+    n = 0
+    w = 0
+    for d in range(n_docs):
+        lo, hi, a, b = starts[d], ends[d], o_starts[d], o_ends[d]
+        q = a  # the next line after C4 not yet found: o[q:r]
+        r = q
+        while r < b and o[r] != 10:
+            r += 1
+        done = False  # every line after C4 found
+        p = lo
+        first = n
+        while p < hi:
+            k, nxt = _next_line(c, p, hi, flags)
+            s, e = _strip(c, p, k, flags)
+            p = nxt
+            if not done and r - q == e - s:
+                same = True
+                for i in range(e - s):
+                    if c[s + i] != o[q + i]:
+                        same = False
+                        break
+                if same:
+                    if r >= b:
+                        done = True
+                    else:
+                        q = r + 1
+                        r = q
+                        while r < b and o[r] != 10:
+                            r += 1
+                    continue
+            if e > s:
+                if n == len(at):
+                    at = np.concatenate((at, np.empty(n, np.int64)))
+                while w + (e - s) + 1 > len(buf):
+                    buf = np.concatenate((buf, np.empty(len(buf), np.uint32)))
+                at[n] = (b - a) if done else q - a
+                n += 1
+                buf[w:w + e - s] = c[s:e]
+                w += e - s
+                buf[w] = 10
+                w += 1
+        counts[d] = n - first
+        whole[d] = done
+    return counts, whole, at[:n].copy(), buf[:w].copy()
+
+
+def removed_lines(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray,
+                  out_starts: np.ndarray, out_ends: np.ndarray
+                  ) -> list[list[list] | None]:
+    """clean.removed_lines of each text chars[starts[i]:ends[i]] against its text after C4,
+    out[out_starts[i]:out_ends[i]], without decoding either: None where a line after C4 is not
+    one of the input's whole (a line C4 rewrote), which needs clean.removed_lines' alignment."""
+    if not len(starts):
+        return []
+    counts, whole, at, buf = _removed_lines(
+        chars, np.asarray(starts, np.int64), np.asarray(ends, np.int64), out,
+        np.asarray(out_starts, np.int64), np.asarray(out_ends, np.int64), char_flags())
+    lines = decode(buf, 0, len(buf)).split("\n")
+    at_ = at.tolist()
+    result: list[list[list] | None] = []
+    k = 0
+    for m, ok in zip(counts.tolist(), whole.tolist(), strict=True):
+        result.append([[at_[i], lines[i]] for i in range(k, k + m)] if ok else None)
+        k += m
+    return result
+
+
+@numba.njit(cache=True)
 def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n_dup, stop_w,
            stop_l,
            flags, lower, ci, words, aux, out, out_lo, out_hi, reasons, values,

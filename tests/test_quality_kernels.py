@@ -262,6 +262,60 @@ def test_removed_lines_screen_never_misses_a_match(lines):
             assert clean._MAY_HOLD_PII.search("\n".join(lines)), lines
 
 
+def _removed_lines_both_ways(pairs: list[tuple[str, str]]) -> list:
+    """qk.removed_lines of (before, after) pairs, None where it leaves the pair to difflib."""
+    before, b_offsets = qk.encode([b for b, _ in pairs])
+    after, a_offsets = qk.encode([a for _, a in pairs])
+    return qk.removed_lines(before, b_offsets[:-1], b_offsets[1:], after, a_offsets[:-1],
+                            a_offsets[1:])
+
+
+# A page's lines (with spaces around, blank ones, every line break splitlines() knows) and what
+# C4 could leave of them: some lines dropped, the rest stripped, one perhaps rewritten.
+PAGE_LINES = st.lists(st.tuples(
+    st.sampled_from(["", " ", "\t", "\u3000"]),
+    st.sampled_from(["", "Menu", "Home", "The cat sat.", "The cat sat.", "猫が座った。", "a\u2028b",
+                     "x [1] y.", "Ünïcödé 😀 line.", "\x85"]),
+    st.sampled_from(["\n", "\n", "\r\n", "\r", "\x0b", "\u2029", "\n\n"])), max_size=12)
+
+
+@SETTINGS
+@given(PAGE_LINES, st.lists(st.booleans(), min_size=12, max_size=12),
+       st.sampled_from([None, 0, 1, 2]))
+@example([("", "Home", "\n"), ("", "Home", "\n")], [False, True] + [True] * 10, None)
+@example([("", "", "\n")], [True] * 12, None)  # C4 left an empty text
+def test_removed_lines_kernel_equals_the_reference(pieces, keep, rewrite):
+    """quality_kernels.removed_lines against clean.removed_lines: the same [at, line] lists
+    where every line after C4 is a whole line of the page (in order), and None (difflib's
+    alignment needed) only where one is not."""
+    before = "".join(f"{pad}{line}{pad}{end}" for pad, line, end in pieces)
+    lines = [ln.strip() for ln in before.splitlines()]
+    kept = [ln for ln, k in zip(lines, keep, strict=False) if k]
+    if rewrite is not None and rewrite < len(kept):
+        kept[rewrite] = kept[rewrite].replace(" [1]", "") + "!"  # citations removed, say
+    after = "\n".join(kept)
+    got = _removed_lines_both_ways([(before, after)])[0]
+    reference = clean.removed_lines(before, after)
+    if got is None:  # a line after C4 that the page does not hold, whole, in order
+        rest = iter(lines)
+        assert not all(any(k == ln for ln in rest) for k in after.split("\n"))
+    else:
+        assert got == reference
+
+
+def test_removed_lines_kernel_equals_the_reference_on_real_pages(real_texts):
+    """On the real pages as the C4 kernel leaves them: most need no alignment, and the
+    kernel's lines equal clean.removed_lines' (which aligns the others)."""
+    kernel = qk.RuleKernel(CleanConfig())
+    _, afters = kernel.judge(real_texts, ["c4"])
+    pairs = [(b, a) for b, a in zip(real_texts, afters, strict=True) if a != b]
+    got = _removed_lines_both_ways(pairs)
+    whole = [(pair, lines) for pair, lines in zip(pairs, got, strict=True) if lines is not None]
+    assert len(whole) > 0.8 * len(pairs) > 100
+    assert any(lines is None for lines in got)  # a line C4 rewrote (a citation removed)
+    assert all(lines == clean.removed_lines(*pair) for pair, lines in whole)
+
+
 def test_character_tables_match_python():
     flags = qk.char_flags()
     chars = [chr(c) for c in range(0x110000)]
@@ -336,6 +390,21 @@ def test_compiled_cleaner_equals_the_reference_on_real_sources(corpora, tmp_path
         assert counts == ref_counts
         assert kept.to_pylist() == ref_kept.to_pylist()
         assert rejected.to_pylist() == ref_rejected.to_pylist()
+
+
+def test_a_page_c4_keeps_whole_records_no_cleaning(corpora):
+    """Real IMDb reviews through C4 (most keep every line): the compiled cleaner records
+    meta.cleaning only where C4 removed a line or PII was redacted, as the reference does."""
+    reviews = sorted((corpora / "imdb_aclImdb" / "aclImdb" / "test" / "pos").glob("*.txt"))
+    rows = [r for path in reviews[:200] for r, _ in read_source_file("imdb", "web", str(path), {})]
+    table = pa.Table.from_pylist(rows, ARROW_SCHEMA)
+    cleaner = Cleaner(CleanConfig.model_validate({"filters": ["c4"], "pii": []}), None)
+    kept, _, _ = cleaner.judge(table)
+    ref_kept, _, _ = cleaner.judge_reference(table)
+    assert kept.to_pylist() == ref_kept.to_pylist()
+    metas = [json.loads(m) for m in kept.column("meta").to_pylist()]
+    assert sum("cleaning" not in m for m in metas) > 50  # kept whole: nothing recorded
+    assert all(m["cleaning"]["removed_lines"] for m in metas if "cleaning" in m)
 
 
 def test_kept_documents_record_what_cleaning_changed(corpora):
