@@ -178,3 +178,30 @@ def test_near_ties_are_settled_as_sentencepiece_settles_them(models, tmp_path):
     careless = UnigramEncoder.load(str(path))
     careless._memo()["state"][4] = 2  # take remembered pieces however close their choices
     assert ids_of(careless, text) != expected  # so the check above is what keeps them equal
+
+
+def _boundary_margins():
+    """Margins at and around each threshold 2 (n + 2) 2**(e - 24) that `_safe` compares with."""
+    return st.builds(lambda n, e, nudge: (float(np.float64(2.0 * (n + 2)) * 2.0 ** (e - 24)
+                                                 * (1.0 + nudge)), n),
+                     st.integers(1, 64), st.integers(5, 30),
+                     st.sampled_from([0.0, 2.0**-52, -(2.0**-53), 1e-9, -1e-9, 0.5, -0.4]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(_boundary_margins(),
+                 st.tuples(st.one_of(st.floats(0, 1e6), st.sampled_from([0.0, -1.0, np.inf])),
+                           st.integers(1, 64))),
+       st.floats(0, 1e5), st.floats(-1e6, 1e6, width=32))
+def test_safe_limit_decides_as_safe(margin_n, largest, prefix):
+    """The memo keeps `_safe_limit(margin)` instead of the margin: comparing the sum with it
+    decides as `_safe` does, at the thresholds' edges too."""
+    from tokenizer.unigram import _safe, _safe_limit
+
+    margin, n = margin_n
+    # prefixes whose sum lands next to a power of two, where frexp's exponent changes
+    for p in (np.float32(prefix), np.float32(2.0 ** 12 - largest - 64.0),
+              np.float32(2.0 ** 17 - largest - 64.0)):
+        p = np.float32(abs(p))
+        total = float(p) + largest + 64.0  # in double, as the kernel adds a float32 prefix
+        assert _safe(margin, largest, p, n) == (total < _safe_limit(margin, n)), (margin, n, p)

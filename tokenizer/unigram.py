@@ -47,13 +47,29 @@ FLT_MIN = np.float32(1.17549435e-38)  # C++'s FLT_MIN: where SentencePiece's max
 UNK_PENALTY = np.float32(10.0)  # unigram_model.h kUnkPenalty
 MEMO_BYTES = 64  # words up to this long (UTF-8, with their "▁") are remembered
 # The memo: a table of MEMO_SLOTS, at most half of them used, the words' bytes and their
-# pieces in two arenas; when one is full it starts afresh. About 50 MB. On the 100k scale
+# pieces in two arenas; when one is full it starts afresh. About 100 MB. On the 100k scale
 # corpus's deduplicated text (232 MB, 526,634 distinct words up to MEMO_BYTES) the encoder ran
-# 1.38x, 1.68x, 1.93x and 1.86x as fast as one search per text with 2^18 to 2^21 slots (the
-# larger tables start afresh less often but miss the CPU cache more).
-MEMO_SLOTS = 1 << 20
-MEMO_KEY_BYTES = 5 << 20
-MEMO_PIECES = 3 << 19
+# 1.38x, 1.68x, 1.93x and 1.86x as fast as one search per text with 2^18 to 2^21 slots, when
+# each field of a slot was an array of its own (the larger tables started afresh less often but
+# missed the CPU cache more). With a slot in one record, 2^21 slots encoded that text in 2.96 s
+# against 3.41 s with 2^20 (4.19 s before the records, in chunks of 2,048 texts as the shard
+# stage encodes); a larger corpus holds more distinct words.
+MEMO_SLOTS = 1 << 21
+MEMO_KEY_BYTES = 10 << 20
+MEMO_PIECES = 3 << 20
+# A slot is one 32-byte record, so a look-up reads one cache line, not one per field (eight
+# arrays of one field each made the remembered path wait on memory: 66 MB/s with every word
+# remembered, on the 100k text above; 92 MB/s now).
+# - `tag`: the generation (high 32 bits; a slot is taken when it is the current one) and the
+#   hash's low 32 bits;
+# - `where`: the word's offset in the key arena << 38 | its pieces' offset << 14 | its bytes
+#   << 7 | its number of pieces;
+# - the search's largest value, and `_safe_limit` of its margin (`_safe` without a frexp and
+#   an ldexp per word, which took 11% of the remembered path).
+# A piece is one int64: id << 16 | start << 8 | end (offsets in the word).
+MEMO_SLOT = np.dtype([("tag", np.int64), ("where", np.int64), ("limit", np.float64),
+                      ("largest", np.float64)], align=True)
+assert MEMO_KEY_BYTES < 1 << 25 and MEMO_PIECES < 1 << 24 and MEMO_BYTES < 128
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
 
@@ -108,15 +124,14 @@ class UnigramEncoder:
 
     def _memo(self) -> dict:
         if not self.memo:
-            self.memo.update(
-                gen=np.full(MEMO_SLOTS, -1, np.int32), hash=np.zeros(MEMO_SLOTS, np.uint32),
-                key=np.zeros(MEMO_SLOTS, np.int32), len=np.zeros(MEMO_SLOTS, np.uint8),
-                at=np.zeros(MEMO_SLOTS, np.int32), n=np.zeros(MEMO_SLOTS, np.uint8),
-                margin=np.zeros(MEMO_SLOTS, np.float64),
-                largest=np.zeros(MEMO_SLOTS, np.float64),
-                keys=np.zeros(MEMO_KEY_BYTES, np.uint8), pid=np.zeros(MEMO_PIECES, np.int32),
-                b0=np.zeros(MEMO_PIECES, np.uint8), e=np.zeros(MEMO_PIECES, np.uint8),
-                state=np.zeros(5, np.int64))
+            # Records start on a 64-byte boundary: two per cache line, none across two.
+            raw = np.zeros(MEMO_SLOTS * MEMO_SLOT.itemsize + 64, np.uint8)
+            skip = -raw.ctypes.data % 64
+            slots = raw[skip:skip + MEMO_SLOTS * MEMO_SLOT.itemsize].view(MEMO_SLOT)
+            slots["tag"] = -1  # generation -1: empty
+            self.memo.update(slots=slots, keys=np.zeros(MEMO_KEY_BYTES, np.uint8),
+                             pieces=np.zeros(MEMO_PIECES, np.int64),
+                             state=np.zeros(5, np.int64))
         return self.memo
 
     def encode(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -132,9 +147,8 @@ class UnigramEncoder:
         used = _encode(data, offsets, 3 * longest + 4, self.base, self.check, self.value,
                        self.score, self.kind, self.byte_ids,
                        self.unk_id, np.float32(self.unk_score), np.float32(self.max_score),
-                       self.byte_fallback, ids, lengths, self.segmented, m["gen"], m["hash"],
-                       m["key"], m["len"], m["at"], m["n"], m["margin"], m["largest"],
-                       m["keys"], m["pid"], m["b0"], m["e"], m["state"]) if n else 0
+                       self.byte_fallback, ids, lengths, self.segmented, m["slots"],
+                       m["keys"], m["pieces"], m["state"]) if n else 0
         return ids[:used].copy(), lengths
 
 
@@ -339,6 +353,24 @@ def _safe(margin, largest, prefix, n_bytes):  # pragma: no cover (compiled)
     return margin > 2.0 * (n_bytes + 2) * ulp
 
 
+@numba.njit(cache=True, nogil=True)
+def _safe_limit(margin, n_bytes):  # pragma: no cover (compiled)
+    """2**E for the largest E with margin > 2 (n_bytes + 2) 2**(E - 24), so that
+    `_safe(margin, largest, prefix, n_bytes)` is `abs(prefix) + largest + 64.0 < limit`: that
+    sum's frexp exponent e has 2**(e - 1) <= sum < 2**e, and _safe holds for e <= E alone
+    (the sum is at least 64, so its ulp never underflows). 0 for a tie (never safe)."""
+    if not margin > 0.0:
+        return 0.0
+    if math.isinf(margin):
+        return math.inf
+    k = 2.0 * (n_bytes + 2)
+    _, e = math.frexp(margin)
+    exponent = e + 24  # k * 2**e >= 4 * 2**e > margin: not safe; step down
+    while not margin > k * math.ldexp(1.0, exponent - 24):
+        exponent -= 1
+    return math.ldexp(1.0, exponent)
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _backtrack(start, s0, s1, back):  # pragma: no cover (compiled)
     """The best path's node ends from s1 back to s0 into back[:m]; returns m."""
@@ -353,9 +385,8 @@ def _backtrack(start, s0, s1, back):  # pragma: no cover (compiled)
 
 @numba.njit(cache=True, nogil=True)
 def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_ids, unk_id,
-            unk_score, max_score, byte_fallback, ids, lengths, segmented, cache_gen, cache_hash,
-            cache_key, cache_len, cache_at, cache_n, cache_margin, cache_largest, keys,
-            memo_pid, memo_b0, memo_e, state):  # pragma: no cover (compiled)
+            unk_score, max_score, byte_fallback, ids, lengths, segmented, slots, keys, pieces,
+            state):  # pragma: no cover (compiled)
     """`state`: int64[5]: the memo's generation (a slot is taken when its stamp equals it),
     key bytes used, pieces used, words held, and a test switch (1: never take a remembered
     word; 2: take it even where `_safe` says no).
@@ -375,7 +406,7 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
     path_b0 = np.empty(scratch_size + 1, np.int64)
     path_e = np.empty(scratch_size + 1, np.int64)
     back = np.empty(scratch_size + 1, np.int64)
-    cmask = len(cache_gen) - 1
+    cmask = len(slots) - 1
     w = 0
     for d in range(len(offsets) - 1):
         lo, hi = offsets[d], offsets[d + 1]
@@ -416,11 +447,12 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
                     h = (h ^ np.uint64(norm[k])) * np.uint64(0x100000001B3)
                 h ^= h >> np.uint64(33)
                 slot = np.int64(h & np.uint64(cmask))
-                while cache_gen[slot] == state[0]:
-                    if cache_hash[slot] == np.uint32(h & np.uint64(0xFFFFFFFF)) and \
-                            cache_len[slot] == n_bytes:
+                tag = (state[0] << 32) | np.int64(h & np.uint64(0xFFFFFFFF))
+                while (slots[slot].tag >> 32) == state[0]:
+                    where = slots[slot].where
+                    if slots[slot].tag == tag and ((where >> 7) & 0x7F) == n_bytes:
                         same = True
-                        at = cache_key[slot]
+                        at = where >> 38
                         for k in range(n_bytes):
                             if keys[at + k] != norm[s0 + k]:
                                 same = False
@@ -434,49 +466,45 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
                                               score, kind, unk_id, unk_score, max_score, best,
                                               rbest, rsecond, start, piece)
                     m = _backtrack(start, s0, s1, back)
-                    if (state[1] + n_bytes > len(keys) or state[2] + m > len(memo_pid)
-                            or 2 * (state[3] + 1) > len(cache_gen)):
+                    if (state[1] + n_bytes > len(keys) or state[2] + m > len(pieces)
+                            or 2 * (state[3] + 1) > len(slots)):
                         state[0] += 1  # full: start afresh (a new generation empties it)
                         state[1] = 0
                         state[2] = 0
                         state[3] = 0
                         slot = np.int64(h & np.uint64(cmask))
-                    cache_gen[slot] = state[0]
-                    cache_hash[slot] = np.uint32(h & np.uint64(0xFFFFFFFF))
-                    cache_len[slot] = n_bytes
-                    cache_key[slot] = state[1]
+                    slots[slot].tag = (state[0] << 32) | np.int64(h & np.uint64(0xFFFFFFFF))
+                    slots[slot].where = (state[1] << 38) | (state[2] << 14) | (n_bytes << 7) | m
+                    slots[slot].limit = _safe_limit(margin, n_bytes)
+                    slots[slot].largest = largest
                     keys[state[1]:state[1] + n_bytes] = norm[s0:s1]
                     state[1] += n_bytes
-                    cache_at[slot] = state[2]
-                    cache_n[slot] = m
-                    cache_margin[slot] = margin
-                    cache_largest[slot] = largest
                     for j in range(m):
                         e = back[m - 1 - j]
-                        b0 = start[e]
-                        pid = piece[e]
-                        memo_pid[state[2] + j] = pid
-                        memo_b0[state[2] + j] = b0 - s0
-                        memo_e[state[2] + j] = e - s0
+                        pieces[state[2] + j] = (np.int64(piece[e]) << 16) | (
+                            (start[e] - s0) << 8) | (e - s0)
                     state[2] += m
                     state[3] += 1
                     found = True
-            if found and state[4] != 1 and (state[4] == 2 or _safe(
-                    cache_margin[slot], cache_largest[slot], prefix, n_bytes)):
-                at = cache_at[slot]
-                for j in range(cache_n[slot]):
-                    pid = memo_pid[at + j]
+            if found and state[4] != 1 and (state[4] == 2 or abs(prefix) + slots[slot].largest
+                                            + 64.0 < slots[slot].limit):
+                where = slots[slot].where
+                at = (where >> 14) & 0xFFFFFF
+                for j in range(where & 0x7F):
+                    packed = pieces[at + j]
+                    pid = packed >> 16
+                    b0 = (packed >> 8) & 0xFF
+                    e = packed & 0xFF
                     path_pid[n_path] = pid
-                    path_b0[n_path] = s0 + memo_b0[at + j]
-                    path_e[n_path] = s0 + memo_e[at + j]
+                    path_b0[n_path] = s0 + b0
+                    path_e[n_path] = s0 + e
                     n_path += 1
                     # the path's running score, in the search's arithmetic
                     if pid == unk_id:
                         prefix = np.float32(unk_score + prefix)
                     else:
-                        prefix = np.float32(_edge_score(
-                            pid, memo_e[at + j] - memo_b0[at + j], kind, score, max_score)
-                            + np.float64(prefix))
+                        prefix = np.float32(_edge_score(pid, e - b0, kind, score, max_score)
+                                            + np.float64(prefix))
                 continue
             _search(norm, s0, s1, prefix, False, base, check, value, score, kind, unk_id,
                     unk_score, max_score, best, rbest, rsecond, start, piece)
