@@ -655,10 +655,34 @@ def words(text: str) -> list[str]:
 
 @numba.njit(cache=True, _nrt=False, inline="always")
 def _hash(data, start, length):  # pragma: no cover (compiled)
+    """FNV-1a over the code points, then _fmix. A key of 16 or more is hashed in four
+    interleaved lanes: one lane waits on a multiplication per character, four overlap (lines
+    and paragraphs, hashed whole by the repetition rules, took twice as long). Only the sets'
+    speed depends on it: a slot's key is compared in full."""
     h = np.uint64(0xCBF29CE484222325)
-    for k in range(start, start + length):
+    if length < 16:
+        for k in range(start, start + length):
+            h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        return _fmix(h)
+    h1 = np.uint64(0x84222325CBF29CE4)
+    h2 = np.uint64(0x9E3779B97F4A7C15)
+    h3 = np.uint64(0xC2B2AE3D27D4EB4F)
+    k = start
+    end = start + length
+    while k + 4 <= end:
         h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
-    return _fmix(h)
+        h1 = (h1 ^ np.uint64(data[k + 1])) * np.uint64(0x100000001B3)
+        h2 = (h2 ^ np.uint64(data[k + 2])) * np.uint64(0x100000001B3)
+        h3 = (h3 ^ np.uint64(data[k + 3])) * np.uint64(0x100000001B3)
+        k += 4
+    while k < end:
+        h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        k += 1
+    h1 = _fmix(h1 ^ np.uint64(length))
+    h2 = _fmix(h2) * np.uint64(0xFF51AFD7ED558CCD)
+    h3 = _fmix(h3) * np.uint64(0xC4CEB9FE1A85EC53)
+    return _fmix(h ^ h1 ^ (h2 >> np.uint64(17)) ^ (h2 << np.uint64(47))
+                 ^ (h3 >> np.uint64(31)) ^ (h3 << np.uint64(33)))
 
 
 @numba.njit(cache=True, _nrt=False, inline="always")
