@@ -1911,67 +1911,62 @@ def encode_utf8(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Any:
 
 
 @numba.njit(cache=True, _nrt=False)
-def _prepare(c, offsets, flags, scratch, out, out_lo, out_hi, finish):  # pragma: no cover
+def _prepare(c, offsets, flags, out, out_lo, out_hi, finish):  # pragma: no cover
     """filters.prepare of every text: c[offsets[d]:offsets[d+1]] -> out[out_lo[d]:out_hi[d]]
     (at most as long, written at offsets[d]); finish[d]: filters.finish may change the result
-    (it holds a mojibake hint, a C1 character or one NFC may change)."""
+    (it holds a mojibake hint, a C1 character or one NFC may change).
+    One pass over the text: line ends (\r\n and \r as \n) and control characters dropped
+    as each character is read, then per line runs of filters._SPACES to one space and
+    str.strip(); lines joined by newlines, three or more newlines to two; the whole stripped.
+    (A first pass into a scratch copy for the line ends and controls took a third of it.)"""
     for d in range(len(offsets) - 1):
         lo, hi = offsets[d], offsets[d + 1]
-        # Line ends and control characters, into scratch[lo:t].
-        t = lo
-        k = lo
-        while k < hi:
-            x = c[k]
-            if x == 13:
-                scratch[t] = 10
-                t += 1
-                k += 2 if (k + 1 < hi and c[k + 1] == 10) else 1
-                continue
-            if (flags[x] & F_CONTROL) == 0:
-                scratch[t] = x
-                t += 1
-            k += 1
-        # Spacing: per line, runs of filters._SPACES to one space, then str.strip(); lines
-        # joined by newlines, three or more newlines to two; the whole stripped.
         w = lo
         newlines = 0
-        any_line = False
-        p = lo
-        while p <= t:
-            # a line [p, e)
-            e = p
-            while e < t and scratch[e] != 10:
-                e += 1
-            if any_line:
-                if newlines < 2:
-                    out[w] = 10
+        line = w  # where the current line starts in out
+        pending = False  # a run of spaces to write as one before the next character
+        k = lo
+        while True:
+            at_end = k >= hi
+            if not at_end:
+                x = c[k]
+                if x == 13:
+                    k += 2 if (k + 1 < hi and c[k + 1] == 10) else 1
+                    x = 10
+                else:
+                    k += 1
+                    if (flags[x] & F_CONTROL) != 0:
+                        continue
+                if x != 10:
+                    if (flags[x] & F_COLLAPSE) != 0:
+                        pending = True
+                        continue
+                    if pending:
+                        out[w] = 32
+                        w += 1
+                        pending = False
+                    out[w] = x
                     w += 1
-                newlines += 1
-            any_line = True
-            ls = w
-            pending = False
-            for q in range(p, e):
-                x = scratch[q]
-                if (flags[x] & F_COLLAPSE) != 0:
-                    pending = True
                     continue
-                if pending:
-                    out[w] = 32
-                    w += 1
-                    pending = False
-                out[w] = x
-                w += 1
+            # the line [line, w) ends: at a line end, or at the end of the text
             if pending:
                 out[w] = 32
                 w += 1
-            a, b = _strip(out, ls, w, flags)
-            if a > ls:
+                pending = False
+            a, b = _strip(out, line, w, flags)
+            if a > line:
                 for q in range(a, b):
-                    out[ls + q - a] = out[q]
-            w = ls + (b - a)
+                    out[line + q - a] = out[q]
+            w = line + (b - a)
             if b > a:
                 newlines = 0
-            p = e + 1
+            if at_end:
+                break
+            if newlines < 2:
+                out[w] = 10
+                w += 1
+            newlines += 1
+            line = w
         a, b = _strip(out, lo, w, flags)
         out_lo[d], out_hi[d] = a, b
         needs = False
@@ -1994,11 +1989,10 @@ def prepare_batch(chars: np.ndarray, offsets: np.ndarray
     """filters.prepare of every text of (chars, offsets): (out, starts, ends, finish), where
     finish[d] is False only if filters.finish leaves text d as it is (and False for ASCII)."""
     n = len(offsets) - 1
-    scratch = np.empty(max(len(chars), 1), dtype=np.uint32)
     out = np.empty(max(len(chars), 1), dtype=np.uint32)
     starts = np.zeros(n, dtype=np.int64)
     ends = np.zeros(n, dtype=np.int64)
     finish = np.zeros(n, dtype=np.bool_)
     if n:
-        _prepare(chars, offsets, char_flags(), scratch, out, starts, ends, finish)
+        _prepare(chars, offsets, char_flags(), out, starts, ends, finish)
     return out, starts, ends, finish
