@@ -254,8 +254,7 @@ def _add_row(hidden, t, rows):  # pragma: no cover
 @numba.njit(cache=True, nogil=True)
 def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, sub_ids,
              prune, rows, output, left, right, nwords, bucket, minn, maxn, best, best_score,
-             cache_table, cache_key_off, cache_bytes, cache_rows_off, cache_rows,
-             cache_state):  # pragma: no cover (compiled)
+             cache_slots, cache_bytes, cache_rows, cache_state):  # pragma: no cover (compiled)
     dim = output.shape[1]
     n_labels = output.shape[0]
     hidden = np.zeros(dim, np.float32)
@@ -321,18 +320,21 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
                         n_ids += 1
                 elif not last:
                     # A word out of the dictionary seen before: its rows, remembered.
-                    cmask = len(cache_table) - 1
+                    cmask = len(cache_slots) - 1
                     cslot = np.int64(h) & cmask
-                    entry = -1
-                    while cache_table[cslot] >= 0:
-                        e = cache_table[cslot]
-                        if _same_bytes(cache_bytes, cache_key_off[e], cache_key_off[e + 1],
-                                       data, a, b):
-                            entry = e
-                            break
-                        cslot = (cslot + 1) & cmask
-                    if entry >= 0:
-                        for q in range(cache_rows_off[entry], cache_rows_off[entry + 1]):
+                    tag = (np.int64(h) << 8) | (b - a)
+                    found = False
+                    if b - a <= 64:  # longer words are never remembered
+                        while cache_slots[cslot].tag >= 0:
+                            if cache_slots[cslot].tag == tag:
+                                k0 = cache_slots[cslot].key
+                                if _same_bytes(cache_bytes, k0, k0 + (b - a), data, a, b):
+                                    found = True
+                                    break
+                            cslot = (cslot + 1) & cmask
+                    if found:
+                        where = cache_slots[cslot].rows
+                        for q in range(where >> 16, (where >> 16) + (where & 0xFFFF)):
                             _add_row(hidden, cache_rows[q], rows)
                             n_ids += 1
                         continue
@@ -382,15 +384,13 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
                                     ps = (ps + 1) & pmask
                             n += 1
                     n_entries = cache_state[0]
-                    if (n_entries + 1 < len(cache_key_off) and b - a <= 64
-                            and cache_state[1] + (b - a) <= len(cache_bytes)
+                    if (b - a <= 64 and cache_state[1] + (b - a) <= len(cache_bytes)
                             and recorded <= len(cache_rows)
-                            and 2 * (n_entries + 1) <= len(cache_table)):
+                            and 2 * (n_entries + 1) <= len(cache_slots)):
                         cache_bytes[cache_state[1]: cache_state[1] + (b - a)] = data[a:b]
-                        cache_key_off[n_entries + 1] = cache_state[1] + (b - a)
-                        cache_rows_off[n_entries] = first_row
-                        cache_rows_off[n_entries + 1] = recorded
-                        cache_table[cslot] = n_entries
+                        cache_slots[cslot].tag = tag
+                        cache_slots[cslot].key = cache_state[1]
+                        cache_slots[cslot].rows = (first_row << 16) | (recorded - first_row)
                         cache_state[0] = n_entries + 1
                         cache_state[1] += b - a
                         cache_state[2] = recorded
@@ -435,6 +435,14 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
         best_score[d] = np.exp(top_score)
 
 
+# A slot of the word cache, one 32-byte record (one cache line per look-up; a table of entry
+# numbers, then two arrays of offsets, cost a wait on memory for each): `tag` the word's
+# fastText hash << 8 | its length in bytes (-1: empty); `key` where its bytes are in the
+# bytes arena; `rows` where its row ids are in the rows arena << 16 | how many.
+CACHE_SLOT = np.dtype([("tag", np.int64), ("key", np.int64), ("rows", np.int64),
+                       ("spare", np.int64)], align=True)
+
+
 class _Cache:
     """Words out of the dictionary already seen in this process and their input rows: a
     word's rows follow from its bytes alone, so remembering them changes no result, and most
@@ -443,10 +451,12 @@ class _Cache:
 
     def __init__(self) -> None:
         entries = 1 << 17
-        self.table = np.full(2 * entries, -1, dtype=np.int64)
-        self.key_off = np.zeros(entries + 1, dtype=np.int64)
+        size = 2 * entries * CACHE_SLOT.itemsize
+        raw = np.zeros(size + 64, dtype=np.uint8)  # records on a 64-byte boundary
+        skip = -raw.ctypes.data % 64
+        self.slots = raw[skip:skip + size].view(CACHE_SLOT)
+        self.slots["tag"] = -1
         self.bytes = np.zeros(4 << 20, dtype=np.uint8)
-        self.rows_off = np.zeros(entries + 1, dtype=np.int64)
         self.rows = np.zeros(8 << 20, dtype=np.int32)
         self.state = np.zeros(3, dtype=np.int64)  # entries, bytes used, rows used
 
@@ -488,7 +498,6 @@ def _classify(data: np.ndarray, offsets: np.ndarray) -> tuple[list[str], list[fl
         c = _cache()
         _predict(data, offsets, m.words, m.word_offsets, m.word_type, m.table, m.sub_offsets,
                  m.sub_ids, m.prune, m.rows, m.output, m.left, m.right, m.nwords, m.bucket,
-                 m.minn, m.maxn, best, score, c.table, c.key_off, c.bytes, c.rows_off, c.rows,
-                 c.state)
+                 m.minn, m.maxn, best, score, c.slots, c.bytes, c.rows, c.state)
     return ([m.labels[i] for i in best.tolist()],
             [round(float(s), 4) for s in score.tolist()])
