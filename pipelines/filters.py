@@ -80,21 +80,27 @@ def finish(text: str, mojibake: bool = True) -> tuple[str, bool]:
         return text, False
     prepared = text
     fixed = False
+    bare = _C1.sub("", text)  # the C1 characters removed, computed once
     if mojibake:
         repaired = fix_mojibake(text)
-        if _C1.search(repaired):
-            repaired = fix_mojibake(_C1.sub("", repaired))
+        if repaired == text:  # most texts: nothing to repair before the C1 removal
+            repaired = fix_mojibake(bare) if bare != text else text
+            repaired_bare = bare if repaired == bare else _C1.sub("", repaired)
+        else:
+            if _C1.search(repaired):
+                repaired = fix_mojibake(_C1.sub("", repaired))
+            repaired_bare = _C1.sub("", repaired)
         # Counted only when it changed more than the C1 characters removed below anyway.
-        fixed = repaired != text and _C1.sub("", repaired) != _C1.sub("", text)
-        text = repaired
-    text = _C1.sub("", text)
-    text = unicodedata.normalize("NFC", text)
+        fixed = repaired != text and repaired_bare != bare
+        bare = repaired_bare
+    text = unicodedata.normalize("NFC", bare)
     # _spacing is idempotent, so a text the steps above left alone needs no second pass.
     return (text if text == prepared else _spacing(text)), fixed
 
 
 def _spacing(text: str) -> str:
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    # _SPACES holds no line end, so one pass over the whole text is the pass per line.
+    lines = [line.strip() for line in _SPACES.sub(" ", text).split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
