@@ -1431,16 +1431,47 @@ def _is_hex(x):  # pragma: no cover (compiled)
     return (48 <= x <= 57) or (65 <= x <= 70) or (97 <= x <= 102)
 
 
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _email_local(x):  # pragma: no cover  [A-Za-z0-9._%+-]
+    return (48 <= x <= 57) or (65 <= x <= 90) or (97 <= x <= 122) or x == 46 or x == 95 \
+        or x == 37 or x == 43 or x == 45
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _email_domain(x):  # pragma: no cover  [A-Za-z0-9-]
+    return (48 <= x <= 57) or (65 <= x <= 90) or (97 <= x <= 122) or x == 45
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
+def _international(c, a, hi, flags):  # pragma: no cover  \+(?:\d[ .-]?){7,14}\d needs 8 digits
+    digits = 0
+    k = a
+    while k < hi and (flags[c[k]] & F_DIGIT) != 0:
+        digits += 1
+        if digits >= 8:
+            return True
+        k += 1
+        if k < hi and (c[k] == 32 or c[k] == 46 or c[k] == 45):
+            k += 1
+    return False
+
+
 @numba.njit(cache=True, _nrt=False)
 def _pii_hints(c, lo, hi, flags):  # pragma: no cover
     """Bits of which PII patterns could match (1 e-mail, 2 IPv4, 4 IPv6, 8 phone): each a
     necessary condition of its regular expression in quality.py, so a text without the bit has
     no match and the expression need not run:
-    - e-mail: an "@";
+    - e-mail: an "@" after a character of the local part ([A-Za-z0-9._%+-]) and before one of
+      the domain ([A-Za-z0-9-]);
     - IPv4: a run of digits and dots with three dots between digits;
-    - IPv6: a run of hex digits and colons with two colons;
-    - phone: three digits, one of " .-", four digits (both North American forms end so), or a
-      "+" before a digit (the international form).
+    - IPv6: "::" before a hex digit, or a run of hex digits and colons with seven colons: the
+      expression also matches times such as "10:30:45", but only an address that Python's
+      ipaddress accepts is redacted, and such a match has one or the other (a "::" the
+      expression takes in is followed by a hex digit);
+    - phone: exactly three digits, one of " .-", exactly four digits and no word character
+      after them (both North American forms end so: their groups are bounded by "(", ")", a
+      space or a separator), or a "+" before eight digits with at most one of " .-" between
+      two (the international form).
     It skips to the next digit, "@" or ":" and reads the context around it: a loop that
     updated the state of all four patterns at every character took 6 times as long (measured
     on the scale corpus); tests/test_quality_kernels.py holds that loop as the reference the
@@ -1459,26 +1490,35 @@ def _pii_hints(c, lo, hi, flags):  # pragma: no cover
             k += 1
             continue
         if x == 64:  # "@"
-            hints |= 1
+            if k > lo and k + 1 < hi and _email_local(c[k - 1]) and _email_domain(c[k + 1]):
+                hints |= 1
             k += 1
             continue
-        if x == 58:  # ":": another one before it, with only hex digits between
-            j = k - 1
-            while j >= lo and _is_hex(c[j]):
-                j -= 1
-            if j >= lo and c[j] == 58:
-                hints |= 4
+        if x == 58:  # ":": right after another, or the seventh of a run of hex and colons
+            if k > lo and c[k - 1] == 58:
+                if k + 1 < hi and _is_hex(c[k + 1]):
+                    hints |= 4
+            else:
+                colons = 1
+                j = k - 1
+                while j >= lo and colons < 7 and (_is_hex(c[j]) or c[j] == 58):
+                    colons += c[j] == 58
+                    j -= 1
+                if colons >= 7:
+                    hints |= 4
             k += 1
             continue
         a = k  # a run of digits c[a:b]
         while k < hi and (flags[c[k]] & F_DIGIT) != 0:
             k += 1
         b = k
-        if a > lo and c[a - 1] == 43:  # "+"
+        if a > lo and c[a - 1] == 43 and _international(c, a, hi, flags):  # "+"
             hints |= 8
-        if b - a >= 4 and a - 4 >= lo and (c[a - 1] == 32 or c[a - 1] == 46 or c[a - 1] == 45) \
+        if b - a == 4 and a - 4 >= lo and (c[a - 1] == 32 or c[a - 1] == 46 or c[a - 1] == 45) \
                 and (flags[c[a - 2]] & F_DIGIT) != 0 and (flags[c[a - 3]] & F_DIGIT) != 0 \
-                and (flags[c[a - 4]] & F_DIGIT) != 0:
+                and (flags[c[a - 4]] & F_DIGIT) != 0 \
+                and (a - 5 < lo or (flags[c[a - 5]] & F_DIGIT) == 0) \
+                and (b >= hi or (flags[c[b]] & F_WORD) == 0):
             hints |= 8
         j = a - 1
         while j >= prev_end and c[j] == 46:

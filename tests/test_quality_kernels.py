@@ -183,29 +183,47 @@ def test_compiled_rules_equal_the_reference_on_generated_text(texts):
     assert_kernel_equals_reference([filters.normalize(t) for t in texts], CleanConfig())
 
 
-DIGITY = st.lists(st.sampled_from(list("0123456789٣ .-()+@:abcdefABCDEF\n")
-                                  + ["555", "1234", "192.168.", "fe80::", "a@b.co", "+1"]),
+DIGITY = st.lists(st.sampled_from(list("0123456789٣ .-()+@:abcdefABCDEF_\n")
+                                  + ["555", "1234", "192.168.", "fe80::", "a@b.co", "+1",
+                                     "(555) ", "555-1234", "55512345", "+33 1 42 68 53 00",
+                                     " @x", "x@ ", "%@-", "2001:4860:4860::8888",
+                                     "2a00:1450:4001:82a:0:0:0:200e", "10:30:45", "::",
+                                     "1::", "::1"]),
                   max_size=30).map("".join)
 
 
 @SETTINGS
 @given(DIGITY)
+@example("2001:4860:4860::8888 and 2a00:1450:4001:82a:0:0:0:200e at 10:30:45")
+@example("+33 1 42 68 53 00, ab.c+d@mail-x.example.org, 8.8.8.8")
+@example("call (555) 123-4567, write a@-b.co")
+@example("555.123.4567 or +1 555 123 4567")
 def test_pii_hints_never_miss_a_match(text):
+    """A text without a hint's bits is left as it is by the redaction of that kind: the bits
+    are necessary conditions of what redact_pii replaces (an e-mail's and a phone number's
+    every match, an IP address that ipaddress accepts)."""
     chars, _ = qk.encode([text])
     hints = qk._pii_hints(chars, 0, len(chars), qk.char_flags())
-    for bit, patterns in ((1, [quality._EMAIL]), (2, [quality._IPV4]), (4, [quality._IPV6]),
-                          (8, [quality._PHONE])):
-        if any(p.search(text) for p in patterns):
+    for bits, kind in ((1, "email"), (2 | 4, "ip"), (8, "phone")):
+        if quality.redact_pii(text, [kind])[1]:
+            assert hints & bits, (kind, text)
+    for bit, pattern in ((1, quality._EMAIL), (2, quality._IPV4), (8, quality._PHONE)):
+        if pattern.search(text):
             assert hints & bit, (bit, text)
+    if any(quality._public_ip(m) for m in quality._IPV6.finditer(text)):
+        assert hints & 4, text
 
 
 def pii_hints_reference(text: str) -> int:
     """The per-character loop quality_kernels._pii_hints replaced (compiled, it took 6 times
     as long): the state of all four patterns updated at every character."""
-    hints = dots = colons = digits = before = 0
+    local = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+    domain = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+    hints = dots = colons = digits = before = plus = 0
     for k, ch in enumerate(text):
         is_digit = ch.isdecimal()
-        if ch == "@":
+        if ch == "@" and 0 < k < len(text) - 1 and text[k - 1] in local \
+                and text[k + 1] in domain:
             hints |= 1
         if is_digit:
             if k >= 2 and text[k - 1] == "." and text[k - 2].isdecimal():
@@ -217,19 +235,34 @@ def pii_hints_reference(text: str) -> int:
         if ch == ":" or ch in "0123456789abcdefABCDEF":
             if ch == ":":
                 colons += 1
-                if colons >= 2:
+                if colons >= 7 or (k > 0 and text[k - 1] == ":" and k + 1 < len(text)
+                                   and text[k + 1] in "0123456789abcdefABCDEF"):
                     hints |= 4
         else:
             colons = 0
         if is_digit:
             digits += 1
-            if digits >= 4 and before >= 3:
-                hints |= 8
+            # the international form: "+", then digits with at most one of " .-" between two
             if k > 0 and text[k - 1] == "+":
+                plus = 1
+            elif plus and (text[k - 1].isdecimal() or (text[k - 1] in " .-" and k > 1
+                                                          and text[k - 2].isdecimal())):
+                plus += 1
+            else:
+                plus = 0
+            if plus >= 8:
                 hints |= 8
         else:
+            # a run of exactly four digits ends, not before a letter, after exactly three
+            # digits and one of " .-"
+            if digits == 4 and before == 3 and not re.match(r"\w", ch):
+                hints |= 8
             before = digits if ch in " .-" else 0
             digits = 0
+            if not (ch in " .-" and k > 0 and text[k - 1].isdecimal()):
+                plus = 0
+    if digits == 4 and before == 3:  # at the end of the text
+        hints |= 8
     return hints
 
 
