@@ -278,6 +278,29 @@ class GopherQuality:
     stop_words: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
+def _is_number(token: str) -> bool:
+    """A digit and no letter: "2019", "70-44", "978-4-257", "3.5%"."""
+    return not any(c.isalpha() for c in token) and any(c.isdecimal() for c in token)
+
+
+def alpha_words_ratio(tokens: list[str], n_words: int) -> float:
+    """Gopher's share of words with a letter, over words (`n_words`: the tokens that are not
+    only punctuation and symbols), numbers left out of both counts:
+    - over words, not tokens: Gopher's words are space-separated, so "Smith," and "3-1." are
+      one word each; counting the split-off punctuation tokens as words without a letter
+      dropped 14 of 161 verified English article bodies (scores, dates, quotes);
+    - numbers are words of the language, not the symbols the rule is for: a results table, a
+      standings table and a bibliography's ISBNs dropped verified article bodies (a
+      Portuguese NASCAR standings page, a ja Wikipedia biography; bench/multilingual.py),
+      and no junk page there was dropped by this rule alone for its numbers.
+    What is left for the rule: a text of numbers only (no word left: it scores 0) and words of
+    other characters without a letter (fractions, superscripts); symbol and punctuation
+    tokens were never words here."""
+    numbers = sum(map(_is_number, tokens))
+    alpha = sum(1 for t in tokens if t.isalpha() or any(c.isalpha() for c in t))
+    return alpha / (n_words - numbers) if n_words > numbers else 0.0
+
+
 def gopher_quality(text: str, tokens: list[str], cfg: GopherQuality) -> str | None:
     if not tokens:
         return "gopher_quality:short_doc"
@@ -315,13 +338,9 @@ def gopher_quality(text: str, tokens: list[str], cfg: GopherQuality) -> str | No
         if ellipses >= cfg.min_ellipsis_lines \
                 and ellipses / len(lines) > cfg.max_ellipsis_lines_ratio:
             return "gopher_quality:too_many_end_ellipsis"
-    if cfg.min_alpha_words_ratio:
-        # Over words, not tokens: Gopher's words are space-separated, so "Smith," and "3-1."
-        # are one word each; counting the split-off punctuation tokens as words without a
-        # letter dropped 14 of 161 verified English article bodies (scores, dates, quotes).
-        alpha = sum(1 for t in tokens if t.isalpha() or any(c.isalpha() for c in t))
-        if (alpha / n_words if n_words else 0.0) < cfg.min_alpha_words_ratio:
-            return "gopher_quality:below_alpha_ratio"
+    if cfg.min_alpha_words_ratio and alpha_words_ratio(tokens, n_words) \
+            < cfg.min_alpha_words_ratio:
+        return "gopher_quality:below_alpha_ratio"
     if cfg.min_stop_words and len(set(cfg.stop_words).intersection(tokens)) < cfg.min_stop_words:
         return "gopher_quality:few_stop_words"
     return None
@@ -725,6 +744,5 @@ def _gopher_quality_statistic(rule: str, text: str, tokens: list[str], cfg: Goph
         return (sum(line.rstrip().endswith(("...", "…")) for line in lines) / len(lines),
                 cfg.max_ellipsis_lines_ratio)
     if rule == "below_alpha_ratio":
-        return (sum(1 for t in tokens if any(c.isalpha() for c in t)) / len(words_)
-                if words_ else 0.0, cfg.min_alpha_words_ratio)
+        return alpha_words_ratio(tokens, len(words_)), cfg.min_alpha_words_ratio
     return float(len(set(cfg.stop_words).intersection(tokens))), float(cfg.min_stop_words)

@@ -1152,17 +1152,21 @@ def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
     n_words = 0
     total = 0
     alpha = 0
+    numbers = 0  # words with a digit and no letter (quality.alpha_words_ratio)
     for i in range(n_tok):
         s, e = tok_s[i], tok_e[i]
         alnum = True
         symbol = True
         has_alpha = False
+        has_digit = False
         for k in range(s, e):
             f = flags[c[k]]
             if (f & F_WORD) == 0 or c[k] == 95:
                 alnum = False
             if (f & F_PSC) == 0:
                 symbol = False
+            if (f & F_DIGIT) != 0:
+                has_digit = True
             if (f & F_ALPHA) != 0:
                 has_alpha = True
                 if not symbol:
@@ -1172,6 +1176,8 @@ def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
             total += e - s
         if has_alpha:
             alpha += 1
+        elif has_digit:
+            numbers += 1
     if params[P_MIN_WORDS] != 0 and n_words < params[P_MIN_WORDS]:
         return R_SHORT, float(n_words), params[P_MIN_WORDS]
     if params[P_MAX_WORDS] != 0 and n_words > params[P_MAX_WORDS]:
@@ -1209,7 +1215,7 @@ def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
     if params[P_END_ELL] != 0 and end_ellipsis >= params[P_MIN_END_ELL] \
             and end_ellipsis / lines > params[P_END_ELL]:
         return R_END_ELL, end_ellipsis / lines, params[P_END_ELL]
-    ratio = alpha / n_words if n_words else 0.0
+    ratio = alpha / (n_words - numbers) if n_words > numbers else 0.0
     if params[P_ALPHA] != 0 and ratio < params[P_ALPHA]:
         return R_ALPHA, ratio, params[P_ALPHA]
     if params[P_MIN_STOP] != 0:
