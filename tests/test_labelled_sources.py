@@ -182,12 +182,12 @@ def test_zh_recipe_builds_task_datasets_and_chinese_text(zh_build):
     assert not any("數學" in t for t in wiki) and any("数学" in t for t in wiki)
     card = (Path(zh_build["card"]["path"]) / "README.md").read_text(encoding="utf-8")
     assert f"variant markup `-{{` `}}-`): zhwiki 0 of {len(wiki)}." in card
-    assert "| zh | " in card and "fineweb-2:cmn_Hani" in card  # the per-language table
+    assert "| zh | " in card and "fineweb-2:cmn_Hani+sieve" in card  # the per-language table
     # The Chinese web pages were judged by Chinese thresholds.
     rejected = pq.read_table(Path(zh_build["clean"]["path"]) / "rejected").to_pylist()
     web = [json.loads(r["meta"]) for r in rejected if r["source"] == "zh_web"
            and json.loads(r["meta"]).get("language") == "zh"]
-    assert web and all(m["thresholds"] == "zh:fineweb-2:cmn_Hani" for m in web)
+    assert web and all(m["thresholds"] == "zh:fineweb-2:cmn_Hani+sieve" for m in web)
     stats = json.loads((Path(zh_build["tokenizer"]["path"]) / "stats.json").read_text())
     assert stats["character_coverage"] == 0.9995 and stats["chosen_by"] == "scripts"
     assert stats["cjk_share_of_letters"] > 0.5

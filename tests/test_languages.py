@@ -4,6 +4,7 @@ clean stage judging real Chinese web pages by them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 
@@ -171,13 +172,29 @@ def test_thresholds_resolve_per_language():
     zh = cfg.rules_for_language("zh")
     shipped = languages.published_rules()
     assert shipped["commit"] and shipped["languages"]["zh"]["config"] == "cmn_Hani"
-    assert zh.origin == "fineweb-2:cmn_Hani" and not zh.c4_enabled
+    assert zh.origin == "fineweb-2:cmn_Hani+sieve" and not zh.c4_enabled
     assert (zh.gopher_quality.min_avg_word_length, zh.gopher_quality.max_avg_word_length) == (1, 5)
     assert zh.gopher_quality.min_alpha_words_ratio == 0.735
     assert "的" in zh.gopher_quality.stop_words and zh.gopher_repetition.dup_line_frac == 0.287
     assert zh.gopher_quality.min_doc_words == cfg.gopher_quality.min_doc_words  # not published
     ja = cfg.rules_for_language("ja")
-    assert ja.origin == "fineweb-2:jpn_Jpan" and ja.gopher_quality.max_avg_word_length == 6
+    assert ja.origin == "fineweb-2:jpn_Jpan+sieve" and ja.gopher_quality.max_avg_word_length == 6
+    # Sieve's departures: zh and ja word n-gram thresholds over FineWeb-2's, with their reason;
+    # every other value stays FineWeb-2's, and languages without a departure are untouched.
+    departed = languages.sieve_departures()
+    assert set(departed) == {"zh", "ja"} and all(d["why"] for d in departed.values())
+    for lang, rules in (("zh", zh), ("ja", ja)):
+        published = shipped["languages"][lang]["gopher_repetition"]
+        for key in ("dup_n_grams", "top_n_grams"):
+            ours = getattr(rules.gopher_repetition, key)
+            assert [n for n, _ in ours] == [n for n, _ in published[key]]
+            assert all(v > p for (_, v), (_, p) in zip(ours, published[key], strict=True))
+        assert rules.gopher_repetition.dup_line_frac == published["dup_line_frac"]
+    assert cfg.rules_for_language("wuu").gopher_repetition == zh.gopher_repetition
+    pt = cfg.rules_for_language("pt")
+    assert pt.origin == "fineweb-2:por_Latn"
+    assert [list(x) for x in pt.gopher_repetition.dup_n_grams] == \
+        shipped["languages"]["pt"]["gopher_repetition"]["dup_n_grams"]
     en = cfg.rules_for_language("en")
     assert en.origin == "default" and en.c4_enabled and en.gopher_quality == cfg.gopher_quality
     assert en.filters(("gopher_quality", "c4")) == ("gopher_quality", "c4")
@@ -205,7 +222,7 @@ line_punct_thr = 0.05
     cfg = load_recipe(recipe).clean
     assert cfg.languages == ["zh", "en"]
     zh = cfg.rules_for_language("zh")
-    assert zh.origin == "fineweb-2:cmn_Hani+recipe" and zh.c4_enabled
+    assert zh.origin == "fineweb-2:cmn_Hani+sieve+recipe" and zh.c4_enabled
     assert zh.gopher_quality.min_avg_word_length == 1.2
     assert zh.gopher_quality.max_avg_word_length == 5  # the rest stays FineWeb-2's
     assert zh.language_score == 0.5
@@ -233,7 +250,7 @@ def test_chinese_pages_are_judged_by_chinese_words_and_thresholds(ccnet):
     metas = [json.loads(m) for m in rejected.column("meta").to_pylist()]
     judged = [m for m, r in zip(metas, reasons, strict=True) if m["language"] == "zh"
               and r.split(":")[0] in ("gopher_repetition", "gopher_quality", "fineweb")]
-    assert judged and all(m["thresholds"] == "zh:fineweb-2:cmn_Hani" for m in judged)
+    assert judged and all(m["thresholds"] == "zh:fineweb-2:cmn_Hani+sieve" for m in judged)
     assert all("rule_value" in m and "rule_threshold" in m for m in judged)
     assert counts["lang:zh:in"] >= 90 and counts["lang:zh:out"] <= counts["lang:zh:in"]
     # The reference path (document by document, pure Python) decides the same.
@@ -303,6 +320,7 @@ def test_character_coverage_follows_the_scripts_and_fits_the_vocabulary(tmp_path
 def test_bad_words_count_on_word_boundaries_only():
     words = languages.bad_word_list("zh")
     assert {"他妈的", "奶", "做爱"} <= words  # LDNOOBW v2's zh list
+    assert {"六合彩", "百家乐", "下注"} <= words  # and Sieve's gambling-spam terms
     for text, want in (("我喜欢喝牛奶。", []),  # 奶 inside the word 牛奶
                        ("他妈的，你在干什么？", ["他妈的"]),  # one word: 他妈 inside it is not
                        ("他们做爱了。", ["做爱"])):
@@ -341,3 +359,34 @@ def test_bad_words_drop_the_adult_page_and_keep_verified_chinese_and_japanese(co
         cfg = CleanConfig.model_validate({**off, "source_kinds": {"web": "commoncrawl"}})
         _, rejected, _ = Cleaner(cfg, None).judge(_table([adult]))
         assert rejected.column("reason").to_pylist() != ["bad_words:too_many"]
+
+
+def test_gambling_spam_terms_leave_ordinary_chinese_alone(corpora):
+    """Sieve's gambling-spam terms (pipelines/data/spam_words.json) drop the warcfile's
+    lottery-tip page, which passes every Chinese threshold, and no ordinary Chinese text:
+    PKU's People's Daily (98 chunks of 20 paragraphs), the zhwiki articles and the Chinese
+    web pages of CCNet, none of which the terms were taken from."""
+    from pipelines.ingest import read_source_file
+    from pipelines.sources import commoncrawl
+
+    zh = CleanConfig().rules_for_language("zh")
+
+    def reason(text: str):
+        return zh.bad_words_reason(text, *languages.word_spans(text, "zh"))
+
+    lottery = next(doc.text for doc, why in commoncrawl.read(
+        str(corpora / "commoncrawl_warc" / "warcfile.warc.gz"), "spam")
+        if why is None and doc.meta.get("domain") == "044545.com")
+    frac, found = reason(lottery)
+    assert frac >= 0.01 and {"六合彩", "下注", "特码"} <= set(found)
+    ldnoobw_only = dataclasses.replace(zh, bad_words=languages._ldnoobw("zh"))
+    assert ldnoobw_only.bad_words_reason(lottery, *languages.word_spans(lottery, "zh")) is None
+    gold = (corpora / "pku_cws_gold" / "pku_test_gold.utf8").read_text(encoding="utf-8")
+    lines = [line.replace(" ", "") for line in gold.splitlines() if line.strip()]
+    ordinary = ["\n\n".join(lines[k:k + 20]) for k in range(0, len(lines), 20)]
+    ordinary += [row["text"] for row, why in read_source_file(
+        "wikipedia", "zhwiki", str(corpora / "wikipedia_xml_zh" / "zhwiki-test-pages.xml"), {})
+        if why is None]
+    with open(corpora / "chinese_web_ccnet" / "cleared1.jsonl", encoding="utf-8") as fh:
+        ordinary += [json.loads(line)["raw_content"] for line in fh]
+    assert len(ordinary) > 200 and not any(reason(t) for t in ordinary)
