@@ -389,7 +389,9 @@ def main() -> None:
                 f"sieve {a} / {label} {b}: {n}" for (a, b), n in by_class.most_common(6)))
     result = {"bench": "multilingual", "command": "python bench/multilingual.py",
               "rules": "the default web rules (a Common Crawl source), each language's "
-                       "thresholds (pipelines/data/language_rules.json)",
+                       "thresholds (pipelines/data/language_rules.json, with Sieve's "
+                       "departures: language_departures.json) and bad words (LDNOOBW, with "
+                       "Sieve's gambling-spam terms: spam_words.json)",
               "rows": rows, "cjk_dedup": dedup and {k: dedup["rows"][0][k] for k in (
                   "precision_at_0.8", "recall_at_0.8", "orphans")} | {
                   "documents": dedup["documents"]},
