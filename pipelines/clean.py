@@ -51,7 +51,9 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
-VERSION = 18  # 18: C4's removed lines in meta.cleaning are screened for an IPv6 address that
+VERSION = 19  # 19: the alpha-word ratio leaves numbers out; Sieve's zh/ja n-gram departures
+# from FineWeb-2 (data/language_departures.json); gambling-spam terms for zh (data/spam_words.json);
+# 18: C4's removed lines in meta.cleaning are screened for an IPv6 address that
 # starts with a hex letter too (abcd:ef01:...: the screen missed it, and it was left unredacted);
 # 17: Gopher's end-ellipsis share needs at least 2 such lines (min_ellipsis_lines);
 # 16: FineWeb's line punctuation reads a line ending in ".." as cut off, not ended;
@@ -82,10 +84,14 @@ class EmptiedSplit(RuntimeError):
 
 def fingerprint(cfg: CleanConfig) -> dict:
     """Part of the stage key beyond the recipe section: the blocklist's content (an edited list
-    rebuilds) and each source's resolved rules (the built-in per-kind defaults live in code)."""
+    rebuilds), each source's resolved rules (the built-in per-kind defaults live in code) and
+    the shipped per-language data (FineWeb-2's thresholds, Sieve's departures, the spam terms:
+    an edited file rebuilds)."""
     return {"blocklist_sha256": sha256_file(Path(cfg.blocklist)) if cfg.blocklist else None,
             "rules": {source: cfg.rules_for(source).model_dump(mode="json")
-                      for source in sorted(cfg.source_kinds)}}
+                      for source in sorted(cfg.source_kinds)},
+            "language_data_sha256": {path.name: sha256_file(path) for path in (
+                languages.RULES_FILE, languages.DEPARTURES_FILE, languages.SPAM_WORDS_FILE)}}
 
 
 class Cleaner:

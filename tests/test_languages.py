@@ -390,3 +390,19 @@ def test_gambling_spam_terms_leave_ordinary_chinese_alone(corpora):
     with open(corpora / "chinese_web_ccnet" / "cleared1.jsonl", encoding="utf-8") as fh:
         ordinary += [json.loads(line)["raw_content"] for line in fh]
     assert len(ordinary) > 200 and not any(reason(t) for t in ordinary)
+
+
+def test_edited_language_data_rebuilds_the_clean_stage(tmp_path, monkeypatch):
+    """The clean stage's key covers the shipped per-language data: FineWeb-2's thresholds,
+    Sieve's departures and the spam terms live in data files, not in the recipe."""
+    from pipelines import clean
+
+    cfg = CleanConfig(source_kinds={"web": "commoncrawl"})
+    before = clean.fingerprint(cfg)
+    assert before == clean.fingerprint(cfg)
+    edited = tmp_path / languages.DEPARTURES_FILE.name
+    data = json.loads(languages.DEPARTURES_FILE.read_text(encoding="utf-8"))
+    data["languages"]["ja"]["gopher_repetition"]["dup_n_grams"][0][1] = 0.5
+    edited.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr(languages, "DEPARTURES_FILE", edited)
+    assert clean.fingerprint(cfg) != before
