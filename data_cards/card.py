@@ -276,8 +276,9 @@ def language_table(cfg: Any, counters: dict[str, int], top: int = 12) -> list[st
                             if cfg.rules_for_language(lang).origin != "default"]
     lines = ["", "Per language (lid.176), with the thresholds that judged it: FineWeb-2's "
              "published values for the language where Sieve ships them "
-             "(pipelines/data/language_rules.json), else the `[clean]` ones; `+recipe` where "
-             "`[clean.languages.<code>]` changed them.", "",
+             "(pipelines/data/language_rules.json), else the `[clean]` ones; `+sieve` where "
+             "Sieve departs from FineWeb-2's (pipelines/data/language_departures.json, each "
+             "with its reason), `+recipe` where `[clean.languages.<code>]` changed them.", "",
              "| language | in | kept | kept share | thresholds | words | mean word length | "
              "min alpha-word share | C4 | bad words |",
              "|---|---:|---:|---:|---|---|---|---:|---|---:|"]
