@@ -1501,10 +1501,9 @@ def _pii_hints(c, lo, hi, flags):  # pragma: no cover
             k += 1
             continue
         if x == 58:  # ":": right after another, or the seventh of a run of hex and colons
-            if k > lo and c[k - 1] == 58:
-                if k + 1 < hi and _is_hex(c[k + 1]):
-                    hints |= 4
-            else:
+            if k > lo and c[k - 1] == 58 and k + 1 < hi and _is_hex(c[k + 1]):
+                hints |= 4
+            else:  # (a "::" not before a hex digit may still be the seventh colon)
                 colons = 1
                 j = k - 1
                 while j >= lo and colons < 7 and (_is_hex(c[j]) or c[j] == 58):

@@ -269,6 +269,7 @@ def pii_hints_reference(text: str) -> int:
 @SETTINGS
 @given(DIGITY)
 @example("1.2..3.4.5 fe80::1 +1 555-1234 ٣٣٣ ٣٣٣٣ a@b")
+@example(":10:30:4510:30:45::")  # the seventh colon right after another
 def test_pii_hints_equal_the_reference_loop(text):
     chars, _ = qk.encode([text])
     assert qk._pii_hints(chars, 0, len(chars), qk.char_flags()) == pii_hints_reference(text)
