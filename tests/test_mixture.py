@@ -185,9 +185,9 @@ def test_an_infeasible_recipe_fails_the_build_naming_the_source(mix_build, tmp_p
     finally:
         recipe.unlink()
     assert proc.returncode != 0
-    assert ("insufficient tokens for source 'commoncrawl': it has 36 train sequences "
-            "(9,216 tokens)") in proc.stderr
-    assert "needs 320 sequences (81,920 tokens, 8.89 epochs), more than max_repeat 5" \
+    assert ("insufficient tokens for source 'commoncrawl': it has 7 train sequences "
+            "(1,792 tokens)") in proc.stderr
+    assert "needs 64 sequences (16,384 tokens, 9.14 epochs), more than max_repeat 5" \
         in proc.stderr
 
 
@@ -296,7 +296,7 @@ def test_a_changed_mixture_resumes_only_where_a_new_stage_starts(mix_build, tmp_
         return folder
 
     reweighted = {**recipe, "sources": {**recipe["sources"],
-                                        "wikipedia": {"weight": 0.4, "max_repeat": 4},
+                                        "wikipedia": {"weight": 0.56, "max_repeat": 4},
                                         "imdb": {"weight": 0.1}}}
     backup = tmp_path / "backup"
     shutil.copytree(tmp_path / "run", backup)
@@ -304,7 +304,7 @@ def test_a_changed_mixture_resumes_only_where_a_new_stage_starts(mix_build, tmp_
         pretrain(cfg, shards, tmp_path / "run", stop_after=1,
                  mixture_dir=plan_dir("reweighted", reweighted))
     staged = {**recipe, "stages": [{"from_tokens": 3 * 2048, "weights": {
-        "wikipedia": 0.5, "commoncrawl": 0.1, "web_warc": 0.2, "imdb": 0.2}}]}
+        "wikipedia": 0.56, "commoncrawl": 0.04, "web_warc": 0.2, "imdb": 0.2}}]}
     metrics = pretrain(cfg, shards, backup, stop_after=1, mixture_dir=plan_dir("staged", staged))
     assert metrics["resumed_from_step"] == 3 and metrics["steps"] == 4
 
