@@ -107,6 +107,7 @@ class Cleaner:
         self.blocklist = blocklist
         self._rules: dict[str, CleanRuleOverride] = {}
         self._lists: dict[tuple[str, ...], int] = {}
+        self._plans: dict[tuple[int, int], tuple[tuple[str, ...], bool, int, bool]] = {}
         self._languages: dict[str, languages.LanguageRules] = {}
         # One compiled kernel per set of thresholds: `[clean]`'s, and each language's own.
         self._kernels: dict[str, quality_kernels.RuleKernel] = {}
@@ -170,13 +171,15 @@ class Cleaner:
         segmented: list[int] = []  # the splitter's words with C4 first: the Python rules
         bad_words: list[int] = []  # documents the bad-words rule applies to
         doc_rules: list[languages.LanguageRules] = []
+        counts.update(f"lang:{lang}:in" for lang in languages_)
+        script_checked = languages.SCRIPT_CHECKED
+        plans = self._plans
         for d in range(n):
-            meta, r = metas[d], rules[d]
-            meta["language"], meta["language_score"] = languages_[d], scores[d]
-            lr = self.language_rules(languages.rules_language(
-                languages_[d], text[starts[d]:ends[d]]))
+            meta, r, lang = metas[d], rules[d], languages_[d]
+            meta["language"], meta["language_score"] = lang, scores[d]
+            lr = self.language_rules(languages.rules_language(lang, text[starts[d]:ends[d]])
+                                     if lang in script_checked else lang)
             doc_rules.append(lr)
-            counts[f"lang:{languages_[d]}:in"] += 1
             reason = None
             if self.blocklist is not None:
                 url = meta.get("url")
@@ -190,13 +193,22 @@ class Cleaner:
                         else lr.language_score)):
                 reason = "language"
             reasons[d] = reason
-            names = lr.filters(r.filters)
-            if "bad_words" in names:
+            # (the rule sets, whether bad words run, the kernel's list index, segmented) per
+            # language and source rules: the same for most documents of a batch
+            plan = plans.get((id(lr), id(r)))  # both live as long as this Cleaner
+            if plan is None:
+                names = lr.filters(r.filters)
+                quality_names = _quality_rules(names)
+                plan = plans[(id(lr), id(r))] = (
+                    quality_names, "bad_words" in names,
+                    self.list_index(quality_names) if quality_names else -1,
+                    languages.segmented(lr.language))
+            names, has_bad_words, list_index, is_segmented = plan
+            if has_bad_words:
                 bad_words.append(d)
-                names = _quality_rules(names)
             if reason is None and names:
-                lists[d] = self.list_index(names)
-                if languages.segmented(lr.language):
+                lists[d] = list_index
+                if is_segmented:
                     # The splitter's words, once; the kernel takes them where no C4 runs
                     # first (C4 rewrites the text they point into).
                     if "c4" in names:
@@ -259,14 +271,15 @@ class Cleaner:
         self._judge_bad_words([d for d in bad_words if reasons[d] is None], final, f_starts,
                               f_ends, doc_rules, spans, reasons, metas)
         c4_kept = []  # kept documents that went through the kernel's C4
+        out_starts = judged.out_starts.tolist()
         for d in range(n):
-            if reasons[d] is not None and reasons[d].split(":")[0] in _RULE_SETS:
+            if reasons[d] is None:
+                if out_starts[d] >= 0:
+                    c4_kept.append(d)
+            elif reasons[d].split(":")[0] in _RULE_SETS:
                 metas[d]["thresholds"] = f"{doc_rules[d].language or 'default'}:" \
                                          f"{doc_rules[d].origin}"
-            elif reasons[d] is None:
-                counts[f"lang:{languages_[d]}:out"] += 1
-                if judged.out_starts[d] >= 0:
-                    c4_kept.append(d)
+        counts.update(f"lang:{languages_[d]}:out" for d in range(n) if reasons[d] is None)
         # Their removed lines, found without decoding the texts; where C4 rewrote a line,
         # aligned by `removed_lines` (difflib).
         for d, lines in zip(c4_kept, quality_kernels.removed_lines(
@@ -285,10 +298,10 @@ class Cleaner:
         hints[unjudged] = quality_kernels.pii_hints(final, f_starts[unjudged], f_ends[unjudged])
         redacted: dict[int, str] = {}
         spans: dict[int, list[quality.Redaction]] = {}
-        for d in range(n):
-            if reasons[d] is not None or not rules[d].pii:
+        for d, hint in enumerate(hints.tolist()):
+            if not hint or reasons[d] is not None or not rules[d].pii:
                 continue
-            kinds = [k for k in rules[d].pii if hints[d] & _PII_HINTS[k]]
+            kinds = [k for k in rules[d].pii if hint & _PII_HINTS[k]]
             if not kinds:
                 continue
             before = quality_kernels.decode(final, f_starts[d], f_ends[d])
@@ -303,20 +316,18 @@ class Cleaner:
             metas[d]["cleaning"] = cleaning_meta(removed.get(d, []), spans.get(d, []),
                                                  rules[d].pii)
 
-        kept_idx, rejected_idx = [], []
-        for d in range(n):
-            prefix = f"source:{sources[d]}"
-            counts["in"] += 1
-            counts[f"{prefix}:{splits[d]}:in"] += 1
-            if reasons[d] is None:
-                kept_idx.append(d)
-                counts["out"] += 1
-                counts[f"{prefix}:{splits[d]}:out"] += 1
-            else:
-                rejected_idx.append(d)
-                reason = reasons[d]
-                counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += 1
-                counts[f"{prefix}:dropped:{reason}"] += 1
+        kept_idx = [d for d in range(n) if reasons[d] is None]
+        rejected_idx = [d for d in range(n) if reasons[d] is not None]
+        counts["in"] += n
+        counts["out"] += len(kept_idx)
+        for (source, split), k in Counter(zip(sources, splits, strict=True)).items():
+            counts[f"source:{source}:{split}:in"] += k
+        for (source, split), k in Counter((sources[d], splits[d]) for d in kept_idx).items():
+            counts[f"source:{source}:{split}:out"] += k
+        for (source, reason), k in Counter((sources[d], reasons[d])
+                                           for d in rejected_idx).items():
+            counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += k
+            counts[f"source:{source}:dropped:{reason}"] += k
         meta_strings = [json.dumps(m, ensure_ascii=False, sort_keys=True) for m in metas]
         kept = _rows(table, kept_idx, quality_kernels.encode_utf8(
             final, f_starts[kept_idx], f_ends[kept_idx]), [meta_strings[d] for d in kept_idx])

@@ -397,6 +397,9 @@ _SCRIPTS = {"zh": {"Hani"}, "yue": {"Hani"}, "wuu": {"Hani"}, "ja": {"Jpan", "Ha
             "ko": {"Hang"}, "th": {"Thai"}}
 
 
+SCRIPT_CHECKED = frozenset(_SCRIPTS)  # the languages `rules_language` may not return as they are
+
+
 def rules_language(lang: str, text: str | np.ndarray) -> str:
     """The language whose rules judge a text identified as `lang`: `lang`, except for a
     language written without spaces whose text is mostly in another script (lid.176 calls some
