@@ -278,26 +278,26 @@ class GopherQuality:
     stop_words: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
 
 
-def _is_number(token: str) -> bool:
-    """A digit and no letter: "2019", "70-44", "978-4-257", "3.5%"."""
-    return not any(c.isalpha() for c in token) and any(c.isdecimal() for c in token)
-
-
 def alpha_words_ratio(tokens: list[str], n_words: int) -> float:
     """Gopher's share of words with a letter, over words (`n_words`: the tokens that are not
     only punctuation and symbols), numbers left out of both counts:
     - over words, not tokens: Gopher's words are space-separated, so "Smith," and "3-1." are
       one word each; counting the split-off punctuation tokens as words without a letter
       dropped 14 of 161 verified English article bodies (scores, dates, quotes);
-    - numbers are words of the language, not the symbols the rule is for: a results table, a
-      standings table and a bibliography's ISBNs dropped verified article bodies (a
-      Portuguese NASCAR standings page, a ja Wikipedia biography; bench/multilingual.py),
-      and no junk page there was dropped by this rule alone for its numbers.
+    - numbers (a digit and no letter: "2019", "70-44", "978-4-257", "3.5%") are words of the
+      language, not the symbols the rule is for: a results table, a standings table and a
+      bibliography's ISBNs dropped verified article bodies (a Portuguese NASCAR standings
+      page, a ja Wikipedia biography; bench/multilingual.py), and no junk page there was
+      dropped by this rule alone for its numbers.
     What is left for the rule: a text of numbers only (no word left: it scores 0) and words of
     other characters without a letter (fractions, superscripts); symbol and punctuation
     tokens were never words here."""
-    numbers = sum(map(_is_number, tokens))
-    alpha = sum(1 for t in tokens if t.isalpha() or any(c.isalpha() for c in t))
+    alpha = numbers = 0
+    for t in tokens:
+        if t.isalpha() or any(c.isalpha() for c in t):
+            alpha += 1
+        elif any(c.isdecimal() for c in t):
+            numbers += 1
     return alpha / (n_words - numbers) if n_words > numbers else 0.0
 
 
