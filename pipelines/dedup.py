@@ -276,7 +276,9 @@ def band_entries(docs: Docs, sigs: np.ndarray | None, cfg: DedupConfig, partitio
     part = (keys % np.uint64(partitions)).astype(np.int64)
     for p in np.unique(part):
         doc_idx, column = np.nonzero(part == p)
-        used, local = np.unique(doc_idx, return_inverse=True)
+        # doc_idx ascends (row-major): np.unique's values and inverse without its sort
+        new = _runs(doc_idx)
+        used, local = doc_idx[new], np.cumsum(new) - 1
         yield int(p), spill(BandEntries(
             (column + first_band).astype(np.int16), keys[doc_idx, column], local.astype(np.int32),
             docs.take(used)), scratch)
@@ -416,6 +418,17 @@ def _runs(*columns: np.ndarray) -> np.ndarray:
     return new
 
 
+def _row_labels(rows: np.ndarray) -> np.ndarray:
+    """int64 per row of a uint64[n, 2] array: equal rows, equal labels; labels ascend with the
+    rows in numeric order. (np.unique(axis=0) gives the same grouping but sorts the rows as
+    opaque bytes: 4x slower, and at 1M documents its sorts cost a tenth of dedup.)"""
+    order = np.lexsort((rows[:, 1], rows[:, 0]))
+    ranked = rows[order]
+    labels = np.empty(len(rows), dtype=np.int64)
+    labels[order] = np.cumsum(_runs(ranked[:, 0], ranked[:, 1])) - 1
+    return labels
+
+
 def _first_pairs(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Groups of rows [start, start + size) -> (better, worse) row pairs: the group's first row
     with each row after it."""
@@ -507,8 +520,7 @@ class Buckets(beam.DoFn):
         offsets = np.cumsum([0] + [len(b.of.ids) for b in batches])
         docs = Docs.concat([b.of for b in batches])
         ids = docs.ids
-        _, exact = np.unique(docs.exact, axis=0, return_inverse=True)
-        exact = exact.ravel()
+        exact = _row_labels(docs.exact)
         position = docs.positions()
         band = np.concatenate([b.bands for b in batches])
         key = np.concatenate([b.keys for b in batches])
