@@ -180,6 +180,8 @@ def main() -> None:
     for size in args.sizes:
         corpus = args.work / f"{size}-{args.seed}"
         files = write_corpus(size, args.seed, corpus)
+        # the paragraph pool it was drawn from: runs are comparable where it is the same
+        pool = json.loads((corpus / "COMPLETE").read_text())["pool_sha256"][:16]
         reference = read_and_parse(files)
         recipe = args.work / f"scale-{size}.toml"
         recipe.write_text(RECIPE.format(docs=size, corpus=corpus))
@@ -192,7 +194,8 @@ def main() -> None:
                 result = run_build(recipe, root, workers)
                 shutil.rmtree(root, ignore_errors=True)
                 result.update({"docs": size, "workers": workers, "repeat": repeat,
-                               "reference": reference, "corpus_mb_gzip": corpus_mb_gzip})
+                               "reference": reference, "corpus_mb_gzip": corpus_mb_gzip,
+                               "corpus_pool_sha256": pool})
                 runs.append(result)
                 print_run(result)
     report = {"bench": "scale", "command": "python bench/scale.py " + " ".join(sys.argv[1:]),

@@ -13,13 +13,15 @@ about 4% of the documents are exact copies of an earlier one and 4% near copies 
 substituted, deleted or inserted, or a boilerplate line added), so dedup has real work.
 
 Shards hold `docs_per_shard` documents each (`part-NNNNN.jsonl.gz`, gzip level 1), one JSON
-object per line: `id`, `text`, `genre`. The same N and seed give the same bytes.
+object per line: `id`, `text`, `genre`. The same N, seed and paragraph pool give the same
+bytes; `write_corpus` draws again where the pool changed.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -28,7 +30,8 @@ import random
 import sys
 from pathlib import Path
 
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__":  # imported as bench.scale_corpus, the root is on the path already
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from bench.dedup_corpus import mutate  # noqa: E402  (the near-copy edits both corpora use)
 
@@ -118,15 +121,27 @@ def documents(n: int, seed: int, pool: dict[str, list[str]]):
         yield f"scale/{i:08d}", genre, text
 
 
+def pool_fingerprint(pool: dict[str, list[str]]) -> str:
+    """sha256 of the paragraph pool: what the corpus depends on besides N and the seed."""
+    return hashlib.sha256(json.dumps(pool, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
 def write_corpus(n: int, seed: int, out: Path, docs_per_shard: int = 10_000) -> list[Path]:
-    """Write the corpus (once: a folder with a complete marker is reused) and return its files."""
+    """Write the corpus and return its files. A folder whose marker names the same N, seed and
+    paragraph pool is reused; where the pool changed (the shared samples, or Sieve's readers of
+    them), the corpus is drawn again. (A marker of N and seed alone kept a corpus drawn before
+    ingest v10/v11 changed the Wikipedia paragraphs, which the code of later stops would not
+    have drawn.)"""
+    pool = paragraphs()
+    wanted = {"docs": n, "seed": seed, "pool_sha256": pool_fingerprint(pool)}
     marker = out / "COMPLETE"
-    if marker.exists():
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
         return sorted(out.glob("part-*.jsonl.gz"))
     out.mkdir(parents=True, exist_ok=True)
+    marker.unlink(missing_ok=True)
     for old in out.glob("part-*.jsonl.gz"):
         old.unlink()
-    docs = documents(n, seed, paragraphs())
+    docs = documents(n, seed, pool)
     files = []
     for shard in range(-(-n // docs_per_shard)):
         files.append(out / f"part-{shard:05d}.jsonl.gz")
@@ -138,7 +153,7 @@ def write_corpus(n: int, seed: int, out: Path, docs_per_shard: int = 10_000) -> 
                 doc_id, genre, text = next(docs)
                 fh.write(json.dumps({"id": doc_id, "text": text, "genre": genre},
                                     ensure_ascii=False) + "\n")
-    marker.write_text(json.dumps({"docs": n, "seed": seed}))
+    marker.write_text(json.dumps(wanted))
     return files
 
 
