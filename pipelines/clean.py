@@ -279,7 +279,6 @@ class Cleaner:
             elif reasons[d].split(":")[0] in _RULE_SETS:
                 metas[d]["thresholds"] = f"{doc_rules[d].language or 'default'}:" \
                                          f"{doc_rules[d].origin}"
-        counts.update(f"lang:{languages_[d]}:out" for d in range(n) if reasons[d] is None)
         # Their removed lines, found without decoding the texts; where C4 rewrote a line,
         # aligned by `removed_lines` (difflib).
         for d, lines in zip(c4_kept, quality_kernels.removed_lines(
@@ -318,6 +317,7 @@ class Cleaner:
 
         kept_idx = [d for d in range(n) if reasons[d] is None]
         rejected_idx = [d for d in range(n) if reasons[d] is not None]
+        counts.update(f"lang:{languages_[d]}:out" for d in kept_idx)
         counts["in"] += n
         counts["out"] += len(kept_idx)
         for (source, split), k in Counter(zip(sources, splits, strict=True)).items():
