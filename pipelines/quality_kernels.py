@@ -1823,20 +1823,12 @@ class RuleKernel:
 # ---- text in and out: UTF-8 (Arrow's strings) <-> code points, and normalisation ---------------
 
 @numba.njit(cache=True, _nrt=False)
-def _utf8_lengths(data, offsets, lengths):  # pragma: no cover
-    """Code points per string of valid UTF-8 (Arrow's strings are)."""
-    for d in range(len(offsets) - 1):
-        n = 0
-        for k in range(offsets[d], offsets[d + 1]):
-            if (data[k] & 0xC0) != 0x80:
-                n += 1
-        lengths[d] = n
-
-
-@numba.njit(cache=True, _nrt=False)
 def _utf8_decode(data, offsets, out, out_offsets):  # pragma: no cover
+    """Valid UTF-8 (Arrow's strings are) -> code points, one pass: `out` holds at least one
+    per byte; out_offsets[d] is where string d starts, out_offsets[-1] where the last ends."""
+    w = 0
     for d in range(len(offsets) - 1):
-        w = out_offsets[d]
+        out_offsets[d] = w
         k = offsets[d]
         end = offsets[d + 1]
         while k < end:
@@ -1857,6 +1849,7 @@ def _utf8_decode(data, offsets, out, out_offsets):  # pragma: no cover
                           | (np.uint32(data[k + 3]) & 0x3F))
                 k += 4
             w += 1
+    out_offsets[len(offsets) - 1] = w
 
 
 def utf8_buffers(array: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -1879,28 +1872,21 @@ def utf8_buffers(array: Any) -> tuple[np.ndarray, np.ndarray]:
 def decode_utf8(array: Any) -> tuple[np.ndarray, np.ndarray]:
     """A pyarrow string array (no nulls) -> code points and int64 offsets, no Python strings."""
     data, offsets = utf8_buffers(array)
-    lengths = np.zeros(len(offsets) - 1, dtype=np.int64)
-    _utf8_lengths(data, offsets, lengths)
-    out_offsets = np.zeros(len(offsets), dtype=np.int64)
-    np.cumsum(lengths, out=out_offsets[1:])
-    out = np.empty(max(int(out_offsets[-1]), 1), dtype=np.uint32)
+    # One pass into room for a code point per byte (as many as there are code points in
+    # ASCII text): a count pass first cost as much as the decoding.
+    out = np.empty(max(int(offsets[-1] - offsets[0]), 1), dtype=np.uint32)
+    out_offsets = np.empty(len(offsets), dtype=np.int64)
     _utf8_decode(data, offsets, out, out_offsets)
-    return out, out_offsets
-
-
-@numba.njit(cache=True, _nrt=False)
-def _utf8_size(c, lo, hi):  # pragma: no cover
-    n = 0
-    for k in range(lo, hi):
-        x = c[k]
-        n += 1 if x < 0x80 else (2 if x < 0x800 else (3 if x < 0x10000 else 4))
-    return n
+    return out[: max(int(out_offsets[-1]), 1)], out_offsets
 
 
 @numba.njit(cache=True, _nrt=False)
 def _utf8_encode(c, starts, ends, out, out_offsets):  # pragma: no cover
+    """Segments -> UTF-8, one pass: `out` holds at least 4 bytes per code point;
+    out_offsets[d] is where segment d starts, out_offsets[-1] where the last ends."""
+    w = 0
     for d in range(len(starts)):
-        w = out_offsets[d]
+        out_offsets[d] = w
         for k in range(starts[d], ends[d]):
             x = c[k]
             if x < 0x80:
@@ -1921,25 +1907,22 @@ def _utf8_encode(c, starts, ends, out, out_offsets):  # pragma: no cover
                 out[w + 2] = 0x80 | ((x >> 6) & 0x3F)
                 out[w + 3] = 0x80 | (x & 0x3F)
                 w += 4
-
-
-@numba.njit(cache=True, _nrt=False)
-def _utf8_sizes(c, starts, ends, sizes):  # pragma: no cover
-    for d in range(len(starts)):
-        sizes[d] = _utf8_size(c, starts[d], ends[d])
+    out_offsets[len(starts)] = w
 
 
 def utf8_bytes(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
     """Segments chars[starts[i]:ends[i]] -> their UTF-8 as (data, offsets: int64, one more than
-    the segments), as str.encode("utf-8", "surrogatepass") gives it."""
-    sizes = np.zeros(len(starts), dtype=np.int64)
-    _utf8_sizes(chars, starts, ends, sizes)
-    offsets = np.zeros(len(starts) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    data = np.empty(max(int(offsets[-1]), 1), dtype=np.uint8)
+    the segments), as str.encode("utf-8", "surrogatepass") gives it. One pass into room for 4
+    bytes per code point (pages never written are never touched): a size pass first cost as
+    much as the encoding."""
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    room = 4 * int(np.maximum(ends - starts, 0).sum()) if len(starts) else 0
+    data = np.empty(max(room, 1), dtype=np.uint8)
+    offsets = np.empty(len(starts) + 1, dtype=np.int64)
     _utf8_encode(chars, starts, ends, data, offsets)
-    return data, offsets
+    return data[: max(int(offsets[-1]), 1)], offsets
 
 
 def encode_utf8(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Any:
