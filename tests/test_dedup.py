@@ -445,3 +445,25 @@ def test_a_template_page_in_thousands_of_near_copies_is_one_cluster_over_the_lim
     clusters = json.loads((out / "clusters.json").read_text())
     assert clusters["over_limit"] == 1 and clusters["largest"][0]["size"] >= 2497
     assert "exceed max_cluster_size=1000" in caplog.text
+
+
+def test_a_signature_partition_answers_every_request_from_one_scratch_file(tmp_path):
+    """FetchSignatures answers each partition's request with the signatures of the keys it
+    asked for, all answers in one scratch file (a file per answer grew with the square of the
+    partitions), each read back alone."""
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 2**63, size=(30, 2), dtype=np.uint64)
+    sigs = rng.integers(0, 2**32, size=(30, 8), dtype=np.uint32)
+    stored = [("sigs", dedup.spill((keys[:12], sigs[:12]), str(tmp_path))),
+              ("sigs", dedup.spill((keys[12:], sigs[12:]), str(tmp_path)))]
+    asks = {3: [5, 20, 1], 0: [29], 7: [12, 11, 0, 4]}
+    requests = [("request", p, keys[rows]) for p, rows in asks.items()]
+    before = set(tmp_path.iterdir())
+    out = list(dedup.FetchSignatures(str(tmp_path)).process((1, stored + requests)))
+    assert len(set(tmp_path.iterdir()) - before) == 1
+    assert sorted(p for p, _ in out) == sorted(asks)
+    for partition, (kind, where) in out:
+        got_keys, got = dedup.unspill_range(*where)
+        assert kind == "sigs"
+        np.testing.assert_array_equal(got_keys, keys[asks[partition]])
+        np.testing.assert_array_equal(got, sigs[asks[partition]])
