@@ -239,13 +239,18 @@ class Cleaner:
         f_starts, f_ends = starts.copy(), ends.copy()
         changed = np.flatnonzero(judged.out_starts >= 0)
         if len(changed):  # C4 removed lines: those texts are now in judged.out
-            final = np.concatenate([text, judged.out])
-            f_starts[changed] = judged.out_starts[changed] + len(text)
-            f_ends[changed] = judged.out_ends[changed] + len(text)
-            for d in changed.tolist():
-                counts["c4_lines_removed"] += int(
-                    np.count_nonzero(text[starts[d]:ends[d]] == 10)
-                    - np.count_nonzero(final[f_starts[d]:f_ends[d]] == 10))
+            # Only their pieces are appended: judged.out is as long as the batch, mostly
+            # never written.
+            lengths = judged.out_ends[changed] - judged.out_starts[changed]
+            f_ends[changed] = len(text) + np.cumsum(lengths)
+            f_starts[changed] = f_ends[changed] - lengths
+            final = np.concatenate([text] + [judged.out[a:b] for a, b in zip(
+                judged.out_starts[changed].tolist(), judged.out_ends[changed].tolist(),
+                strict=True)])
+            counts["c4_lines_removed"] += (
+                quality_kernels.count_in_segments(text, starts[changed], ends[changed], 10)
+                - quality_kernels.count_in_segments(final, f_starts[changed], f_ends[changed],
+                                                    10))
         removed: dict[int, list[list]] = {}  # C4's removed lines of the kept documents
         for d in range(n):
             if reasons[d] is None and judged.reasons[d] is not None:

@@ -901,6 +901,22 @@ def _count(c, a, b, x):  # pragma: no cover (compiled)
     return n
 
 
+@numba.njit(cache=True, _nrt=False)
+def _count_in(c, starts, ends, x):  # pragma: no cover (compiled)
+    n = 0
+    for d in range(len(starts)):
+        n += _count(c, starts[d], ends[d], x)
+    return n
+
+
+def count_in_segments(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, x: int) -> int:
+    """How many times code point x occurs in the segments chars[starts[i]:ends[i]], together."""
+    if not len(starts):
+        return 0
+    return int(_count_in(chars, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
+                         np.uint32(x)))
+
+
 @numba.njit(cache=True, _nrt=False, inline="always")
 def _count_dots3(c, a, b):  # pragma: no cover  str.count("...")
     n = 0

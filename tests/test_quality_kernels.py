@@ -483,4 +483,8 @@ def test_kept_documents_record_what_cleaning_changed(corpora):
         rest = iter(lines)  # the page's lines, in order, within the rebuilt text (a line C4
         assert all(any(ln == r for r in rest) for ln in before)  # rewrote shows in both forms)
     assert with_lines > 20 and counts["c4_lines_removed"] > 0
+    # The count is the line ends C4 took out of the kept pages (PII keeps line ends).
+    assert counts["c4_lines_removed"] == sum(
+        filters.normalize(originals[row["id"]]).count("\n") - row["text"].count("\n")
+        for row in kept.to_pylist())
     assert with_pii == sum(v for k, v in counts.items() if k.startswith("pii:"))
