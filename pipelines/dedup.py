@@ -296,9 +296,14 @@ def band_entries(docs: Docs, sigs: np.ndarray | None, cfg: DedupConfig, partitio
 SCRATCH = "_scratch"  # under the stage's output folder; removed when the job ends
 
 
+def scratch_file(folder: str) -> str:
+    """A new scratch file's path (unique: a bundle on any worker may write one)."""
+    return FileSystems.join(folder, f"{uuid.uuid4().hex}.pkl")
+
+
 def spill(value: Any, folder: str) -> str:
     """Park a value (arrays, a table) in a scratch file; the shuffle moves its path instead."""
-    path = FileSystems.join(folder, f"{uuid.uuid4().hex}.pkl")
+    path = scratch_file(folder)
     with FileSystems.create(path) as fh:
         pickle.dump(value, fh, protocol=5)
     return path
@@ -312,7 +317,7 @@ def unspill(path: str) -> Any:
 def spill_each(values: Iterable[Any], folder: str) -> list[tuple[str, int, int]]:
     """Park several values in one scratch file: (path, offset, size) of each, for
     `unspill_range`."""
-    path = FileSystems.join(folder, f"{uuid.uuid4().hex}.pkl")
+    path = scratch_file(folder)
     where, offset = [], 0
     with FileSystems.create(path) as fh:
         for value in values:
@@ -360,7 +365,7 @@ class BundleSpills:
         if entry is None:
             if len(self.open) >= self.MAX_OPEN:
                 self._close()
-            path = FileSystems.join(self.folder, f"{uuid.uuid4().hex}.pkl")
+            path = scratch_file(self.folder)
             entry = self.open[(tag, partition)] = (path, FileSystems.create(path))
         pickle.dump(value, entry[1], protocol=5)
 
