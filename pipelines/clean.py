@@ -47,7 +47,7 @@ from pipelines.io import (
 from pipelines.manifest import RunOptions, sha256_file
 from pipelines.progress import Reporter
 from pipelines.recipe import LABELLED_KINDS, CleanConfig, CleanRuleOverride
-from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
+from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document, dump_meta
 
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
@@ -333,7 +333,7 @@ class Cleaner:
                                            for d in rejected_idx).items():
             counts[reason if reason.startswith("error:") else f"dropped:{reason}"] += k
             counts[f"source:{source}:dropped:{reason}"] += k
-        meta_strings = [json.dumps(m, ensure_ascii=False, sort_keys=True) for m in metas]
+        meta_strings = [dump_meta(m) for m in metas]
         kept = _rows(table, kept_idx, quality_kernels.encode_utf8(
             final, f_starts[kept_idx], f_ends[kept_idx]), [meta_strings[d] for d in kept_idx])
         rejected = _rows(table, rejected_idx, quality_kernels.encode_utf8(

@@ -90,7 +90,7 @@ from pipelines.manifest import RunOptions, held_out_fingerprint
 from pipelines.minhash import MinHasher, encode_array, keys_of, ngram_hashes64, words
 from pipelines.progress import Reporter
 from pipelines.recipe import DedupConfig
-from pipelines.schema import stable_hash
+from pipelines.schema import dump_meta, stable_hash
 
 NAME = "dedup"
 PROGRESS_INPUT = "clean"
@@ -126,7 +126,7 @@ def with_meta(meta: str, key: str, value: str) -> str:
     `matched_ngram` (a decontaminated document's evaluation n-gram)."""
     parsed = json.loads(meta)
     parsed[key] = value
-    return json.dumps(parsed, ensure_ascii=False, sort_keys=True)
+    return dump_meta(parsed)
 
 
 def by_partition(keys: Iterable[str], partitions: int) -> np.ndarray:

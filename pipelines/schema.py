@@ -28,6 +28,16 @@ ARROW_SCHEMA = pa.schema(
 REJECTED_SCHEMA = ARROW_SCHEMA.append(pa.field("reason", pa.string(), nullable=False))
 
 
+# json.dumps with options builds a new encoder on every call: a third of its time on the small
+# metas of a document. One encoder, the same text.
+_META_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
+def dump_meta(meta: dict[str, Any]) -> str:
+    """A document's meta as stored: `json.dumps(meta, ensure_ascii=False, sort_keys=True)`."""
+    return _META_ENCODER.encode(meta)
+
+
 @dataclass
 class Document:
     id: str  # "<source>/<native id>": stable, and the dedup tie-breaker
@@ -46,7 +56,7 @@ class Document:
             "source": self.source,
             "split": self.split,
             "text": self.text,
-            "meta": json.dumps(self.meta, ensure_ascii=False, sort_keys=True),
+            "meta": dump_meta(self.meta),
         }
 
     @classmethod

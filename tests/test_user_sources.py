@@ -136,7 +136,8 @@ def read_jsonl_reference(path, source, text_field="text", id_field="id"):
                     meta={"file": path.rsplit("/", 1)[-1], "record": number,
                           "error": f"{path}:{number}: {error}"}), reason
                 continue
-            yield userfiles._document(record, source, path, number, text_field, id_field)
+            yield userfiles._document(record, source, path.rsplit("/", 1)[-1], number,
+                                      text_field, id_field)
 
 
 def _same_as_reference(path, **fields):

@@ -25,9 +25,9 @@ from isal import igzip
 from pipelines.schema import Document
 
 
-def _document(record: dict[str, Any], source: str, path: str, number: int, text_field: str,
+def _document(record: dict[str, Any], source: str, name: str, number: int, text_field: str,
               id_field: str | None) -> tuple[Document, str | None]:
-    name = os.path.basename(path)
+    """`name`: the file's base name."""
     native = record.get(id_field) if id_field else None
     doc_id = f"{source}/{native}" if native not in (None, "") else f"{source}/{name}:{number}"
     meta = {k: v for k, v in record.items() if k not in (text_field, id_field)}
@@ -117,6 +117,7 @@ def _lines(path: str) -> Iterator[bytes]:
 
 def read_jsonl(path: str, source: str, text_field: str = "text",
                id_field: str | None = "id") -> Iterator[tuple[Document, str | None]]:
+    name = os.path.basename(path)
     for number, raw in enumerate(_lines(path), start=1):
         record = _parse(raw)
         if record is _STDLIB or not isinstance(record, dict):
@@ -130,19 +131,20 @@ def read_jsonl(path: str, source: str, text_field: str = "text",
             except json.JSONDecodeError as exc:
                 reason, error = "invalid_json", f"invalid JSON ({exc.msg} at column {exc.colno})"
             if reason:
-                bad = Document(id=f"{source}/{os.path.basename(path)}:{number}", source=source,
+                bad = Document(id=f"{source}/{name}:{number}", source=source,
                                split="train", text=line[:1000],
-                               meta={"file": os.path.basename(path), "record": number,
+                               meta={"file": name, "record": number,
                                      "error": f"{path}:{number}: {error}"})
                 yield bad, reason
                 continue
-        yield _document(record, source, path, number, text_field, id_field)
+        yield _document(record, source, name, number, text_field, id_field)
 
 
 def read_parquet(path: str, source: str, text_field: str = "text",
                  id_field: str | None = "id") -> Iterator[tuple[Document, str | None]]:
+    name = os.path.basename(path)
     number = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
         for record in batch.to_pylist():
             number += 1
-            yield _document(record, source, path, number, text_field, id_field)
+            yield _document(record, source, name, number, text_field, id_field)
