@@ -306,10 +306,8 @@ def _signatures(chars, starts, ends, is_word, ngram, mults, a, b, out):  # pragm
             for k in range(n):
                 s = np.uint32(s + folded[i + k] * mults[k])  # wraps mod 2^32 by design
             s = _fmix32(s)
-            for p in range(len(a)):
-                v = np.uint32(a[p] * s + b[p])
-                if v < sig[p]:
-                    sig[p] = v
+            for p in range(len(a)):  # a minimum, not a branch: the loop vectorises
+                sig[p] = min(sig[p], np.uint32(a[p] * s + b[p]))
 
 
 @numba.njit(cache=True, nogil=True)
