@@ -45,12 +45,31 @@ def _ftfy_config():
 
 
 def fix_mojibake(text: str) -> str:
-    """Repair text decoded with the wrong code page (ftfy): "doesnâ€™t" -> "doesn’t"."""
-    if text.isascii() or not _MOJIBAKE_HINT.search(text):
+    """Repair text decoded with the wrong code page (ftfy): "doesnâ€™t" -> "doesn’t", on the
+    lines that hint at it. ftfy fixes a text line by line itself (`fix_text`'s segments end
+    after each "\n"), so a line without a hint is left as it is, as a text without one is (no
+    pair spans a line end). `finish` on the 1,185 hinted documents of 40k scale-corpus
+    documents: 0.249 s against 0.471 s with their whole texts handed over, the same results
+    (and on all 5,000 aclImdb reviews). Only ftfy's other repairs on a hinted text's other
+    lines are gone (a C1 control or U+2028 there: now as in a text without a hint)."""
+    first = None if text.isascii() else _MOJIBAKE_HINT.search(text)
+    if first is None:
         return text
     import ftfy
 
-    return ftfy.fix_text(text, _ftfy_config())
+    config = _ftfy_config()
+    out = []
+    done = 0  # text[:done] is in out
+    found: re.Match | None = first
+    while found is not None:
+        start = text.rfind("\n", 0, found.start()) + 1
+        end = text.find("\n", found.start()) + 1 or len(text)
+        out.append(text[done:start])
+        out.append(ftfy.fix_text(text[start:end], config))
+        done = end
+        found = _MOJIBAKE_HINT.search(text, done)
+    out.append(text[done:])
+    return "".join(out)
 
 
 def normalize(text: str, mojibake: bool = True) -> str:

@@ -542,6 +542,36 @@ def test_mojibake_is_repaired_and_clean_text_untouched():
     assert filters.normalize("doesnâ€™t  stop\r\n") == "doesn’t stop"
 
 
+def test_mojibake_is_repaired_on_the_lines_that_hint_at_it(corpora):
+    """ftfy gets the lines with a UTF-8-read-as-Windows-1252 pair, each on its own: on real
+    reviews, every other line broken, the result is ftfy's own on the whole text (which it
+    fixes line by line too); a line without a hint is left as it is, as a whole text without
+    one is."""
+    import ftfy
+
+    config = filters._ftfy_config()
+    reviews = sorted((corpora / "imdb_aclImdb" / "aclImdb" / "train" / "pos").glob("*.txt"))
+    compared = 0
+    for path in reviews[:300]:
+        lines = path.read_text(encoding="utf-8").replace("<br /><br />", "\n").split("\n")
+        if any(re.search("[\x80-\x9f]", line) for line in lines):
+            continue  # C1 controls: ftfy maps them where it runs (see below)
+        broken = []
+        for k, line in enumerate([*lines, "naïve café ’"]):
+            try:
+                broken.append(line.encode("utf-8").decode("cp1252") if k % 2 else line)
+            except UnicodeDecodeError:  # a byte Windows-1252 leaves undefined
+                broken.append(line)
+        text = "\n".join(broken)
+        compared += text != "\n".join([*lines, "naïve café ’"])
+        assert filters.fix_mojibake(text) == ftfy.fix_text(text, config)
+    assert compared >= 100
+    text = "cafÃ© au lait\nkept\u2028as written, \x96\nand doesnâ€™t end"
+    assert filters.fix_mojibake(text) == \
+        "café au lait\nkept\u2028as written, \x96\nand doesn’t end"
+    assert ftfy.fix_text("kept\u2028as written, \x96", config) != "kept\u2028as written, \x96"
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from([*"0123456789٣０ .-()+@:abcdefABCDEFx_\n", "555", "(555) ",
                                   "555-1234", "+1 ", "+1 555 555-1234", "+44 20 7946 0958",
