@@ -38,7 +38,7 @@ from pipelines.io import (
 from pipelines.manifest import RunOptions
 from pipelines.progress import Reporter
 from pipelines.recipe import IngestConfig, Source, expand_source_files
-from pipelines.schema import REJECTED_SCHEMA, Document, rows_table
+from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document
 from pipelines.sources import classification, commoncrawl, conll2003, imdb, userfiles, wikipedia
 
 NAME = "ingest"
@@ -171,8 +171,8 @@ class IngestTask(beam.DoFn):
         counts: Counter = Counter()
 
         def flush() -> None:
-            tables = (rows_table(kept) if kept else None,
-                      rows_table(rejected, REJECTED_SCHEMA) if rejected else None)
+            tables = (pa.Table.from_pylist(kept, ARROW_SCHEMA) if kept else None,
+                      pa.Table.from_pylist(rejected, REJECTED_SCHEMA) if rejected else None)
             sinks.write(*tables)
             counts["text_bytes"] = sum(text_bytes(t) for t in tables if t is not None)
             count_all(NAME, counts)

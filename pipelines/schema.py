@@ -70,14 +70,6 @@ class Document:
         )
 
 
-def rows_table(rows: list[dict[str, str]], schema: pa.Schema = ARROW_SCHEMA) -> pa.Table:
-    """Rows (`Document.to_row()`, plus `reason` for REJECTED_SCHEMA) as a table, a column at a
-    time: `pa.Table.from_pylist` takes twice as long, which was a sixth of the ingest stage."""
-    return pa.Table.from_arrays([pa.array([row[name] for row in rows], f.type)
-                                 for name, f in zip(schema.names, schema, strict=True)],
-                                schema=schema)
-
-
 def stable_hash(value: str) -> int:
     """A 64-bit hash that is the same in every process (Python's `hash()` is salted per process)."""
     return int.from_bytes(hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest(), "big")

@@ -143,19 +143,3 @@ def test_tokenizer_trains_from_a_path_with_a_comma(reviews, tmp_path):
         path.write_text("\n".join(reviews[:300]) + "\n", encoding="utf-8")
     assert spm.train_model_from_file(str(comma), cfg) == spm.train_model_from_file(str(plain),
                                                                                     cfg)
-
-
-def test_rows_table_is_from_pylist(reviews):
-    """Ingest's batches are built a column at a time: the same table as `from_pylist`, kept
-    and rejected rows, Unicode, empty text and meta included."""
-    from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document, rows_table
-    docs = [Document(id=f"imdb/{i}", source="imdb", split="train", text=text,
-                     meta={"file": f"{i}.txt", "note": "日本語 ✓"})
-            for i, text in enumerate(reviews[:50] + ["", "naïve\u2028line"])]
-    rows = [d.to_row() for d in docs]
-    assert rows_table(rows).equals(pa.Table.from_pylist(rows, ARROW_SCHEMA))
-    rejected = [{**row, "reason": "too_short"} for row in rows[:7]]
-    table = rows_table(rejected, REJECTED_SCHEMA)
-    assert table.schema == REJECTED_SCHEMA
-    assert table.equals(pa.Table.from_pylist(rejected, REJECTED_SCHEMA))
-    assert table.column("text").to_pylist() == [d.text for d in docs[:7]]
