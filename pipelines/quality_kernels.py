@@ -857,7 +857,7 @@ def _phrases(c, a, b, lower, words, aux):  # pragma: no cover
     """Which of C4's phrases occur in str.lower() of c[a:b], in one pass: bit 1 lorem ipsum,
     2 javascript, 4 a policy phrase."""
     found = 0
-    # By their first two characters: a phrase's first letter alone (t, c, p, u, l) starts a
+    # By their first two characters: a phrase's first letter alone (t, c, p, u, l, j) starts a
     # quarter of the positions of English text, and this was an eighth of the rules' time.
     for p in range(a, b - 1):
         x = lower[c[p]]
