@@ -50,8 +50,9 @@ def fix_mojibake(text: str) -> str:
     after each "\n"), so a line without a hint is left as it is, as a text without one is (no
     pair spans a line end). `finish` on the 1,185 hinted documents of 40k scale-corpus
     documents: 0.234 s against 0.350 s with their whole texts handed over (best of 5), the
-    same results (and on all 5,000 aclImdb reviews). Only ftfy's other repairs on a hinted text's other
-    lines are gone (a C1 control or U+2028 there: now as in a text without a hint)."""
+    same results (and on all 5,000 aclImdb reviews). Only ftfy's other repairs on a hinted
+    text's other lines are gone (a C1 control or U+2028 there: now as in a text without a
+    hint)."""
     first = None if text.isascii() else _MOJIBAKE_HINT.search(text)
     if first is None:
         return text
