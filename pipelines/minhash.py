@@ -173,14 +173,16 @@ def split_unspaced(encoded: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, 
     langs = languages.unspaced_languages(chars, offsets[:-1], offsets[1:] - 1)
     if not any(langs):
         return encoded
-    parts = []
-    for d in range(n):
-        lo, hi = offsets[d], offsets[d + 1]
-        parts.append(chars[lo:hi] if langs[d] is None else _joined(chars[lo:hi - 1], langs[d]))
-    sizes = np.fromiter(map(len, parts), np.int64, n)
-    out_offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(sizes, out=out_offsets[1:])
-    return np.concatenate(parts), out_offsets
+    return _concatenated([chars[offsets[d]:offsets[d + 1]] if langs[d] is None
+                          else _joined(chars[offsets[d]:offsets[d + 1] - 1], langs[d])
+                          for d in range(n)])
+
+
+def _concatenated(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Code point arrays as one, with int64[len + 1] offsets."""
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)), out=offsets[1:])
+    return np.concatenate(parts), offsets
 
 
 def _joined(cps: np.ndarray, lang: str) -> np.ndarray:
@@ -420,13 +422,12 @@ class MinHasher:
         _signatures(chars, starts, ends, word_table(), self.ngram, _POSITION_MULTIPLIERS,
                     self.a, self.b, sigs)
         if unspaced:
-            parts = [_joined(chars[offsets[d]:offsets[d + 1] - 1], langs[d]) for d in unspaced]
-            lengths = np.fromiter(map(len, parts), np.int64, len(parts))
-            part_ends = np.cumsum(lengths)
-            found = np.full((len(parts), self.num_perm), np.iinfo(np.uint32).max,
+            joined, at = _concatenated([_joined(chars[offsets[d]:offsets[d + 1] - 1], langs[d])
+                                        for d in unspaced])
+            found = np.full((len(unspaced), self.num_perm), np.iinfo(np.uint32).max,
                             dtype=np.uint32)
-            _signatures(np.concatenate(parts), part_ends - lengths, part_ends, word_table(),
-                        self.ngram, _POSITION_MULTIPLIERS, self.a, self.b, found)
+            _signatures(joined, at[:-1], at[1:], word_table(), self.ngram,
+                        _POSITION_MULTIPLIERS, self.a, self.b, found)
             sigs[unspaced] = found
         return sigs
 
