@@ -1371,6 +1371,15 @@ def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e, 
 
 
 @numba.njit(cache=True, _nrt=False, inline="always")
+def _strip_kept_nel(c, a, b, flags):  # pragma: no cover  str.strip(filters._STRIP) bounds
+    while a < b and (flags[c[a]] & F_SPACE) != 0 and c[a] != 0x85:
+        a += 1
+    while b > a and (flags[c[b - 1]] & F_SPACE) != 0 and c[b - 1] != 0x85:
+        b -= 1
+    return a, b
+
+
+@numba.njit(cache=True, _nrt=False, inline="always")
 def _sentence_ends_inside(c, a, b, flags):  # pragma: no cover  quality.sentence_ends_inside
     n = 0
     i = a
@@ -1968,7 +1977,7 @@ def _prepare(c, offsets, flags, out, out_lo, out_hi, finish):  # pragma: no cove
     (it holds a mojibake hint, a C1 character or one NFC may change).
     One pass over the text: line ends (\r\n and \r as \n) and control characters dropped
     as each character is read, then per line runs of filters._SPACES to one space and
-    str.strip(); lines joined by newlines, three or more newlines to two; the whole stripped.
+    str.strip(filters._STRIP); lines joined by newlines, three or more newlines to two; the whole stripped.
     (A first pass into a scratch copy for the line ends and controls took a third of it.)"""
     for d in range(len(offsets) - 1):
         lo, hi = offsets[d], offsets[d + 1]
@@ -2004,7 +2013,7 @@ def _prepare(c, offsets, flags, out, out_lo, out_hi, finish):  # pragma: no cove
                 out[w] = 32
                 w += 1
                 pending = False
-            a, b = _strip(out, line, w, flags)
+            a, b = _strip_kept_nel(out, line, w, flags)
             if a > line:
                 for q in range(a, b):
                     out[line + q - a] = out[q]
@@ -2018,7 +2027,7 @@ def _prepare(c, offsets, flags, out, out_lo, out_hi, finish):  # pragma: no cove
                 w += 1
             newlines += 1
             line = w
-        a, b = _strip(out, lo, w, flags)
+        a, b = _strip_kept_nel(out, lo, w, flags)
         out_lo[d], out_hi[d] = a, b
         needs = False
         lead = False

@@ -572,6 +572,29 @@ def test_mojibake_is_repaired_on_the_lines_that_hint_at_it(corpora):
     assert ftfy.fix_text("kept\u2028as written, \x96", config) != "kept\u2028as written, \x96"
 
 
+def test_c1_controls_become_the_windows_1252_characters_they_stand_for(corpora):
+    """Reviews written in Windows-1252 and read as Latin-1 hold their dashes, ellipses and
+    quotes as C1 code points (139 of the 5,000 aclImdb reviews): normalisation keeps each as
+    the character it stands for, as ftfy does where it runs; a byte Windows-1252 leaves
+    undefined is removed."""
+    held = 0
+    for path in sorted((corpora / "imdb_aclImdb" / "aclImdb").glob("*/*/*.txt")):
+        text = path.read_text(encoding="utf-8")
+        controls = set(re.findall("[\x80-\x9f]", text))
+        if not controls:
+            continue
+        held += 1
+        out = filters.normalize(text)
+        assert not re.search("[\x80-\x9f]", out), path.name
+        for control in controls:
+            char = control.encode("latin-1").decode("cp1252")
+            assert out.count(char) == text.count(char) + text.count(control), (path.name, char)
+    assert held == 139
+    assert filters.normalize("a \x96 b\x85\n\x93c\x94 \x81d\x9d") == "a – b…\n“c” d"
+    # The kernel's path (prepare, then finish) agrees.
+    assert filters.finish(filters.prepare("x\x97y \x80"))[0] == "x—y €"
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from([*"0123456789٣０ .-()+@:abcdefABCDEFx_\n", "555", "(555) ",
                                   "555-1234", "+1 ", "+1 555 555-1234", "+44 20 7946 0958",

@@ -103,6 +103,7 @@ def test_compiled_prepare_equals_the_reference(real_texts):
 @given(st.lists(st.one_of(st.text(), TEXTS), min_size=1, max_size=8))
 @example(["a\n\n\nb", "a\r\n\r\n\r\nb\r\r\r\rc", " a \n \t\n\u3000\n\n b\n", "\n", "\r", "x\r"])
 @example(["a\x00\n\x00\n\x00\nb", "a  \u00a0 b\x0b\x0cc", ""])  # controls between line ends
+@example(["a \x85\n \x85b\x85 ", "\x85", " \u2028x\x85\u2029"])  # U+0085 stays for finish
 def test_compiled_prepare_equals_the_reference_on_any_text(texts):
     texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]  # no lone surrogates
     assert prepared(texts) == [filters.prepare(t) for t in texts]
