@@ -52,8 +52,9 @@ from pipelines.schema import ARROW_SCHEMA, REJECTED_SCHEMA, Document, dump_meta
 NAME = "clean"
 PROGRESS_INPUT = "ingest"
 VERSION = 21  # 21: C1 controls become the Windows-1252 characters they stand for (dashes,
-# quotes, ellipses in Windows-1252 text read as Latin-1), not deleted; 20: ftfy repairs the lines with a mojibake hint, not the whole text (a hinted
-# text's other lines keep their C1 controls and U+2028 for the steps after, as an unhinted text);
+# quotes, ellipses in Windows-1252 text read as Latin-1), not deleted; 20: ftfy repairs the
+# lines with a mojibake hint, not the whole text (a hinted text's other lines keep their C1
+# controls and U+2028 for the steps after, as an unhinted text);
 # 19: the alpha-word ratio leaves numbers out; Sieve's zh/ja n-gram departures
 # from FineWeb-2 (data/language_departures.json); gambling-spam terms for zh (data/spam_words.json);
 # 18: C4's removed lines in meta.cleaning are screened for an IPv6 address that

@@ -1977,7 +1977,8 @@ def _prepare(c, offsets, flags, out, out_lo, out_hi, finish):  # pragma: no cove
     (it holds a mojibake hint, a C1 character or one NFC may change).
     One pass over the text: line ends (\r\n and \r as \n) and control characters dropped
     as each character is read, then per line runs of filters._SPACES to one space and
-    str.strip(filters._STRIP); lines joined by newlines, three or more newlines to two; the whole stripped.
+    str.strip(filters._STRIP); lines joined by newlines, three or more newlines to two; the
+    whole stripped.
     (A first pass into a scratch copy for the line ends and controls took a third of it.)"""
     for d in range(len(offsets) - 1):
         lo, hi = offsets[d], offsets[d + 1]
