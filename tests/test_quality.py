@@ -590,6 +590,8 @@ def test_c1_controls_become_the_windows_1252_characters_they_stand_for(corpora):
             char = control.encode("latin-1").decode("cp1252")
             assert out.count(char) == text.count(char) + text.count(control), (path.name, char)
     assert held == 139
+    # prepare strips a line's ends as str.strip() does, but leaves U+0085 ("…") to finish.
+    assert set(filters._STRIP) == {chr(c) for c in range(0x110000) if chr(c).isspace()} - {"\x85"}
     assert filters.normalize("a \x96 b\x85\n\x93c\x94 \x81d\x9d") == "a – b…\n“c” d"
     # The kernel's path (prepare, then finish) agrees.
     assert filters.finish(filters.prepare("x\x97y \x80"))[0] == "x—y €"
