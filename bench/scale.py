@@ -2,10 +2,14 @@
 documents of real text, with 1 and 2 workers, against a bare read-and-parse pass of the same files.
 
     python bench/scale.py [--sizes 100000 300000 1000000] [--workers 1 2] [--seed 0] [--repeats 1]
+                          [--warmup-docs 2000]
 
 The corpus is bench/scale_corpus.py's (real paragraphs from ../shared/corpora, with exact and
 near copies; JSONL.gz shards of 10,000 documents), made once per size under bench/.scale/.
-Each build runs as the CLI runs (a subprocess, a fresh root), and is sampled every 0.25 s:
+An untimed build of --warmup-docs documents comes first, so that numba's cache holds every
+kernel (one whose source changed compiles on first use: tens of seconds, in whichever build
+met it first). Each build runs as the CLI runs (a subprocess, a fresh root), and is sampled
+every 0.25 s:
 the resident memory of the `sieve` process and all its children (the Beam workers included),
 attributed to the stage that was running (from the build's own stage lines on stderr), in
 total and per kind of process (the build's own, Prefect's local API server, child word
@@ -164,6 +168,22 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
             "tokens": summary["shard"]["counters"].get("tokens_packed")}
 
 
+def warm_up(docs: int, seed: int, work: Path) -> dict:
+    """One untimed build of a small corpus, so that every compiled kernel is in numba's cache
+    before the timed builds (a kernel whose source changed compiles on first use)."""
+    corpus = work / f"{docs}-{seed}"
+    write_corpus(docs, seed, corpus)
+    recipe = work / f"scale-{docs}.toml"
+    recipe.write_text(RECIPE.format(docs=docs, corpus=corpus))
+    root = work / "root-warmup"
+    shutil.rmtree(root, ignore_errors=True)
+    print(f"warming up: {docs:,} documents with 1 worker, untimed ...", flush=True)
+    started = time.perf_counter()
+    run_build(recipe, root, 1)
+    shutil.rmtree(root, ignore_errors=True)
+    return {"docs": docs, "wall_seconds": round(time.perf_counter() - started, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
@@ -173,9 +193,14 @@ def main() -> None:
                         help="build each size this many times, the worker counts interleaved "
                              "(1, 2, 1, 2, ...): the speedup is the median of adjacent pairs, "
                              "so the VM's drift between runs cancels")
+    parser.add_argument("--warmup-docs", type=int, default=2_000,
+                        help="first build this many documents, untimed (0: none): numba "
+                             "compiles a changed kernel on its first use, which took clean "
+                             "from 36 to 86 s at 100k in stop 44's first run")
     parser.add_argument("--work", type=Path, default=REPO / "bench" / ".scale")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     args = parser.parse_args()
+    warmup = warm_up(args.warmup_docs, args.seed, args.work) if args.warmup_docs else None
     runs = []
     for size in args.sizes:
         corpus = args.work / f"{size}-{args.seed}"
@@ -201,7 +226,7 @@ def main() -> None:
     report = {"bench": "scale", "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                          f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
-              "runs": runs, "goals": goals(runs)}
+              "warmup": warmup, "runs": runs, "goals": goals(runs)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print_goals(report["goals"])
