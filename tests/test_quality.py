@@ -574,7 +574,8 @@ def test_mojibake_is_repaired_on_the_lines_that_hint_at_it(corpora):
 
 def test_c1_controls_become_the_windows_1252_characters_they_stand_for(corpora):
     """Reviews written in Windows-1252 and read as Latin-1 hold their dashes, ellipses and
-    quotes as C1 code points (139 of the 5,000 aclImdb reviews): normalisation keeps each as
+    quotes as C1 code points (139 of the 5,000 aclImdb reviews; a Chinese news page's quotes
+    too): normalisation keeps each as
     the character it stands for, as ftfy does where it runs; a byte Windows-1252 leaves
     undefined is removed."""
     held = 0
@@ -590,6 +591,9 @@ def test_c1_controls_become_the_windows_1252_characters_they_stand_for(corpora):
             char = control.encode("latin-1").decode("cp1252")
             assert out.count(char) == text.count(char) + text.count(control), (path.name, char)
     assert held == 139
+    # Chinese text carries them too: the quotes of a news page in the zh extraction gold.
+    zh = (corpora / "html_extraction_zh_ja" / "chinese.txt").read_text(encoding="utf-8")
+    assert "梁振英\x93撒谎\x94" in zh and "梁振英“撒谎”" in filters.normalize(zh)
     # prepare strips a line's ends as str.strip() does, but leaves U+0085 ("…") to finish.
     assert set(filters._STRIP) == {chr(c) for c in range(0x110000) if chr(c).isspace()} - {"\x85"}
     assert filters.normalize("a \x96 b\x85\n\x93c\x94 \x81d\x9d") == "a – b…\n“c” d"
