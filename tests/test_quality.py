@@ -575,9 +575,8 @@ def test_mojibake_is_repaired_on_the_lines_that_hint_at_it(corpora):
 def test_c1_controls_become_the_windows_1252_characters_they_stand_for(corpora):
     """Reviews written in Windows-1252 and read as Latin-1 hold their dashes, ellipses and
     quotes as C1 code points (139 of the 5,000 aclImdb reviews; a Chinese news page's quotes
-    too): normalisation keeps each as
-    the character it stands for, as ftfy does where it runs; a byte Windows-1252 leaves
-    undefined is removed."""
+    too): normalisation keeps each as the character it stands for, as ftfy does where it
+    runs; a byte Windows-1252 leaves undefined is removed."""
     held = 0
     for path in sorted((corpora / "imdb_aclImdb" / "aclImdb").glob("*/*/*.txt")):
         text = path.read_text(encoding="utf-8")
