@@ -168,13 +168,19 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
             "tokens": summary["shard"]["counters"].get("tokens_packed")}
 
 
+def corpus_and_recipe(docs: int, seed: int, work: Path) -> tuple[Path, list[Path], Path]:
+    """The corpus of `docs` documents (made once), its files, and a recipe that builds it."""
+    corpus = work / f"{docs}-{seed}"
+    files = write_corpus(docs, seed, corpus)
+    recipe = work / f"scale-{docs}.toml"
+    recipe.write_text(RECIPE.format(docs=docs, corpus=corpus))
+    return corpus, files, recipe
+
+
 def warm_up(docs: int, seed: int, work: Path) -> dict:
     """One untimed build of a small corpus, so that every compiled kernel is in numba's cache
     before the timed builds (a kernel whose source changed compiles on first use)."""
-    corpus = work / f"{docs}-{seed}"
-    write_corpus(docs, seed, corpus)
-    recipe = work / f"scale-{docs}.toml"
-    recipe.write_text(RECIPE.format(docs=docs, corpus=corpus))
+    recipe = corpus_and_recipe(docs, seed, work)[2]
     root = work / "root-warmup"
     shutil.rmtree(root, ignore_errors=True)
     print(f"warming up: {docs:,} documents with 1 worker, untimed ...", flush=True)
@@ -203,13 +209,10 @@ def main() -> None:
     warmup = warm_up(args.warmup_docs, args.seed, args.work) if args.warmup_docs else None
     runs = []
     for size in args.sizes:
-        corpus = args.work / f"{size}-{args.seed}"
-        files = write_corpus(size, args.seed, corpus)
+        corpus, files, recipe = corpus_and_recipe(size, args.seed, args.work)
         # the paragraph pool it was drawn from: runs are comparable where it is the same
         pool = json.loads((corpus / "COMPLETE").read_text())["pool_sha256"][:16]
         reference = read_and_parse(files)
-        recipe = args.work / f"scale-{size}.toml"
-        recipe.write_text(RECIPE.format(docs=size, corpus=corpus))
         corpus_mb_gzip = round(sum(f.stat().st_size for f in files) / 1e6)
         for repeat in range(args.repeats):
             for workers in args.workers:
