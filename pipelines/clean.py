@@ -42,6 +42,7 @@ from pipelines.io import (
     iter_batches,
     parquet_files,
     run_pipeline,
+    settle_heap,
     text_bytes,
 )
 from pipelines.manifest import RunOptions, sha256_file
@@ -625,6 +626,7 @@ class CleanFile(beam.DoFn):
     def setup(self) -> None:
         self.cleaner = Cleaner(self.cfg, self.blocklist)
         self.progress = Reporter(self.progress_dir)
+        settle_heap()
 
     def process(self, element: tuple[int, str]) -> Iterator[str]:
         _, path = element

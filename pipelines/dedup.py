@@ -83,6 +83,7 @@ from pipelines.io import (
     num_rows,
     parquet_files,
     run_pipeline,
+    settle_heap,
     text_bytes,
     with_reasons,
 )
@@ -403,6 +404,7 @@ class Prepare(beam.DoFn):
         cfg = self.cfg
         self.hasher = MinHasher(cfg.num_perm, cfg.seed, cfg.ngram) if cfg.minhash else None
         self.progress = Reporter(self.progress_dir)
+        settle_heap()
 
     def start_bundle(self) -> None:
         self.spills = BundleSpills(self.scratch)

@@ -13,11 +13,13 @@ Contract:
   input's row order. Same input, same bytes, whatever the number of workers or the runner.
 - `DocumentSinks(out, name)` is the kept (`docs/`) and rejected (`rejected/`) file of one input.
 - `run_pipeline(build, options, namespace)` runs a pipeline and returns its committed counters.
+- `settle_heap()`, from a DoFn's `setup` once its models are loaded: see there.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import re
 from collections.abc import Callable, Iterator
 
@@ -58,6 +60,21 @@ def run_pipeline(build: Callable[[beam.Pipeline], None], options: RunOptions,
         value = metric.committed if metric.committed is not None else metric.attempted
         counters[metric.key.metric.name] = counters.get(metric.key.metric.name, 0) + int(value)
     return counters
+
+
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def settle_heap() -> None:
+    """What a worker holds once a DoFn has loaded its models lives as long as the worker: take it
+    out of the cycle collector's view (`gc.freeze`), and collect the youngest generation every
+    10,000 allocations, not 700. A batch of rows makes tens of thousands of short-lived objects
+    (metadata dicts, strings) that reference counting frees anyway; CPython's defaults traced
+    every long-lived object again on each full collection: 0.87 s of the clean stage's 33.6 s
+    at 100k documents, 0.23 s of dedup's 11.5 s (gc.callbacks, 1 worker)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @functools.lru_cache(maxsize=4096)
