@@ -40,6 +40,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
+from pipelines.prefetch import prefetch
 from pipelines.quality_kernels import utf8_buffers
 
 SPACE = "\u2581".encode()
@@ -71,6 +72,12 @@ MEMO_SLOT = np.dtype([("tag", np.int64), ("where", np.int64), ("limit", np.float
                       ("largest", np.float64)], align=True)
 assert MEMO_KEY_BYTES < 1 << 25 and MEMO_PIECES < 1 << 24 and MEMO_BYTES < 128
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
+# A text's word hashes are computed before its search, and the memo slot of the word this many
+# words ahead is prefetched: the slot table is larger than the CPU caches, and a look-up waited
+# on memory (perf: 41% of the kernel's samples on the slot's load). On 84,135 deduplicated
+# documents of the 1M scale corpus (229 MB, memo empty at the start) 4.82 s -> 3.66 s; 8 words
+# ahead, or prefetching the key and pieces too, did no better.
+PREFETCH_WORDS = 4
 
 
 @dataclass(frozen=True)
@@ -406,6 +413,7 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
     path_b0 = np.empty(scratch_size + 1, np.int64)
     path_e = np.empty(scratch_size + 1, np.int64)
     back = np.empty(scratch_size + 1, np.int64)
+    word_hash = np.empty(scratch_size + 1, np.uint64)
     cmask = len(slots) - 1
     w = 0
     for d in range(len(offsets) - 1):
@@ -432,20 +440,30 @@ def _encode(data, offsets, scratch_size, base, check, value, score, kind, byte_i
                 norm[size] = x
                 size += 1
         bounds[n_bounds] = size
-        # 2. Viterbi, a word at a time; the path in text order
+        # 2. Viterbi, a word at a time; the path in text order. The words' memo hashes first,
+        # so that the slots of the words ahead are on their way (PREFETCH_WORDS).
         n_path = 0
         prefix = np.float32(0.0)
+        if segmented:
+            for b in range(n_bounds):
+                h = np.uint64(0xCBF29CE484222325)
+                if bounds[b + 1] - bounds[b] <= MEMO_BYTES:
+                    for k in range(bounds[b], bounds[b + 1]):
+                        h = (h ^ np.uint64(norm[k])) * np.uint64(0x100000001B3)
+                    h ^= h >> np.uint64(33)
+                word_hash[b] = h
+                if b < PREFETCH_WORDS:
+                    prefetch(slots, np.int64(h & np.uint64(cmask)))
         for b in range(n_bounds):
             s0, s1 = bounds[b], bounds[b + 1]
             n_bytes = s1 - s0
             slot = -1
             found = False
             h = np.uint64(0)
+            if segmented and b + PREFETCH_WORDS < n_bounds:
+                prefetch(slots, np.int64(word_hash[b + PREFETCH_WORDS] & np.uint64(cmask)))
             if segmented and n_bytes <= MEMO_BYTES:
-                h = np.uint64(0xCBF29CE484222325)
-                for k in range(s0, s1):
-                    h = (h ^ np.uint64(norm[k])) * np.uint64(0x100000001B3)
-                h ^= h >> np.uint64(33)
+                h = word_hash[b]
                 slot = np.int64(h & np.uint64(cmask))
                 tag = (state[0] << 32) | np.int64(h & np.uint64(0xFFFFFFFF))
                 while (slots[slot].tag >> 32) == state[0]:
