@@ -348,7 +348,6 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
                         n_ids += 1
                 elif not last:
                     # A word out of the dictionary seen before: its rows, remembered.
-                    cmask = len(cache_slots) - 1
                     cslot = np.int64(h) & cmask
                     tag = (np.int64(h) << 8) | (b - a)
                     found = False
