@@ -13,7 +13,7 @@ from pipelines import ingest
 from pipelines.io import BATCH_ROWS
 from pipelines.manifest import RunOptions, materialize
 from pipelines.recipe import load_recipe
-from tokenizer.train import SentenceSample
+from tokenizer.train import POSITION_BITS, SentenceSample
 
 from .conftest import run_sieve
 
@@ -56,6 +56,31 @@ def test_tokenizer_sample_is_seeded_bounded_and_independent_of_batching(reviews)
     assert set(one) <= set(every) and other_seed != one
     # size 0: every line, in read order
     assert sample_lines(reviews, 0, 17, [slice(0, None)]) == every
+
+
+def test_tokenizer_sample_merged_from_files_is_the_one_a_single_reader_takes(reviews, tmp_path):
+    # The stage reads its files in parallel: a sample per file (positions from the file's index,
+    # the merged sample's threshold when the file started), merged in file order.
+    ids = pa.array([f"imdb/{i}" for i in range(len(reviews))])
+    texts = pa.array(reviews)
+    for size in (500, 0):
+        single = SentenceSample(size, 17)
+        for start in range(0, len(reviews), 37):
+            single.add(ids[start:start + 37], texts[start:start + 37])
+        merged = SentenceSample(size, 17)
+        files = list(range(0, len(reviews), 150))
+        for index, start in enumerate(files):
+            part = SentenceSample(size, 17, index << POSITION_BITS, merged.threshold)
+            for batch in range(start, min(start + 150, len(reviews)), 37):
+                end = min(batch + 37, start + 150)
+                part.add(ids[batch:end], texts[batch:end])
+            merged.merge(part)
+            assert not size or merged.held < 2 * size  # pruned as it grows
+        assert merged.seen == single.seen and len(files) > 5
+        assert merged.threshold < 2**64 - 1 if size else True
+        paths = [tmp_path / f"{name}-{size}.txt" for name in ("single", "merged")]
+        assert single.write(paths[0]) == merged.write(paths[1])
+        assert paths[0].read_bytes() == paths[1].read_bytes()
 
 
 def test_ingest_writes_files_per_input_split_with_size_rollover(corpora, tmp_path):

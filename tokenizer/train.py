@@ -1,10 +1,12 @@
 """Tokenizer stage: SentencePiece trained on the deduplicated training text.
 
 Contract: `run(cfg: TokenizerConfig, {"dedup": folder}, out, options) -> counters`. Streams the
-dedup stage's documents (a record batch at a time), keeps those whose split is in `cfg.splits`,
-takes a bounded, seeded sample of `input_sentence_size` of their non-empty lines while streaming
-(`SentenceSample`), writes it to a file SentencePiece trains from (so neither the corpus nor the
-sample sits in Python while it trains), and writes:
+dedup stage's documents (a record batch at a time; `options.workers` files at once, on threads:
+the reading and the compiled line scan release the GIL), keeps those whose split is in
+`cfg.splits`, takes a bounded, seeded sample of `input_sentence_size` of their non-empty lines
+while streaming (`SentenceSample`: a sample per file, merged in file order, so the sample and the
+model do not depend on the worker count), writes it to a file SentencePiece trains from (so
+neither the corpus nor the sample sits in Python while it trains), and writes:
 - `out/tokenizer.model` (SentencePiece) and `out/hf/` (loads with
   `transformers.AutoTokenizer.from_pretrained`, bos/eos/pad/unk set);
 - `out/stats.json`: per source, on up to `stats_docs_per_source` documents of every split, bytes
@@ -16,8 +18,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -35,6 +40,9 @@ NAME = "tokenizer"
 PROGRESS_INPUT = "dedup"
 VERSION = 4  # 2: transformers export, per-source statistics; 3: sample taken while streaming;
 # 4: character_coverage chosen from the sample's scripts
+# A line's position in read order: its file's index in the upper bits, its number among the
+# file's lines below. Files are read in parallel; positions order them as one reader would.
+POSITION_BITS = 40
 
 
 def source_stats(model_path: str, samples: dict[str, list[str]]) -> dict[str, dict]:
@@ -68,17 +76,23 @@ class SentenceSample:
     `size` lines uniformly without replacement, the same whatever the order the documents come
     in, and never more than 2 x `size` lines held (their UTF-8 bytes in one array). `size` 0
     keeps every line (memory then grows with the corpus: for small builds only). The lines are
-    found and hashed by a compiled scan of the Arrow column's bytes: no Python string per line."""
+    found and hashed by a compiled scan of the Arrow column's bytes: no Python string per line.
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.seed = size, seed
+    A sample of one file (`base`: the file's first position, `threshold`: the largest key the
+    whole sample keeps so far, a bound that only drops lines the merged sample would drop) can be
+    taken apart from the others and `merge`d into the whole in file order; the merged sample is
+    the one a single reader would take."""
+
+    def __init__(self, size: int, seed: int, base: int = 0,
+                 threshold: int = np.iinfo(np.uint64).max) -> None:
+        self.size, self.seed, self.base = size, seed, base
         self.data: list[np.ndarray] = []  # uint8 line bytes, concatenated
         self.ends: list[np.ndarray] = []  # int64 end of each line within its data chunk
         self.keys: list[np.ndarray] = []
         self.positions: list[np.ndarray] = []  # read order, to write the sample in that order
         self.held = 0
         self.seen = 0
-        self.threshold = np.iinfo(np.uint64).max
+        self.threshold = int(threshold)
 
     def add(self, ids: pa.Array, texts: pa.Array) -> None:
         id_data, id_offsets = quality_kernels.utf8_buffers(ids)
@@ -92,7 +106,7 @@ class SentenceSample:
                             np.uint64(self.threshold if self.size else np.iinfo(np.uint64).max),
                             quality_kernels.char_flags(), starts, ends, keys)
         count, total = int(found[0]), int(found[1])
-        positions = self.seen + found[2:]
+        positions = self.base + self.seen + found[2:]
         self.seen += total
         if not count:
             return
@@ -102,6 +116,17 @@ class SentenceSample:
         self.keys.append(keys)
         self.positions.append(positions)
         self.held += count
+        if self.size and self.held >= 2 * self.size:
+            self._prune()
+
+    def merge(self, other: SentenceSample) -> None:
+        """Take in the sample of the documents read after this one's (their positions later)."""
+        self.data += other.data
+        self.ends += other.ends
+        self.keys += other.keys
+        self.positions += other.positions
+        self.held += other.held
+        self.seen += other.seen
         if self.size and self.held >= 2 * self.size:
             self._prune()
 
@@ -224,30 +249,78 @@ def _scan_lines(data, offsets, id_data, id_offsets, seed, threshold, flags, star
     return out
 
 
+class FilePart(NamedTuple):
+    """What one file of the dedup output gives the stage."""
+    counters: Counter
+    sample: SentenceSample
+    stats_texts: dict[str, list[str]]  # source -> its first texts in this file
+    docs: int
+    text_bytes: int
+
+
+def read_file(path: str, index: int, cfg: TokenizerConfig, threshold: int,
+              needed: dict[str, int]) -> FilePart:
+    """One file's counts, sample (positions from its index) and, for each source that still
+    needs texts for the statistics (`needed`; a source not in it needs all), its first texts."""
+    counters: Counter = Counter()
+    sample = SentenceSample(cfg.input_sentence_size, cfg.seed, index << POSITION_BITS, threshold)
+    texts: dict[str, list[str]] = defaultdict(list)
+    wanted = pa.array(cfg.splits)
+    docs = nbytes = 0
+    for table in iter_batches(path, ["id", "source", "split", "text"]):
+        n = table.num_rows
+        docs += n
+        for source in pc.unique(table.column("source")).to_pylist():
+            need = needed.get(source, cfg.stats_docs_per_source) - len(texts[source])
+            if need > 0:
+                mine = table.filter(pc.equal(table.column("source"), source))
+                texts[source].extend(mine.column("text").slice(0, need).to_pylist())
+        training = table.filter(pc.is_in(table.column("split"), wanted))
+        counters["out"] += training.num_rows
+        counters["dropped:not_training_split"] += n - training.num_rows
+        sample.add(training.column("id"), training.column("text"))
+        nbytes += text_bytes(table)
+    if sample.size and sample.held > sample.size:
+        sample._prune()
+    return FilePart(counters, sample, dict(texts), docs, nbytes)
+
+
+def read_files(paths: list[str], cfg: TokenizerConfig, workers: int, sample: SentenceSample,
+               stats_texts: dict[str, list[str]]) -> Iterator[FilePart]:
+    """The files' parts in file order, `workers` files read at once; at most 2 x `workers`
+    parts wait to be merged, so memory stays bounded whatever the corpus size. Each file is
+    given the merged sample's threshold and the statistics' needs as they stand when it starts."""
+    with ThreadPoolExecutor(max(workers, 1), thread_name_prefix="tokenizer-read") as pool:
+        pending: deque = deque()
+        for index, path in enumerate(paths):
+            needed = {source: cfg.stats_docs_per_source - len(texts)
+                      for source, texts in stats_texts.items()}
+            pending.append(pool.submit(read_file, path, index, cfg, sample.threshold, needed))
+            if len(pending) >= 2 * max(workers, 1):
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def run(cfg: TokenizerConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         options: RunOptions) -> dict[str, int]:
     counters = {"in": 0, "out": 0, "dropped:not_training_split": 0}
     samples: dict[str, list[str]] = defaultdict(list)
     sample = SentenceSample(cfg.input_sentence_size, cfg.seed)
     reporter = Reporter(options.progress_dir)
-    wanted = pa.array(cfg.splits)
-    for path in parquet_files(str(inputs["dedup"])):
-        for table in iter_batches(path, ["id", "source", "split", "text"]):
-            n = table.num_rows
-            counters["in"] += n
-            for source in pc.unique(table.column("source")).to_pylist():
-                need = cfg.stats_docs_per_source - len(samples[source])
-                if need > 0:
-                    mine = table.filter(pc.equal(table.column("source"), source))
-                    samples[source].extend(mine.column("text").slice(0, need).to_pylist())
-            training = table.filter(pc.is_in(table.column("split"), wanted))
-            counters["out"] += training.num_rows
-            counters["dropped:not_training_split"] += n - training.num_rows
-            sample.add(training.column("id"), training.column("text"))
-            nbytes = text_bytes(table)
-            counters["text_bytes"] = counters.get("text_bytes", 0) + nbytes
-            reporter.advance(docs=n, nbytes=nbytes)
-        reporter.advance(files=1)
+    paths = list(parquet_files(str(inputs["dedup"])))
+    if len(paths) >= 1 << (63 - POSITION_BITS):
+        raise ValueError(f"tokenizer: {len(paths)} input files; at most "
+                         f"{(1 << (63 - POSITION_BITS)) - 1:,} are supported")
+    for part in read_files(paths, cfg, options.workers, sample, samples):
+        counters["in"] += part.docs
+        for key, value in part.counters.items():
+            counters[key] += value
+        counters["text_bytes"] = counters.get("text_bytes", 0) + part.text_bytes
+        for source, texts in part.stats_texts.items():
+            samples[source].extend(texts[: cfg.stats_docs_per_source - len(samples[source])])
+        sample.merge(part.sample)
+        reporter.advance(docs=part.docs, nbytes=part.text_bytes, files=1)
     reporter.flush()
     if not counters["out"]:
         raise ValueError(f"tokenizer: no documents in splits {cfg.splits} to train on")
