@@ -5,7 +5,8 @@ Contract:
 - `beam_args(options) -> list[str]`: the Beam options of `RunOptions` (`runner`, `workers`,
   `beam_args`), with the runner named exactly:
   - `direct` (the default; `DirectRunner` is the same): Beam's in-process FnApiRunner by its class
-    path, one process for one worker, multi-processing for more. Beam 2.77's `DirectRunner` would
+    path, one process for one worker, multi-processing for more (its workers forked from a warm
+    process: `pipelines.workers`). Beam 2.77's `DirectRunner` would
     try Prism first and fall back quietly, so a build with a network and one without could run
     on different engines; Sieve never lets it choose.
   - `prism`: Beam's Prism runner, only with a binary on this machine (`--prism_location` in the
@@ -112,9 +113,15 @@ def runner(options: RunOptions, pipeline_options: object) -> object | None:
     """The runner object for `beam.Pipeline(runner=...)`: for `direct`, the FnApiRunner built as
     Beam's DirectRunner builds it, with the pipeline options in its provision info (so its
     worker processes see them: `--default_sdk_harness_log_level` among them); None for the
-    others, which Beam makes from `--runner`."""
+    others, which Beam makes from `--runner`. With several workers, they fork from the build's
+    warm fork server (`pipelines.workers`) instead of starting Python and Beam afresh."""
     if kind(options) != "direct":
         return None
+    if options.workers > 1:
+        from pipelines import workers
+
+        workers.register()
+        workers.ensure_server()
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle

@@ -121,3 +121,21 @@ def test_a_runner_that_cannot_run_here_fails_the_build_before_any_stage(tmp_path
                      check=False)
     assert proc.returncode == 2 and "sieve: runner prism: no Prism binary" in proc.stderr
     assert not (tmp_path / "ingest").exists()
+
+
+def test_the_worker_fork_server_reports_a_workers_status_and_its_own_end():
+    from pipelines import workers
+
+    server = workers.ForkServer()
+    try:
+        # No control endpoint in the environment: Beam's entry point fails, and the status
+        # says so (a worker handler raises on it, as Beam's does for its subprocess).
+        assert server.run_worker({"PATH": os.environ.get("PATH", "")}) == 1
+        assert server.forked == 1 and server.alive
+    finally:
+        server._proc.kill()
+        server._proc.wait()
+    # Gone before it forked: the handler then starts Beam's own subprocess instead.
+    with pytest.raises(workers.ServerGone):
+        server.run_worker({"PATH": os.environ.get("PATH", "")})
+    assert not server.alive and server.forked == 1

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import ingest
+from pipelines import ingest, workers
 from pipelines.io import BATCH_ROWS
 from pipelines.manifest import RunOptions, materialize
 from pipelines.recipe import load_recipe
@@ -110,6 +110,7 @@ def test_ingest_writes_files_per_input_split_with_size_rollover(corpora, tmp_pat
               for p in ingest.list_files(cfg.sources[0])]
     assert ids == ["imdb/" + "/".join(parts) for parts in listed] and len(ids) == 5000
     two = materialize(ingest, cfg, {}, tmp_path / "root2", RunOptions(workers=2))
+    assert workers.ensure_server().forked >= 2  # the two workers forked from the warm server
     for name in names:
         assert (out.path / "docs" / name).read_bytes() == (two.path / "docs" / name).read_bytes()
 
