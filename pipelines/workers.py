@@ -35,6 +35,7 @@ import importlib
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -74,14 +75,19 @@ def _recv(sock: socket.socket) -> dict | None:
 
 
 def _worker(env: dict[str, str]) -> int:
-    """In the forked child: Beam's worker entry point, as `python -m` would run it."""
+    """In the forked child: Beam's worker entry point, as `python -m` would run it (its
+    environment, its argv, Ctrl-C interrupting it)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.clear()
     os.environ.update(env)
     from apache_beam.runners.worker import sdk_worker_main
 
+    sys.argv = [sdk_worker_main.__file__]
     try:
         sdk_worker_main.main([])
     except SystemExit as exc:
+        if exc.code is None:
+            return 0
         return exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 (reported, and the status says it failed)
         traceback.print_exc()
@@ -92,7 +98,8 @@ def _worker(env: dict[str, str]) -> int:
 def serve(sock: socket.socket) -> None:
     """The server: import PRELOAD, then fork a worker for each request; report each fork (its
     pid) and each worker's end (its exit status). Ends, killing its workers, when the build's
-    end of the socket closes."""
+    end of the socket closes (not on Ctrl-C: the build's end does, and its workers take it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in PRELOAD:
         importlib.import_module(name)
     _send(sock, {"ready": True})
