@@ -74,6 +74,15 @@ def _recv(sock: socket.socket) -> dict | None:
     return None if data is None else json.loads(data)
 
 
+def _tell(sock: socket.socket, message: dict) -> bool:
+    """Send from the server; False when the build's end is gone (the server then ends)."""
+    try:
+        _send(sock, message)
+    except OSError:
+        return False
+    return True
+
+
 def _worker(env: dict[str, str]) -> int:
     """In the forked child: Beam's worker entry point, as `python -m` would run it (its
     environment, its argv, Ctrl-C interrupting it)."""
@@ -124,12 +133,19 @@ def serve(sock: socket.socket) -> None:
                         sys.stderr.flush()
                     os._exit(code)
             running[pid] = request["id"]
-            _send(sock, {"id": request["id"], "pid": pid})
+            if not _tell(sock, {"id": request["id"], "pid": pid}):
+                break
+        ended = False
         while running:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
-            _send(sock, {"id": running.pop(pid), "status": os.waitstatus_to_exitcode(status)})
+            message = {"id": running.pop(pid), "status": os.waitstatus_to_exitcode(status)}
+            if not _tell(sock, message):
+                ended = True
+                break
+        if ended:
+            break
     for pid in running:
         with contextlib.suppress(OSError):
             os.kill(pid, 9)
