@@ -83,6 +83,17 @@ def _tell(sock: socket.socket, message: dict) -> bool:
     return True
 
 
+def _reap(sock: socket.socket, running: dict[int, int]) -> bool:
+    """Report each worker that has ended; False when the build's end is gone."""
+    while running:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            break
+        if not _tell(sock, {"id": running.pop(pid), "status": os.waitstatus_to_exitcode(status)}):
+            return False
+    return True
+
+
 def _worker(env: dict[str, str]) -> int:
     """In the forked child: Beam's worker entry point, as `python -m` would run it (its
     environment, its argv, Ctrl-C interrupting it)."""
@@ -135,16 +146,7 @@ def serve(sock: socket.socket) -> None:
             running[pid] = request["id"]
             if not _tell(sock, {"id": request["id"], "pid": pid}):
                 break
-        ended = False
-        while running:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-            if pid == 0:
-                break
-            message = {"id": running.pop(pid), "status": os.waitstatus_to_exitcode(status)}
-            if not _tell(sock, message):
-                ended = True
-                break
-        if ended:
+        if not _reap(sock, running):
             break
     for pid in running:
         with contextlib.suppress(OSError):

@@ -153,10 +153,14 @@ class SentenceSample:
         self.ends, self.keys, self.positions = [np.cumsum(ends - starts)], [keys], [positions]
         self.held = len(keys)
 
-    def write(self, path: Path) -> int:
-        """The sample, one sentence per line in read order, to `path`; returns its size."""
+    def trim(self) -> None:
+        """Down to `size` lines, if it holds more."""
         if self.size and self.held > self.size:
             self._prune()
+
+    def write(self, path: Path) -> int:
+        """The sample, one sentence per line in read order, to `path`; returns its size."""
+        self.trim()
         data, starts, ends, _, positions = self._lines()
         order = np.argsort(positions, kind="stable")
         with open(path, "wb") as fh:
@@ -254,8 +258,6 @@ class FilePart(NamedTuple):
     counters: Counter
     sample: SentenceSample
     stats_texts: dict[str, list[str]]  # source -> its first texts in this file
-    docs: int
-    text_bytes: int
 
 
 def read_file(path: str, index: int, cfg: TokenizerConfig, threshold: int,
@@ -266,10 +268,9 @@ def read_file(path: str, index: int, cfg: TokenizerConfig, threshold: int,
     sample = SentenceSample(cfg.input_sentence_size, cfg.seed, index << POSITION_BITS, threshold)
     texts: dict[str, list[str]] = defaultdict(list)
     wanted = pa.array(cfg.splits)
-    docs = nbytes = 0
     for table in iter_batches(path, ["id", "source", "split", "text"]):
         n = table.num_rows
-        docs += n
+        counters["in"] += n
         for source in pc.unique(table.column("source")).to_pylist():
             need = needed.get(source, cfg.stats_docs_per_source) - len(texts[source])
             if need > 0:
@@ -279,10 +280,9 @@ def read_file(path: str, index: int, cfg: TokenizerConfig, threshold: int,
         counters["out"] += training.num_rows
         counters["dropped:not_training_split"] += n - training.num_rows
         sample.add(training.column("id"), training.column("text"))
-        nbytes += text_bytes(table)
-    if sample.size and sample.held > sample.size:
-        sample._prune()
-    return FilePart(counters, sample, dict(texts), docs, nbytes)
+        counters["text_bytes"] += text_bytes(table)
+    sample.trim()
+    return FilePart(counters, sample, dict(texts))
 
 
 def read_files(paths: list[str], cfg: TokenizerConfig, workers: int, sample: SentenceSample,
@@ -313,14 +313,12 @@ def run(cfg: TokenizerConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
         raise ValueError(f"tokenizer: {len(paths)} input files; at most "
                          f"{(1 << (63 - POSITION_BITS)) - 1:,} are supported")
     for part in read_files(paths, cfg, options.workers, sample, samples):
-        counters["in"] += part.docs
         for key, value in part.counters.items():
-            counters[key] += value
-        counters["text_bytes"] = counters.get("text_bytes", 0) + part.text_bytes
+            counters[key] = counters.get(key, 0) + value
         for source, texts in part.stats_texts.items():
             samples[source].extend(texts[: cfg.stats_docs_per_source - len(samples[source])])
         sample.merge(part.sample)
-        reporter.advance(docs=part.docs, nbytes=part.text_bytes, files=1)
+        reporter.advance(docs=part.counters["in"], nbytes=part.counters["text_bytes"], files=1)
     reporter.flush()
     if not counters["out"]:
         raise ValueError(f"tokenizer: no documents in splits {cfg.splits} to train on")
