@@ -252,10 +252,7 @@ class Cleaner:
             final = np.concatenate([text] + [judged.out[a:b] for a, b in zip(
                 judged.out_starts[changed].tolist(), judged.out_ends[changed].tolist(),
                 strict=True)])
-            counts["c4_lines_removed"] += (
-                quality_kernels.count_in_segments(text, starts[changed], ends[changed], 10)
-                - quality_kernels.count_in_segments(final, f_starts[changed], f_ends[changed],
-                                                    10))
+            counts["c4_lines_removed"] += int(judged.lines_removed.sum())
         removed: dict[int, list[list]] = {}  # C4's removed lines of the kept documents
         for d in range(n):
             if reasons[d] is None and judged.reasons[d] is not None:
@@ -563,6 +560,7 @@ def _merge_judgements(n: int, parts: list[tuple]) -> quality_kernels.Judgement:
     out_ends = np.full(n, -1, dtype=np.int64)
     values, thresholds = np.zeros(n), np.zeros(n)
     hints = np.zeros(n, dtype=np.int64)
+    lines_removed = np.zeros(n, dtype=np.int64)
     pieces, base = [], 0  # only the texts C4 changed
     for part in parts:
         j, idx = part[0], part[-1]
@@ -572,6 +570,7 @@ def _merge_judgements(n: int, parts: list[tuple]) -> quality_kernels.Judgement:
             reasons[d] = j.reasons[k]
         values[where], thresholds[where] = j.values[local], j.thresholds[local]
         hints[where] = j.pii_hints[local]
+        lines_removed[where] = j.lines_removed[local]
         for d, k in zip(where.tolist(), local.tolist(), strict=True):
             a = j.out_starts[k]
             if a < 0:
@@ -582,7 +581,7 @@ def _merge_judgements(n: int, parts: list[tuple]) -> quality_kernels.Judgement:
             base += b - a
     out = np.concatenate(pieces) if pieces else np.empty(1, dtype=np.uint32)
     return quality_kernels.Judgement(reasons, out, out_starts, out_ends, values, thresholds,
-                                     hints)
+                                     hints, lines_removed)
 
 
 def _replace(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, texts: dict[int, str]

@@ -908,22 +908,6 @@ def _count(c, a, b, x):  # pragma: no cover (compiled)
     return n
 
 
-@numba.njit(cache=True, _nrt=False)
-def _count_in(c, starts, ends, x):  # pragma: no cover (compiled)
-    n = 0
-    for d in range(len(starts)):
-        n += _count(c, starts[d], ends[d], x)
-    return n
-
-
-def count_in_segments(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, x: int) -> int:
-    """How many times code point x occurs in the segments chars[starts[i]:ends[i]], together."""
-    if not len(starts):
-        return 0
-    return int(_count_in(chars, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
-                         np.uint32(x)))
-
-
 @numba.njit(cache=True, _nrt=False, inline="always")
 def _count_dots3(c, a, b):  # pragma: no cover  str.count("...")
     n = 0
@@ -1668,7 +1652,8 @@ def removed_lines(chars: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: 
 def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n_dup, stop_w,
            stop_l,
            flags, lower, ci, words, aux, out, out_lo, out_hi, reasons, values,
-           thresholds, hints, given_lo, given_hi, given_s, given_e):  # pragma: no cover
+           thresholds, hints, lines_removed, given_lo, given_hi, given_s,
+           given_e):  # pragma: no cover
     n_docs = len(starts)
     longest = 1
     for d in range(n_docs):
@@ -1762,6 +1747,9 @@ def _judge(chars, starts, ends, doc_list, rule_lists, params, top, n_top, dup, n
         if reason < 0:
             if in_out:
                 out_lo[d], out_hi[d] = clo, chi
+                # while both texts are in the cache (a pass over the batch after it cost 2%
+                # of the clean stage)
+                lines_removed[d] = _count(chars, lo, hi, 10) - _count(out, clo, chi, 10)
             hints[d] = _pii_hints(cur, clo, chi, flags)
 
 
@@ -1774,6 +1762,7 @@ class Judgement:
     values: np.ndarray  # float64: the value of the statistic that failed
     thresholds: np.ndarray  # float64: what it was compared with
     pii_hints: np.ndarray  # int: 1 e-mail, 2 IPv4, 4 IPv6, 8 phone may occur in the kept text
+    lines_removed: np.ndarray  # int64: line breaks C4 took out of a kept text (0 elsewhere)
 
 
 class RuleKernel:
@@ -1828,16 +1817,17 @@ class RuleKernel:
         values = np.zeros(n, dtype=np.float64)
         thresholds = np.zeros(n, dtype=np.float64)
         hints = np.zeros(n, dtype=np.int64)
+        lines_removed = np.zeros(n, dtype=np.int64)
         p = self.p
         if n:
             _judge(chars, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
                    np.asarray(lists, dtype=np.int64), self.rule_matrix(rule_lists),
                    p["params"], p["top"], p["n_top"], p["dup"], p["n_dup"], p["stop_words"],
                    p["stop_lengths"], self.flags, self.lower, self.ci, WORDS, AUX, out,
-                   out_lo, out_hi, reasons, values, thresholds, hints, given_lo, given_hi,
-                   given_s, given_e)
+                   out_lo, out_hi, reasons, values, thresholds, hints, lines_removed,
+                   given_lo, given_hi, given_s, given_e)
         return Judgement([REASONS[r] if r >= 0 else None for r in reasons.tolist()], out,
-                         out_lo, out_hi, values, thresholds, hints)
+                         out_lo, out_hi, values, thresholds, hints, lines_removed)
 
     def judge(self, texts: Sequence[str], rules: Sequence[str]) -> tuple[list[str | None],
                                                                           list[str]]:
