@@ -44,10 +44,10 @@ import threading
 import time
 import traceback
 
-# What a worker of any stage imports; the server imports it before it forks.
-PRELOAD = ("apache_beam.runners.worker.sdk_worker_main", "pipelines.ingest", "pipelines.clean",
-           "pipelines.dedup", "pipelines.shard")
 WORKER_MODULE = "apache_beam.runners.worker.sdk_worker_main"
+# What a worker of any stage imports; the server imports it before it forks.
+PRELOAD = (WORKER_MODULE, "pipelines.ingest", "pipelines.clean", "pipelines.dedup",
+           "pipelines.shard")
 
 
 def _send(sock: socket.socket, message: dict) -> None:
