@@ -384,6 +384,14 @@ def random_groups(rng: np.random.Generator, docs: int, buckets: int, perms: int)
     return groups, dict(zip(dedup.key_bytes(of.exact), sigs, strict=True))
 
 
+@given(st.lists(st.integers(0, 40), max_size=200), st.sampled_from([0, 2**63, 2**64 - 41]))
+def test_shared_marks_exactly_the_keys_another_entry_holds(values, base):
+    keys = np.array(values, dtype=np.uint64) + np.uint64(base)
+    unique, counts = np.unique(keys, return_counts=True)
+    held = dict(zip(unique.tolist(), counts.tolist(), strict=True))
+    assert dedup._shared(keys).tolist() == [held[k] > 1 for k in keys.tolist()]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_verified_links_equal_the_all_pairs_reference(seed):
     rng = np.random.default_rng(seed)
