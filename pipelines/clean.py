@@ -277,11 +277,14 @@ class Cleaner:
         final, f_starts, f_ends = _replace(final, f_starts, f_ends, cleaned)
         self._judge_bad_words([d for d in bad_words if reasons[d] is None], final, f_starts,
                               f_ends, doc_rules, spans, reasons, metas)
-        c4_kept = []  # kept documents that went through the kernel's C4
+        c4_kept = []  # kept documents that went through the kernel's C4 and lost characters
         out_starts = judged.out_starts.tolist()
+        # C4 only takes characters out (a line break of two becomes one), so a text as long
+        # after it as before lost no line.
+        shortened = ((f_ends - f_starts) != (ends - starts)).tolist()
         for d in range(n):
             if reasons[d] is None:
-                if out_starts[d] >= 0:
+                if out_starts[d] >= 0 and shortened[d]:
                     c4_kept.append(d)
             elif reasons[d].split(":")[0] in _RULE_SETS:
                 metas[d]["thresholds"] = f"{doc_rules[d].language or 'default'}:" \
