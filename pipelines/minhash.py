@@ -256,21 +256,20 @@ def _decode_lowered(data, offsets, table, lower, out, out_offsets, sigma):  # pr
 
 @numba.njit(cache=True, nogil=True)
 def _doc_word_hashes(chars, lo, hi, is_word, out):  # pragma: no cover (compiled)
-    """The word hashes (`word_hash64`) of chars[lo:hi] into `out`; returns how many."""
+    """The word hashes (`word_hash64`) of chars[lo:hi] into `out` (room for the words and one
+    more); returns how many. No branch per character: the previous character's hash is stored
+    at every step and kept (n advanced) where a word ended; branching at each word's start and
+    end mispredicted there, twice the time (34 -> 16 ms on 10M characters of real text)."""
     n = 0
     inside = False
     h = np.uint64(0)
     for i in range(lo, hi):
         c = chars[i]
-        if is_word[c]:
-            if not inside:
-                h = np.uint64(_FNV_OFFSET)
-                inside = True
-            h = (h ^ np.uint64(c)) * np.uint64(_FNV_PRIME)
-        elif inside:
-            out[n] = h
-            n += 1
-            inside = False
+        word = is_word[c]
+        out[n] = h
+        n += inside and not word
+        h = ((h if inside else np.uint64(_FNV_OFFSET)) ^ np.uint64(c)) * np.uint64(_FNV_PRIME)
+        inside = word
     if inside:
         out[n] = h
         n += 1
@@ -296,7 +295,7 @@ def _signatures(chars, starts, ends, is_word, ngram, mults, a, b, out):  # pragm
     longest = 0
     for d in range(len(starts)):
         longest = max(longest, ends[d] - starts[d])
-    hashes = np.empty(longest // 2 + 1, dtype=np.uint64)
+    hashes = np.empty(longest // 2 + 2, dtype=np.uint64)  # words + 1
     folded = np.empty(longest // 2 + 1, dtype=np.uint32)
     shingles = np.empty(longest // 2 + 1, dtype=np.uint32)
     for d in range(len(starts)):
@@ -325,7 +324,7 @@ def _ngrams64(chars, offsets, is_word, n, mults, out, out_offsets):  # pragma: n
     longest = 0
     for d in range(len(offsets) - 1):
         longest = max(longest, offsets[d + 1] - offsets[d])
-    hashes = np.empty(longest // 2 + 1, dtype=np.uint64)
+    hashes = np.empty(longest // 2 + 2, dtype=np.uint64)  # words + 1
     total = 0
     for d in range(len(offsets) - 1):
         count = _doc_word_hashes(chars, offsets[d], offsets[d + 1], is_word, hashes)
