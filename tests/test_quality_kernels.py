@@ -184,6 +184,36 @@ def test_compiled_rules_equal_the_reference_on_generated_text(texts):
     assert_kernel_equals_reference([filters.normalize(t) for t in texts], CleanConfig())
 
 
+# Lines that repeat, as lines, inside paragraphs of several lines and as n-grams; stripped or
+# not (the kernel hashes a stripped text's paragraphs from their lines' hashes, and looks up
+# only the positions whose smallest n-gram repeats).
+REPEATED = st.lists(
+    st.tuples(st.sampled_from(["the cat sat", "on the mat", "the cat sat on the mat",
+                               "and it was good and it was", "#", "...", "a b c d e f"]),
+              st.sampled_from(["\n", "\n\n", "\n\n\n", " "])),
+    min_size=1, max_size=16).map(lambda parts: "".join(a + b for a, b in parts).rstrip()
+                                 ).flatmap(lambda t: st.sampled_from(["", " ", "\n"]).map(
+                                     lambda pad: pad + t + pad))
+REPETITION_SETTINGS = [
+    {}, {"dup_para_frac": 1e-9}, {"dup_para_frac": 0, "dup_para_char_frac": 1e-9},
+    {"dup_para_frac": 0, "dup_para_char_frac": 0, "dup_line_frac": 1e-9},
+    {"dup_para_frac": 0, "dup_para_char_frac": 0, "dup_line_frac": 0,
+     "dup_line_char_frac": 1e-9},
+    {"dup_para_frac": 0, "dup_para_char_frac": 0, "dup_line_frac": 0, "dup_line_char_frac": 0,
+     "top_n_grams": [], "dup_n_grams": [[5, 1e-9], [6, 1e-9], [8, 1e-9]]},
+    {"dup_para_frac": 0, "dup_para_char_frac": 0, "dup_line_frac": 0, "dup_line_char_frac": 0,
+     "top_n_grams": [], "dup_n_grams": [[7, 0.3], [9, 1e-9]]}]
+
+
+@SETTINGS
+@given(st.lists(REPEATED, min_size=1, max_size=6))
+@example(["the cat sat\non the mat\n\nthe cat sat\non the mat", " a b c d e f a b c d e f "])
+def test_compiled_repetition_equals_the_reference_on_repeated_text(texts):
+    for settings_ in REPETITION_SETTINGS:
+        assert_kernel_equals_reference(
+            texts, CleanConfig.model_validate({"gopher_repetition": settings_}))
+
+
 DIGITY = st.lists(st.sampled_from(list("0123456789٣ .-()+@:abcdefABCDEF_\n")
                                   + ["555", "1234", "192.168.", "fe80::", "a@b.co", "+1",
                                      "(555) ", "555-1234", "55512345", "+33 1 42 68 53 00",
