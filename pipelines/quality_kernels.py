@@ -1126,7 +1126,7 @@ def _gopher_repetition(c, lo, hi, ids, lens, n_tok, params, top, n_top, dup, n_d
     # Lines (split at every run of newlines) first, their hashes kept in `state` (free until
     # the n-grams): in a stripped text the paragraphs (split at runs of two or more) are runs
     # of lines one newline apart, hashed from their lines' hashes, so no character is hashed
-    # twice (hashing them whole was a third of the paragraphs' and lines' time).
+    # twice (each was hashed once for its paragraph and once for its line).
     m_lines = _pieces(c, lo, hi, 1, ps, pe)
     gen += 1
     d_lines, ch_lines = _dup_pieces(c, ps, pe, m_lines, tgen, thash, tstart, tlen, gen, mask,
@@ -1191,8 +1191,9 @@ def _gopher_repetition(c, lo, hi, ids, lens, n_tok, params, top, n_top, dup, n_d
     if n_dup == 0 or n_tok < dup[0, 0]:
         return -1, 0.0, 0.0, gen
     # The positions whose smallest-size n-gram occurs twice or more: the passes look up only
-    # those (the sizes are sorted; an n-gram that repeats has a prefix that does). In most
-    # documents they are few, and each pass looked up every position.
+    # those (the sizes are sorted; an n-gram that repeats has a prefix that does). Each pass
+    # looked up every position; in 3,000 documents of the scale corpus 0.5% of the positions
+    # hold a 5-gram that repeats, and 2,170 documents have none.
     gen += 1
     have = _grams(ids, n_tok, state, have, int(dup[0, 0]))
     n_shared = _shared_grams(ids, n_tok, int(dup[0, 0]), state, shared, tgen, thash, tstart,
@@ -1261,7 +1262,7 @@ def _gopher_quality(c, lo, hi, tok_s, tok_e, n_tok, params, stop_w, stop_l,
         return R_AVG_HIGH, mean, params[P_MAX_AVG]
     if params[P_SYMBOL] != 0:
         # "#", "…" and str.count("...") (a run of r dots holds r // 3), in one pass without a
-        # branch per character (three passes took a fifth of this rule's time)
+        # branch per character (it took three passes, one with a branch per character)
         n_hash = 0
         n_ell = 0
         dots3 = 0
