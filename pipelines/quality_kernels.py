@@ -1409,7 +1409,8 @@ def _c4(c, lo, hi, out, o0, params, flags, lower, ci, words, aux, tok_s, tok_e, 
             return R_LOREM, 1.0, 0.0, 0, 0, -1
         if params[P_C4_JS] != 0 and phrases & 2:
             continue
-        if params[P_C4_CURLY] != 0 and curly > 0 and _count(out, w0, w1, 123) > 0:
+        # the line's "{" are all in the kept text: a citation holds none
+        if params[P_C4_CURLY] != 0 and curly > 0:
             return R_CURLY, 1.0, 0.0, 0, 0, -1
         if params[P_C4_POLICY] != 0 and phrases & 4:
             continue
