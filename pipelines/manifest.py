@@ -21,7 +21,9 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -113,14 +115,41 @@ def count_rows(path: Path) -> int | None:
     return None
 
 
-def describe_files(folder: Path) -> dict[str, dict[str, Any]]:
-    files = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST
-                       and p.name != ".outputs-written"):
-        rel = path.relative_to(folder).as_posix()
-        files[rel] = {"bytes": path.stat().st_size, "rows": count_rows(path),
-                      "sha256": sha256_file(path)}
-    return files
+# Facts computed while the running stage's outputs are final, by path and the stat that would
+# change with the file's contents: the shard stage's index and the manifest after it describe
+# the same files. `materialize` empties it before and after each stage, so a file is only
+# taken as unchanged between its stage's last write and its manifest.
+_FACTS: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+_FACTS_HELD = 8192
+
+
+def _file_facts(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    mark = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    facts = _FACTS.get(mark)
+    if facts is None:
+        facts = {"bytes": st.st_size, "rows": count_rows(path), "sha256": sha256_file(path)}
+        _FACTS[mark] = facts
+        while len(_FACTS) > _FACTS_HELD:
+            _FACTS.popitem(last=False)
+    return dict(facts)
+
+
+def file_facts(paths: Iterable[Path], workers: int = 1) -> list[dict[str, Any]]:
+    """Bytes, rows and sha256 of each file, in order; `workers` files at a time (hashlib and
+    Arrow's readers release the GIL, so a stage's tail is not one core hashing its output)."""
+    paths = list(paths)
+    if workers <= 1 or len(paths) <= 1:
+        return [_file_facts(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_file_facts, paths))
+
+
+def describe_files(folder: Path, workers: int = 1) -> dict[str, dict[str, Any]]:
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST
+                   and p.name != ".outputs-written")
+    return {path.relative_to(folder).as_posix(): facts
+            for path, facts in zip(paths, file_facts(paths, workers), strict=True)}
 
 
 def code_version() -> str:
@@ -184,6 +213,7 @@ def materialize(stage: ModuleType, cfg: Any,
     _remove_abandoned_attempts(final.parent, key)
     tmp = final.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
+    _FACTS.clear()
     try:
         started = time.time()
         # Named like an attempt folder, so a killed build's is removed with its attempt.
@@ -206,7 +236,7 @@ def materialize(stage: ModuleType, cfg: Any,
             "stage": name, "version": version, "key": key, "config": config,
             "fingerprint": fingerprint,
             "inputs": {k: {"stage": v.stage, "key": v.key} for k, v in inputs.items()},
-            "counters": counters, "files": describe_files(tmp),
+            "counters": counters, "files": describe_files(tmp, options.workers),
             "code_version": code_version(), "seconds": round(time.time() - started, 3),
             "runner": runners.describe(options),
         }
@@ -215,6 +245,8 @@ def materialize(stage: ModuleType, cfg: Any,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _FACTS.clear()
     committed = read_manifest(final)
     assert committed is not None, f"{final}: committed without a manifest"
     # A concurrent build that committed first has the same key, so the same output: reuse it.

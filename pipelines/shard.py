@@ -51,7 +51,7 @@ from pipelines.io import (
 from pipelines.manifest import (
     CountersMismatch,
     RunOptions,
-    count_rows,
+    file_facts,
     read_manifest,
     sha256_file,
 )
@@ -235,14 +235,14 @@ def shard_source(name: str) -> str:
 
 
 def write_index(out: Path, cfg: ShardConfig, model_path: Path, vocab_size: int,
-                inputs: dict[str, str]) -> dict:
+                inputs: dict[str, str], workers: int = 1) -> dict:
     shards = []
-    for path in sorted(out.glob("*/part-*.arrow"), key=lambda p: p.relative_to(out).as_posix()):
-        rows = count_rows(path)
+    paths = sorted(out.glob("*/part-*.arrow"), key=lambda p: p.relative_to(out).as_posix())
+    for path, facts in zip(paths, file_facts(paths, workers), strict=True):
         shards.append({"path": path.relative_to(out).as_posix(), "split": path.parent.name,
                        "source": shard_source(path.name),
-                       "rows": rows, "tokens": rows * cfg.seq_len,
-                       "bytes": path.stat().st_size, "sha256": sha256_file(path)})
+                       "rows": facts["rows"], "tokens": facts["rows"] * cfg.seq_len,
+                       "bytes": facts["bytes"], "sha256": facts["sha256"]})
     splits = sorted({s["split"] for s in shards})
     by_source: dict[str, dict[str, dict[str, int]]] = {}
     for s in shards:
@@ -285,7 +285,7 @@ def run(cfg: ShardConfig, inputs: dict[str, os.PathLike], out: os.PathLike,
     keys = {name: (read_manifest(Path(folder)) or {}).get("key", "") for name, folder in
             inputs.items()}
     index = write_index(Path(out), cfg, Path(model_path), spm.load(model_path).get_piece_size(),
-                        keys)
+                        keys, options.workers)
     tokens = counters.get("tokens", 0) + counters.get("eos_tokens", 0)
     packed = counters.get("tokens_packed", 0)
     indexed = index["totals"]["all"]["tokens"]

@@ -1,13 +1,18 @@
+import hashlib
 import json
 import types
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.manifest import (
     MANIFEST,
     CountersMismatch,
     check_counters,
+    describe_files,
     materialize,
     stage_key,
 )
@@ -52,6 +57,23 @@ def test_manifest_records_files_with_rows_bytes_sha256_and_a_second_call_is_cach
     assert manifest["files"]["data.txt"]["bytes"] == len("value=1\n")
     assert len(manifest["files"]["data.txt"]["sha256"]) == 64
     assert first.path == tmp_path / "fake" / first.key
+
+
+def test_files_are_described_alike_by_one_or_several_threads(tmp_path):
+    table = pa.table({"text": [f"row {i}" for i in range(1000)]})
+    (tmp_path / "docs").mkdir()
+    for i in range(5):
+        pq.write_table(table.slice(0, 100 * (i + 1)), tmp_path / "docs" / f"part-{i}.parquet")
+    with ipc.new_stream(tmp_path / "tokens.arrow", table.schema) as writer:
+        writer.write_table(table.slice(0, 333), max_chunksize=50)
+    (tmp_path / "notes.txt").write_text("plain", encoding="utf-8")
+    one = describe_files(tmp_path, 1)
+    assert one == describe_files(tmp_path, 3)
+    assert one["docs/part-4.parquet"]["rows"] == 500
+    assert (one["tokens.arrow"]["rows"], one["notes.txt"]["rows"]) == (333, None)
+    for rel, facts in one.items():
+        data = (tmp_path / rel).read_bytes()
+        assert (facts["bytes"], facts["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
 
 
 def test_a_stage_whose_counters_do_not_add_up_fails_and_commits_nothing(tmp_path):
