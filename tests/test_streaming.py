@@ -13,7 +13,7 @@ from pipelines import ingest, workers
 from pipelines.io import BATCH_ROWS
 from pipelines.manifest import RunOptions, materialize
 from pipelines.recipe import load_recipe
-from tokenizer.train import POSITION_BITS, SentenceSample
+from tokenizer.train import MAX_SENTENCE_BYTES, POSITION_BITS, SentenceSample, line_pieces
 
 from .conftest import run_sieve
 
@@ -44,7 +44,8 @@ def sample_lines(texts: list[str], size: int, seed: int, batches: list[slice]) -
 
 
 def test_tokenizer_sample_is_seeded_bounded_and_independent_of_batching(reviews):
-    every = [line for t in reviews for line in t.split("\n") if line.strip()]
+    every = [piece for t in reviews for line in t.split("\n") for piece in line_pieces(line)
+             if piece.strip()]
     assert len(every) > 2000
     one = sample_lines(reviews, 500, 17, [slice(0, None)])
     many = sample_lines(reviews, 500, 17, [slice(i, i + 37) for i in range(0, len(reviews), 37)])
@@ -56,6 +57,45 @@ def test_tokenizer_sample_is_seeded_bounded_and_independent_of_batching(reviews)
     assert set(one) <= set(every) and other_seed != one
     # size 0: every line, in read order
     assert sample_lines(reviews, 0, 17, [slice(0, None)]) == every
+
+
+def every_piece(ids: list[str], texts: list[str], max_bytes: int) -> list[str]:
+    sample = SentenceSample(0, 17, max_bytes=max_bytes)
+    sample.add(pa.array(ids), pa.array(texts))
+    path = Path(f"/tmp/sieve-pieces-{max_bytes}-{id(texts)}.txt")
+    sample.write(path)
+    lines = path.read_bytes().decode("utf-8").split("\n")[:-1]
+    path.unlink()
+    return lines
+
+
+def test_long_lines_are_sampled_as_pieces_sentencepiece_keeps(reviews, corpora):
+    # SentencePiece skips a training line over MAX_SENTENCE_BYTES: real reviews hold such
+    # lines, and a Chinese page's lines joined make one (cut after "。", "！" or "？").
+    pages = [json.loads(line)["raw_content"] for line in (
+        corpora / "chinese_web_ccnet" / "cleared1.jsonl").read_text(encoding="utf-8").split("\n")
+        if line]
+    zh_line = "".join("".join(page.split("\n")) for page in pages[:8])
+    assert len(zh_line.encode("utf-8")) > 3 * MAX_SENTENCE_BYTES
+    runs = "雨" * 3000 + " " * 9000 + "x"  # no sentence end: cut between characters; blank
+    texts = reviews + [zh_line, runs]        # pieces are not sampled
+    ids = [f"doc/{i}" for i in range(len(texts))]
+    assert max(len(line.encode("utf-8")) for t in reviews for line in t.split("\n")) \
+        > MAX_SENTENCE_BYTES
+    for max_bytes in (MAX_SENTENCE_BYTES, 200, 64):
+        want = [piece for t in texts for line in t.split("\n")
+                for piece in line_pieces(line, max_bytes) if piece.strip()]
+        assert every_piece(ids, texts, max_bytes) == want  # the kernel cuts as the reference
+        assert max(len(piece.encode("utf-8")) for piece in want) <= max_bytes
+    for line in (zh_line, runs):
+        pieces = line_pieces(line)
+        assert "".join(pieces) == line and len(pieces) > 1
+    assert all(piece.endswith(("。", "！", "？", " ", ".", "!", "?"))
+               for piece in line_pieces(zh_line)[:-1])
+    # 1,397 characters of 3 bytes, twice; the last 206 and spaces to the byte limit (it ends
+    # after a space); spaces only (not sampled); the last spaces and "x"
+    assert [len(p.encode("utf-8")) for p in line_pieces(runs)] == [4191, 4191, 4192, 4192, 1235]
+    assert not line_pieces(runs)[3].strip()
 
 
 def test_tokenizer_sample_merged_from_files_is_the_one_a_single_reader_takes(reviews, tmp_path):

@@ -22,6 +22,9 @@ from pipelines.recipe import TokenizerConfig
 
 UNK_ID, BOS_ID, EOS_ID, PAD_ID = 0, 1, 2, 3
 USER_SYMBOLS = ["\n"]
+# SentencePiece's max_sentence_length, its default: it skips a longer training line with only a
+# log line. The tokenizer stage samples long lines as pieces that fit (tokenizer/train.py).
+MAX_SENTENCE_BYTES = 4192
 
 
 DEFAULT_COVERAGE = 0.9995  # SentencePiece's own default, and its value for CJK
@@ -142,6 +145,7 @@ def _run_trainer(cfg: TokenizerConfig, buffer: io.BytesIO, source: dict) -> None
         control_symbols=list(cfg.special_tokens),
         unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID,
         allow_whitespace_only_pieces=True, split_digits=True, minloglevel=2,
+        max_sentence_length=MAX_SENTENCE_BYTES,
     )
 
 

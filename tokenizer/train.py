@@ -38,11 +38,17 @@ from tokenizer import spm
 
 NAME = "tokenizer"
 PROGRESS_INPUT = "dedup"
-VERSION = 4  # 2: transformers export, per-source statistics; 3: sample taken while streaming;
-# 4: character_coverage chosen from the sample's scripts
+VERSION = 5  # 2: transformers export, per-source statistics; 3: sample taken while streaming;
+# 4: character_coverage chosen from the sample's scripts; 5: long lines sampled as pieces
 # A line's position in read order: its file's index in the upper bits, its number among the
 # file's lines below. Files are read in parallel; positions order them as one reader would.
 POSITION_BITS = 40
+# SentencePiece skips, with only a log line, every training line longer than its
+# max_sentence_length (`spm.MAX_SENTENCE_BYTES`): 11 of the 100,000 lines sampled from the 1M
+# scale corpus (long one-paragraph reviews). A line longer than this is sampled as pieces of at
+# most this many bytes (`line_pieces`), cut after a sentence or a word where one ends in the
+# second half of the piece, so every sampled sentence is one SentencePiece trains on.
+MAX_SENTENCE_BYTES = spm.MAX_SENTENCE_BYTES
 
 
 def source_stats(model_path: str, samples: dict[str, list[str]]) -> dict[str, dict]:
@@ -84,8 +90,9 @@ class SentenceSample:
     the one a single reader would take."""
 
     def __init__(self, size: int, seed: int, base: int = 0,
-                 threshold: int = np.iinfo(np.uint64).max) -> None:
-        self.size, self.seed, self.base = size, seed, base
+                 threshold: int = np.iinfo(np.uint64).max,
+                 max_bytes: int = MAX_SENTENCE_BYTES) -> None:
+        self.size, self.seed, self.base, self.max_bytes = size, seed, base, max_bytes
         self.data: list[np.ndarray] = []  # uint8 line bytes, concatenated
         self.ends: list[np.ndarray] = []  # int64 end of each line within its data chunk
         self.keys: list[np.ndarray] = []
@@ -98,13 +105,15 @@ class SentenceSample:
         id_data, id_offsets = quality_kernels.utf8_buffers(ids)
         data, offsets = quality_kernels.utf8_buffers(texts)
         n = len(offsets) - 1
-        starts = np.empty(int(np.count_nonzero(data == 10)) + n + 1, np.int64)  # >= lines
+        # >= lines: every piece but a line's last holds at least half of max_bytes
+        starts = np.empty(int(np.count_nonzero(data == 10)) + n + 1
+                          + 2 * len(data) // self.max_bytes, np.int64)
         ends = np.empty_like(starts)
         keys = np.empty(len(starts), np.uint64)
         found = _scan_lines(data, offsets, id_data, id_offsets,
                             np.uint64(self.seed % 2**64),
                             np.uint64(self.threshold if self.size else np.iinfo(np.uint64).max),
-                            quality_kernels.char_flags(), starts, ends, keys)
+                            quality_kernels.char_flags(), self.max_bytes, starts, ends, keys)
         count, total = int(found[0]), int(found[1])
         positions = self.base + self.seen + found[2:]
         self.seen += total
@@ -195,12 +204,61 @@ def _fmix64(h):  # pragma: no cover (compiled)
     return h ^ (h >> np.uint64(33))
 
 
+_SENTENCE_ENDS = (".", "!", "?", " ", "\u3002", "\uff01", "\uff1f")  # 。！？ too
+
+
+def line_pieces(line: str, max_bytes: int = MAX_SENTENCE_BYTES) -> list[str]:
+    """The pieces a line is sampled as (the reference `_cut` follows): the line itself if its
+    UTF-8 fits in max_bytes; else, piece by piece, the longest prefix of at most max_bytes
+    that ends after one of `_SENTENCE_ENDS` and holds more than half of max_bytes, or failing
+    that the longest prefix of whole characters that fits."""
+    pieces = []
+    data = line.encode("utf-8")
+    while len(data) > max_bytes:
+        cut = 0
+        for r in range(max_bytes, max_bytes // 2, -1):
+            if (data[r] & 0xC0) != 0x80 and data[:r].decode("utf-8").endswith(_SENTENCE_ENDS):
+                cut = r
+                break
+        if not cut:
+            cut = max_bytes
+            while (data[cut] & 0xC0) == 0x80:
+                cut -= 1
+        pieces.append(data[:cut].decode("utf-8"))
+        data = data[cut:]
+    return pieces + [data.decode("utf-8")]
+
+
 @numba.njit(cache=True, nogil=True)
-def _scan_lines(data, offsets, id_data, id_offsets, seed, threshold, flags, starts, ends,
-                keys):  # pragma: no cover (compiled)
-    """Every line of every text that has a character other than white space: its key (a hash
-    of seed, document id and line number) and, when the key is at most `threshold`, its byte
-    range. Returns [candidates, lines seen, the candidates' positions among the lines seen]."""
+def _cut(data, a, b, max_bytes):  # pragma: no cover (compiled)
+    """Where the piece of line data[a:b] that starts at a ends (`line_pieces`)."""
+    if b - a <= max_bytes:
+        return b
+    r = a + max_bytes
+    while r > a + max_bytes // 2:
+        if (data[r] & 0xC0) != 0x80:  # a character starts at r
+            x = data[r - 1]
+            if x == 46 or x == 33 or x == 63 or x == 32:  # . ! ? space
+                return r
+            if r - a >= 3 and ((data[r - 3] == 0xE3 and data[r - 2] == 0x80 and x == 0x82)
+                               or (data[r - 3] == 0xEF and data[r - 2] == 0xBC
+                                   and (x == 0x81 or x == 0x9F))):  # 。 ！ ？
+                return r
+        r -= 1
+    r = a + max_bytes
+    while (data[r] & 0xC0) == 0x80:
+        r -= 1
+    return r
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_lines(data, offsets, id_data, id_offsets, seed, threshold, flags, max_bytes, starts,
+                ends, keys):  # pragma: no cover (compiled)
+    """Every piece (`_cut`) of every line of every text that has a character other than white
+    space: its key (a hash of seed, document id, line number and piece number; a line's first
+    piece keys as the line did before lines were cut) and, when the key is at most
+    `threshold`, its byte range. Returns [candidates, pieces seen, the candidates' positions
+    among the pieces seen]."""
     n = 0
     seen = 0
     positions = np.empty(len(starts), np.int64)
@@ -216,41 +274,53 @@ def _scan_lines(data, offsets, id_data, id_offsets, seed, threshold, flags, star
             b = a
             while b < hi and data[b] != 10:
                 b += 1
-            # Is there a character that is not white space (str.strip() non-empty)?
-            text = False
-            k = a
-            while k < b:
-                x = np.int64(data[k])
-                if x < 0x80:
-                    cp = x
-                    k += 1
-                elif x < 0xE0:
-                    cp = ((x & 0x1F) << 6) | (np.int64(data[k + 1]) & 0x3F)
-                    k += 2
-                elif x < 0xF0:
-                    cp = ((x & 0x0F) << 12) | ((np.int64(data[k + 1]) & 0x3F) << 6) | \
-                        (np.int64(data[k + 2]) & 0x3F)
-                    k += 3
-                else:
-                    cp = ((x & 0x07) << 18) | ((np.int64(data[k + 1]) & 0x3F) << 12) | \
-                        ((np.int64(data[k + 2]) & 0x3F) << 6) | (np.int64(data[k + 3]) & 0x3F)
-                    k += 4
-                if (flags[cp] & 8) == 0:  # quality_kernels.F_SPACE
-                    text = True
+            p = a
+            piece = 0
+            while True:
+                q = _cut(data, p, b, max_bytes)
+                if _has_text(data, p, q, flags):
+                    key = _fmix64(doc_hash + np.uint64(line_no) * np.uint64(0x9E3779B97F4A7C15)
+                                  + np.uint64(piece) * np.uint64(0xD6E8FEB86659FD93))
+                    if key <= threshold:
+                        starts[n], ends[n], keys[n] = p, q, key
+                        positions[n] = seen
+                        n += 1
+                    seen += 1
+                piece += 1
+                if q >= b:
                     break
-            if text:
-                key = _fmix64(doc_hash + np.uint64(line_no) * np.uint64(0x9E3779B97F4A7C15))
-                if key <= threshold:
-                    starts[n], ends[n], keys[n] = a, b, key
-                    positions[n] = seen
-                    n += 1
-                seen += 1
+                p = q
             line_no += 1
             a = b + 1
     out = np.empty(2 + n, np.int64)
     out[0], out[1] = n, seen
     out[2:] = positions[:n]
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _has_text(data, a, b, flags):  # pragma: no cover (compiled)
+    """Is there a character in data[a:b] that is not white space (str.strip() non-empty)?"""
+    k = a
+    while k < b:
+        x = np.int64(data[k])
+        if x < 0x80:
+            cp = x
+            k += 1
+        elif x < 0xE0:
+            cp = ((x & 0x1F) << 6) | (np.int64(data[k + 1]) & 0x3F)
+            k += 2
+        elif x < 0xF0:
+            cp = ((x & 0x0F) << 12) | ((np.int64(data[k + 1]) & 0x3F) << 6) | \
+                (np.int64(data[k + 2]) & 0x3F)
+            k += 3
+        else:
+            cp = ((x & 0x07) << 18) | ((np.int64(data[k + 1]) & 0x3F) << 12) | \
+                ((np.int64(data[k + 2]) & 0x3F) << 6) | (np.int64(data[k + 3]) & 0x3F)
+            k += 4
+        if (flags[cp] & 8) == 0:  # quality_kernels.F_SPACE
+            return True
+    return False
 
 
 class FilePart(NamedTuple):
