@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -122,18 +123,26 @@ def count_rows(path: Path) -> int | None:
 # taken as unchanged between its stage's last write and its manifest.
 _FACTS: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
 _FACTS_HELD = 8192
+_FACTS_LOCK = threading.Lock()  # the hashing threads, and stages materialized side by side
 
 
 def _file_facts(path: Path) -> dict[str, Any]:
     st = path.stat()
     mark = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    facts = _FACTS.get(mark)
+    with _FACTS_LOCK:
+        facts = _FACTS.get(mark)
     if facts is None:
         facts = {"bytes": st.st_size, "rows": count_rows(path), "sha256": sha256_file(path)}
-        _FACTS[mark] = facts
-        while len(_FACTS) > _FACTS_HELD:
-            _FACTS.popitem(last=False)
+        with _FACTS_LOCK:
+            _FACTS[mark] = facts
+            while len(_FACTS) > _FACTS_HELD:
+                _FACTS.popitem(last=False)
     return dict(facts)
+
+
+def _forget_facts() -> None:
+    with _FACTS_LOCK:
+        _FACTS.clear()
 
 
 def file_facts(paths: Iterable[Path], workers: int = 1) -> list[dict[str, Any]]:
@@ -221,7 +230,7 @@ def materialize(stage: ModuleType, cfg: Any,
     _remove_abandoned_attempts(final.parent, key)
     tmp = final.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
-    _FACTS.clear()
+    _forget_facts()
     try:
         started = time.time()
         # Named like an attempt folder, so a killed build's is removed with its attempt.
@@ -254,7 +263,7 @@ def materialize(stage: ModuleType, cfg: Any,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        _FACTS.clear()
+        _forget_facts()
     committed = read_manifest(final)
     assert committed is not None, f"{final}: committed without a manifest"
     # A concurrent build that committed first has the same key, so the same output: reuse it.
