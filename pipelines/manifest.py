@@ -20,10 +20,8 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -121,28 +119,18 @@ def count_rows(path: Path) -> int | None:
 # change with the file's contents: the shard stage's index and the manifest after it describe
 # the same files. `materialize` empties it before and after each stage, so a file is only
 # taken as unchanged between its stage's last write and its manifest.
-_FACTS: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
-_FACTS_HELD = 8192
-_FACTS_LOCK = threading.Lock()  # the hashing threads, and stages materialized side by side
+# One get or set at a time, each atomic, from the hashing threads: a lost entry is hashed again.
+_FACTS: dict[tuple, dict[str, Any]] = {}
 
 
 def _file_facts(path: Path) -> dict[str, Any]:
     st = path.stat()
     mark = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    with _FACTS_LOCK:
-        facts = _FACTS.get(mark)
+    facts = _FACTS.get(mark)
     if facts is None:
         facts = {"bytes": st.st_size, "rows": count_rows(path), "sha256": sha256_file(path)}
-        with _FACTS_LOCK:
-            _FACTS[mark] = facts
-            while len(_FACTS) > _FACTS_HELD:
-                _FACTS.popitem(last=False)
+        _FACTS[mark] = facts
     return dict(facts)
-
-
-def _forget_facts() -> None:
-    with _FACTS_LOCK:
-        _FACTS.clear()
 
 
 def file_facts(paths: Iterable[Path], workers: int = 1) -> list[dict[str, Any]]:
@@ -230,7 +218,7 @@ def materialize(stage: ModuleType, cfg: Any,
     _remove_abandoned_attempts(final.parent, key)
     tmp = final.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
-    _forget_facts()
+    _FACTS.clear()
     try:
         started = time.time()
         # Named like an attempt folder, so a killed build's is removed with its attempt.
@@ -263,7 +251,7 @@ def materialize(stage: ModuleType, cfg: Any,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
-        _forget_facts()
+        _FACTS.clear()
     committed = read_manifest(final)
     assert committed is not None, f"{final}: committed without a manifest"
     # A concurrent build that committed first has the same key, so the same output: reuse it.
