@@ -15,7 +15,8 @@ attributed to the stage that was running (from the build's own stage lines on st
 total and per kind of process (the build's own, Prefect's local API server, child word
 splitters: each kind's own peak, so they need not add up to the total's). Per
 stage: seconds (the manifest's), documents in, documents/s, text MB/s (the stage's
-`text_bytes` counter) and peak RSS. The reference, in the same run: one Python process reading
+`text_bytes` counter), peak RSS, and the whole machine's core-seconds from the stage's start
+to the next one's, busy, idle and stolen by the hypervisor (`cpu_use`). The reference, in the same run: one Python process reading
 and JSON-parsing every line of the same files, timed right before each build and again right
 after it; the build is reported as a multiple of the faster of the two. This machine's speed
 drifts: one pass before all the builds read 27 to 34 s at 1M on the same code from one run to
@@ -126,6 +127,7 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=REPO)
     current = {"stage": None}
+    cpu_at_start: dict[str, tuple] = {}  # the machine's CPU times when each stage began
     peaks = {s: 0 for s in STAGES}
     kind_peaks: dict[str, dict[str, int]] = {s: {} for s in STAGES}
     at_peak: dict[str, list] = {s: [] for s in STAGES}  # the processes when the peak was taken
@@ -137,6 +139,7 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
             for stage in STAGES:
                 if line.startswith(f"[sieve] {stage}: running"):
                     current["stage"] = stage
+                    cpu_at_start[stage] = psutil.cpu_times()
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
@@ -154,6 +157,7 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
             for kind, rss in by_kind.items():
                 kind_peaks[stage][kind] = max(kind_peaks[stage].get(kind, 0), rss)
         time.sleep(0.25)
+    cpu_at_end = psutil.cpu_times()
     stdout = proc.stdout.read()
     reader.join(timeout=10)
     wall = time.perf_counter() - started
@@ -173,10 +177,27 @@ def run_build(recipe: Path, root: Path, workers: int) -> dict:
             "peak_rss_mb": round(peaks[stage] / 2**20),
             "peak_rss_mb_by_process": {k: round(v / 2**20)
                                        for k, v in kind_peaks[stage].items()},
-            "processes_at_peak": at_peak[stage]}
+            "processes_at_peak": at_peak[stage],
+            "cpu": cpu_use(cpu_at_start.get(stage), next(
+                (cpu_at_start[s] for s in STAGES[STAGES.index(stage) + 1:]
+                 if s in cpu_at_start), cpu_at_end))}
     return {"wall_seconds": round(wall, 1), "stages": stages, "error_or_warning_lines": warnings,
             "kept_after_dedup": summary["dedup"]["counters"]["out"],
             "tokens": summary["shard"]["counters"].get("tokens_packed")}
+
+
+def cpu_use(start, end) -> dict | None:
+    """The whole machine's core-seconds between a stage's start and the next one's: busy (user,
+    system, interrupts), idle (idle and I/O wait: a core this build left unused) and stolen (the
+    hypervisor ran something else on it: the VM's noise, which a build with more workers feels
+    more)."""
+    if start is None:
+        return None
+    delta = {f: getattr(end, f) - getattr(start, f) for f in start._fields}
+    busy = sum(delta.get(f, 0) for f in ("user", "nice", "system", "irq", "softirq"))
+    return {"busy": round(busy, 1),
+            "idle": round(delta.get("idle", 0) + delta.get("iowait", 0), 1),
+            "steal": round(delta.get("steal", 0), 1)}
 
 
 def corpus_and_recipe(docs: int, seed: int, work: Path) -> tuple[Path, list[Path], Path]:
@@ -256,12 +277,15 @@ def print_run(run: dict) -> None:
           f"wall; read-and-parse {ref['seconds']} s ({ref['text_mb']:,} MB of text"
           + (f"; passes before and after: {passes} s)" if passes else ")"))
     print(f"  {'stage':<10} {'seconds':>8} {'docs in':>10} {'docs/s':>8} {'MB/s':>7} "
-          f"{'peak RSS':>9} {'build':>7} {'prefect':>8} {'splitters':>10}")
+          f"{'peak RSS':>9} {'build':>7} {'prefect':>8} {'splitters':>10} "
+          f"{'busy':>7} {'idle':>6} {'steal':>6}")
     for stage, s in run["stages"].items():
         kinds = s["peak_rss_mb_by_process"]
         print(f"  {stage:<10} {s['seconds']:>8.1f} {s['docs_in']:>10,} {s['docs_per_s']:>8,} "
               f"{s['mb_per_s']:>7.2f} {s['peak_rss_mb']:>6,} MB {kinds.get('build', 0):>7,} "
-              f"{kinds.get('prefect_server', 0):>8,} {kinds.get('splitters', 0):>10,}")
+              f"{kinds.get('prefect_server', 0):>8,} {kinds.get('splitters', 0):>10,} "
+              + (f"{cpu['busy']:>7.1f} {cpu['idle']:>6.1f} {cpu['steal']:>6.1f}"
+                 if (cpu := s.get("cpu")) else ""))
     if run["error_or_warning_lines"]:
         print("  ERROR/WARNING lines:", *run["error_or_warning_lines"][:5], sep="\n    ")
 
