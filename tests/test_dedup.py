@@ -384,6 +384,28 @@ def random_groups(rng: np.random.Generator, docs: int, buckets: int, perms: int)
     return groups, dict(zip(dedup.key_bytes(of.exact), sigs, strict=True))
 
 
+@given(st.lists(st.text(max_size=6), min_size=1, max_size=40), st.data())
+def test_documents_with_arrow_ids_take_concat_and_rank_as_with_a_list(ids, data):
+    """The shuffles carry ids as an Arrow array; tests and an earlier build's may hand a list:
+    both give the same documents, ranks and rank order (code point order, as str compares)."""
+    n = len(ids)
+    rng = np.random.default_rng(n)
+    columns = (rng.integers(0, 2, n).astype(np.int8), rng.integers(0, 2, n).astype(np.int32),
+               -rng.integers(1, 3, n), np.arange(2 * n, dtype=np.uint64).reshape(n, 2),
+               np.zeros(n, np.int32))
+    as_list, as_arrow = dedup.Docs(ids, *columns), dedup.Docs(pa.array(ids, pa.string()), *columns)
+    idx = np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=3 * n)), dtype=np.int64)
+    for docs in (as_list, as_arrow):
+        taken = dedup.Docs.concat([docs.take(idx), docs])
+        assert taken.id_list() == [ids[i] for i in idx] + ids
+        assert [taken.rank(i) for i in range(len(taken.ids))] == [
+            taken.rank(i, taken.id_list()) for i in range(len(taken.ids))]
+        assert taken.positions().tolist() == as_list.take(
+            np.r_[idx, np.arange(n)].astype(np.int64)).positions().tolist()
+    ranks = [as_list.rank(i) for i in range(n)]
+    assert np.argsort(as_arrow.positions()).tolist() == sorted(range(n), key=ranks.__getitem__)
+
+
 @given(st.lists(st.integers(0, 40), max_size=200), st.sampled_from([0, 2**63, 2**64 - 41]))
 def test_shared_marks_exactly_the_keys_another_entry_holds(values, base):
     keys = np.array(values, dtype=np.uint64) + np.uint64(base)
