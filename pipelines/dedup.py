@@ -95,13 +95,14 @@ from pipelines.schema import dump_meta, stable_hash
 
 NAME = "dedup"
 PROGRESS_INPUT = "clean"
-VERSION = 7  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
+VERSION = 8  # 3: batched plan; words hashed with FNV-1a (signatures of version 2 differ);
 # 4: one output file per input file, rows streamed (signatures as in version 3);
 # 5: Chinese, Japanese and Thai text shingled by its splitter's words (its signatures differ),
 # 256 permutations for verification; 6: decontamination against the held-out set too, exact
-# dedup can be turned off; 7: decontaminated rows name their matching n-gram
+# dedup can be turned off; 7: decontaminated rows name their matching n-gram; 8: ids ranked in
+# code point order even where one ends in NUL (a NumPy string array tied "a" and "a\x00")
 # Which word hashes (hence signatures) each stage version made: comparable when equal.
-SIGNATURES_OF_VERSION = {3: 3, 4: 3, 5: 5, 6: 5, 7: 5}
+SIGNATURES_OF_VERSION = {3: 3, 4: 3, 5: 5, 6: 5, 7: 5, 8: 5}
 
 Rank = tuple  # (generation, source priority, -chars, id): smaller is better
 SIGNATURE_SCHEMA = pa.schema([
