@@ -340,7 +340,7 @@ def goals(runs: list[dict]) -> dict:
                     round(p, 2) for p in pairs]
             # The same work should cost about the same CPU whatever the worker count: a pair
             # whose 2-worker build took far more core-seconds ran on a slower machine (a
-            # neighbour on the host; stop 51 saw 1.29x, with no steal), not a worse plan.
+            # neighbour on the host; stop 51 saw 1.38x, with under 2 s stolen), not a worse plan.
             ratios = [busy_seconds(two) / busy_seconds(one) for one, two in matched
                       if busy_seconds(one) and busy_seconds(two)]
             if ratios:
